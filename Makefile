@@ -1,0 +1,31 @@
+# Two entry points: `make demo` and `make test`. Both create .venv on first use.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The local CPU wheel; installed first so no dependency can pull the multi-GB CUDA build.
+TORCH ?= torch==2.13.0
+EXTRAS ?= dev,ray,postgres
+STAMP := $(VENV)/.installed-$(EXTRAS)
+
+.PHONY: setup sysdeps demo test clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/kdnas search studies/demo-digits.yaml
+
+sysdeps:
+	bash scripts/system-deps.sh
+
+test: setup sysdeps
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf runs reports/demo-digits .pytest_cache

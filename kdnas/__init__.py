@@ -1,0 +1,3 @@
+"""kdnas: distillation-guided neural architecture search."""
+
+__version__ = "0.1.0"

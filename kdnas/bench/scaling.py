@@ -1,0 +1,161 @@
+"""`kdnas bench scaling`: one fixed study run with 1 and with 2 Ray workers (one thread each).
+
+Measures what the Ray executor adds on top of training: the throughput ratio of 2 workers over 1
+(ideal 2.0 on a 2-core machine) and the scheduling overhead per trial, i.e. the driver's wall
+time that is not a worker training a student (ask, costs, submit, dispatch, tell), relative to
+a 10-second trial.
+
+The study is fixed: the random sampler with one seed draws the same students in both runs; one
+local Ray serves both runs, warmed up first so worker start-up is not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from kdnas.bench.machine import machine_info
+
+TARGET_RATIO = 1.8
+TARGET_OVERHEAD_FRACTION = 0.02  # of a 10-second trial
+REFERENCE_TRIAL_S = 10.0
+
+
+def _study(tmp: Path, name: str, workers: int, trials: int, steps: int) -> dict:
+    space = Path(__file__).resolve().parents[2] / "search_spaces" / "mbv2.yaml"
+    return {
+        "name": name, "seed": 0,
+        "data": {"name": "digits", "val_fraction": 0.2, "seed": 0},
+        "teacher": {"name": "resnet20"},
+        "teacher_training": {"auto": True, "epochs": 2, "batch_size": 128, "lr": 0.05, "threads": 2},
+        "space": str(space),
+        "proxy": {"method": "kd", "steps": steps, "batch_size": 64, "lr": 0.05, "threads": 1},
+        "objectives": ["accuracy", "macs"],
+        "budget": {"trials": trials},
+        "storage": f"sqlite:///{tmp / 'bench.db'}",
+        "sampler": {"name": "random"},
+        "executor": {"kind": "ray", "cpus_per_trial": 1, "max_concurrent": workers},
+    }
+
+
+def _run(cfg_dict: dict) -> dict:
+    from optuna.trial import TrialState
+
+    from kdnas.execute import make_executor
+    from kdnas.study import records as R
+    from kdnas.study.config import config_from_dict
+    from kdnas.study.runner import run_search
+    from kdnas.study.setup import prepare
+    from kdnas.study.storage import load_existing
+
+    cfg = config_from_dict(cfg_dict)
+    setup = prepare(cfg, verbose=False)
+    t0 = time.perf_counter()
+    summary = run_search(setup, make_executor(cfg.executor), progress=False)
+    wall = time.perf_counter() - t0
+    trials = load_existing(cfg.storage_url, cfg.name).get_trials(states=(TrialState.COMPLETE,))
+    trained = [t for t in trials if t.user_attrs.get(R.STATUS) == R.STATUS_OK]
+    run_s = [t.user_attrs[R.METRICS]["run_s"] for t in trained]
+    queue_s = [t.user_attrs[R.METRICS]["queue_s"] for t in trained]
+    workers = cfg.executor.max_concurrent or 1
+    return {
+        "workers": workers, "trials": summary.complete, "trained": len(trained), "wall_s": wall,
+        "trials_per_hour": 3600 * summary.complete / wall, "mean_run_s": statistics.fmean(run_s),
+        "sum_run_s": sum(run_s), "mean_queue_s": statistics.fmean(queue_s),
+        # Driver time not covered by a worker training: the busy fraction of `workers` slots.
+        "overhead_per_trial_s": max(0.0, (wall * workers - sum(run_s)) / max(1, len(trained))),
+        "archs": [t.user_attrs[R.ARCH] for t in trials],
+    }
+
+
+def scaling(trials: int, steps: int, out_dir: Path, command: str) -> dict:
+    """Run the fixed study with 1 and 2 workers; write scaling.json and scaling.md; return the result."""
+    from kdnas.execute.ray_executor import start_local_ray, stop_ray
+
+    start_local_ray(num_cpus=2)
+    try:
+        with tempfile.TemporaryDirectory(prefix="kdnas-scaling-") as d:
+            tmp = Path(d)
+            _run(_study(tmp, "warmup", 2, 2, 2))  # starts both worker processes, trains the teacher
+            one = _run(_study(tmp, "scaling-1", 1, trials, steps))
+            two = _run(_study(tmp, "scaling-2", 2, trials, steps))
+    finally:
+        stop_ray()
+    assert one["archs"] == two["archs"], "the two runs must score the same students"
+    ratio = two["trials_per_hour"] / one["trials_per_hour"]
+    overhead = one["overhead_per_trial_s"]
+    result = {
+        "command": command, "machine": machine_info(), "trials": trials, "proxy_steps": steps,
+        "runs": [{k: v for k, v in r.items() if k != "archs"} for r in (one, two)],
+        "throughput_ratio": ratio, "target_ratio": TARGET_RATIO, "ratio_met": ratio >= TARGET_RATIO,
+        "overhead_per_trial_s": overhead,
+        "overhead_of_10s_trial": overhead / REFERENCE_TRIAL_S,
+        "overhead_of_mean_trial": overhead / one["mean_run_s"],
+        "target_overhead_fraction": TARGET_OVERHEAD_FRACTION,
+        "overhead_met": overhead / REFERENCE_TRIAL_S < TARGET_OVERHEAD_FRACTION,
+        "archs": one["archs"],
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "scaling.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out_dir / "scaling.md").write_text(_markdown(result))
+    return result
+
+
+def _markdown(r: dict) -> str:
+    m = r["machine"]
+    rows = "\n".join(
+        f"| {x['workers']} | {x['trials']} | {x['wall_s']:.1f} | {x['trials_per_hour']:.0f} | {x['mean_run_s']:.2f} | "
+        f"{x['mean_queue_s'] * 1000:.1f} | {x['overhead_per_trial_s'] * 1000:.1f} |" for x in r["runs"])
+    return f"""# Ray executor scaling: 1 vs 2 workers
+
+Command: `{r['command']}`
+
+Machine: {m['cpu_model']}, {m['nproc']} usable CPUs, torch {m['torch']}, Python {m['python']}.
+
+One fixed study (digits, `search_spaces/mbv2.yaml`, KD proxy of {r['proxy_steps']} steps, one torch
+thread per trial, random sampler with seed 0: both runs score the same {r['trials']} students), on one
+local Ray (`num_cpus=2`) warmed up before timing; `max_concurrent` 1, then 2.
+
+| workers | trials | wall s | trials/hour | mean trial run s | mean queue ms | overhead ms/trial |
+| --- | --- | --- | --- | --- | --- | --- |
+{rows}
+
+- Throughput ratio (2 workers / 1): **{r['throughput_ratio']:.2f}x** (target >= {r['target_ratio']}x:
+  {'met' if r['ratio_met'] else 'NOT met'}).
+- Scheduling overhead per trial (1 worker: driver wall time minus the workers' run time, per
+  trial: ask, costs, submit, Ray dispatch, result transfer, tell): **{r['overhead_per_trial_s'] * 1000:.0f} ms**,
+  {100 * r['overhead_of_10s_trial']:.2f}% of a 10-second trial (target < 2%:
+  {'met' if r['overhead_met'] else 'NOT met'}); {100 * r['overhead_of_mean_trial']:.2f}% of this run's mean trial.
+
+Not measured here: trials per hour with 1, 2 and 4 students packed on one GPU (no GPU on this machine).
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kdnas bench scaling", description=__doc__.splitlines()[0])
+    p.add_argument("--trials", type=int, default=8, help="trials per run (default 8)")
+    p.add_argument("--steps", type=int, default=600, help="proxy steps per trial (default 600: about 10 s here)")
+    p.add_argument("--out-dir", type=Path, default=Path("reports/benchmarks"))
+    return p
+
+
+def main(argv: list[str] | None = None, prog: str = "kdnas bench scaling") -> int:
+    """Run the benchmark; print the headline figures."""
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    a = _parser().parse_args(argv)
+    r = scaling(a.trials, a.steps, a.out_dir, shlex.join([*prog.split(), *argv]))
+    print(f"throughput ratio {r['throughput_ratio']:.2f}x (target >= {TARGET_RATIO}x); overhead "
+          f"{r['overhead_per_trial_s'] * 1000:.0f} ms/trial = {100 * r['overhead_of_10s_trial']:.2f}% of a 10 s trial; "
+          f"written {a.out_dir / 'scaling.json'}, {a.out_dir / 'scaling.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(prog="python -m kdnas.bench.scaling"))

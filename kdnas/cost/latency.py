@@ -1,0 +1,106 @@
+"""Measured latency of a model on one device (an explicit call; never run by a constructor)."""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import time
+from dataclasses import dataclass
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from torch import nn
+
+from kdnas.errors import ConfigError
+
+
+class LatencySpec(BaseModel):
+    """How to time a model: device, batch size, CPU threads, warm-up and timed runs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    device: str = "cpu"
+    batch_size: int = Field(default=1, gt=0)
+    threads: int = Field(default=1, gt=0)
+    warmup: int = Field(default=5, ge=0)
+    repeats: int = Field(default=20, gt=0)
+
+    @field_validator("device")
+    @classmethod
+    def _parses(cls, v: str) -> str:
+        try:
+            torch.device(v)
+        except (RuntimeError, ValueError) as exc:
+            raise ValueError(f"not a torch device: {v!r}") from exc
+        return v
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Result of `measure_latency`: milliseconds per batch, with the settings that produced them."""
+
+    median_ms: float
+    p90_ms: float
+    device: str
+    batch_size: int
+    threads: int
+    repeats: int
+    warmup: int
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """Linear-interpolation percentile (numpy's default), without needing numpy."""
+    xs = sorted(values)
+    pos = (len(xs) - 1) * q / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def _check_device(device: torch.device) -> None:
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"latency device {str(device)!r} is not available on this machine")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"latency device {str(device)!r} is not available on this machine")
+
+
+def measure_latency(model: nn.Module, input_shape: tuple[int, int, int], spec: LatencySpec) -> Latency:
+    """Time `model` on inputs of (spec.batch_size, *input_shape) on ``spec.device``.
+
+    A deep copy is moved to the device (the caller's model stays where it is), in eval mode under
+    ``inference_mode``. ``torch.set_num_threads(spec.threads)`` holds only during the measurement
+    and the previous value is restored, since the setting is process-wide. That also means two
+    measurements, or a measurement and training, must not run at once in one process. On CUDA each
+    timed run is bracketed by ``torch.cuda.synchronize`` so the time covers the kernels, not just
+    their launch.
+    """
+    device = torch.device(spec.device)
+    _check_device(device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    previous_threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(spec.threads)
+        probe = copy.deepcopy(model).to(device).eval()
+        gen = torch.Generator().manual_seed(0)
+        x = torch.randn(spec.batch_size, *input_shape, generator=gen).to(device)
+        times_ms: list[float] = []
+        with torch.inference_mode():
+            for _ in range(spec.warmup):
+                probe(x)
+            for _ in range(spec.repeats):
+                sync()
+                start = time.perf_counter()
+                probe(x)
+                sync()
+                times_ms.append((time.perf_counter() - start) * 1000.0)
+    finally:
+        torch.set_num_threads(previous_threads)
+    return Latency(
+        median_ms=statistics.median(times_ms),
+        p90_ms=_percentile(times_ms, 90.0),
+        device=spec.device,
+        batch_size=spec.batch_size,
+        threads=spec.threads,
+        repeats=spec.repeats,
+        warmup=spec.warmup,
+    )

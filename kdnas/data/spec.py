@@ -1,0 +1,39 @@
+"""`DataSpec`: which data set to load and how to split it (a small, frozen, typed config)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kdnas.paths import data_dir
+
+DatasetName = Literal["digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "image_folder"]
+
+
+class DataSpec(BaseModel):
+    """Which data set to load, where from, and how to carve the train/val/test splits.
+
+    `root` is the data directory (None: `kdnas.paths.data_dir(name)`; digits needs none).
+    `val_fraction` of the train split becomes the validation split (stratified, seeded);
+    `test_fraction` is only used by data sets without an official test split (digits, an image
+    folder without `test/`). `max_*` subsample each split (stratified, after splitting) for quick
+    runs. `download` allows fetching missing files from the official address (or a mirror).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: DatasetName
+    root: Path | None = None
+    val_fraction: float = Field(default=0.1, gt=0.0, lt=0.5)
+    test_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
+    seed: int = 0
+    max_train: int | None = Field(default=None, gt=0)
+    max_val: int | None = Field(default=None, gt=0)
+    max_test: int | None = Field(default=None, gt=0)
+    download: bool = True
+
+    def resolved_root(self) -> Path:
+        """The data directory to read: `root` if given, else the default for this data set."""
+        return self.root if self.root is not None else data_dir(self.name)

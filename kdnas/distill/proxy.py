@@ -1,0 +1,112 @@
+"""The proxy score: a short distillation run of a student against cached teacher outputs.
+
+The whole training split sits in one tensor; batches are index draws from a seeded generator
+(airbench style: no DataLoader, no workers), and teacher logits/features for a batch are rows
+of the cached tensors, so the teacher never runs during a trial.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from kdnas.distill.evaluate import accuracy
+from kdnas.distill.losses import hint_loss, kd_objective
+from kdnas.distill.optim import make_optimizer, warmup_cosine
+from kdnas.distill.spec import ProxySpec
+from kdnas.distill.teacher_cache import TeacherOutputs
+from kdnas.errors import TrialFailure
+from kdnas.teachers import FeatureTaps
+
+
+@dataclass(frozen=True)
+class HintPair:
+    """One stage-wise hint: student stage module name -> teacher stage index, with channel counts."""
+
+    student_module: str
+    teacher_stage: int
+    student_channels: int
+    teacher_channels: int
+
+
+@dataclass(frozen=True)
+class ProxyResult:
+    """What a proxy run measured."""
+
+    val_acc: float
+    final_loss: float
+    steps: int
+    train_s: float
+    eval_s: float
+    loss_terms: dict[str, float] = field(default_factory=dict)
+
+
+def _adapters(pairs: list[HintPair]) -> nn.ModuleList:
+    # 1x1 conv adapters map student channels to the teacher's (FitNets' regressor).
+    return nn.ModuleList(nn.Conv2d(p.student_channels, p.teacher_channels, 1, bias=False) for p in pairs)
+
+
+def run_proxy(
+    student: nn.Module,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_val: torch.Tensor,
+    y_val: torch.Tensor,
+    teacher: TeacherOutputs | None,
+    spec: ProxySpec,
+    *,
+    seed: int,
+    hints: list[HintPair] | None = None,
+    device: str = "cpu",
+) -> ProxyResult:
+    """Train `student` for the spec's budget and return its validation top-1.
+
+    Raises `TrialFailure` when the loss becomes non-finite (the trial fails, the search goes on).
+    """
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    hints = list(hints or []) if spec.method == "hint" else []
+    if spec.method != "ce" and teacher is None:
+        raise ValueError(f"proxy method '{spec.method}' needs teacher outputs")
+    student = student.to(device).train()
+    adapters = _adapters(hints).to(device)
+    opt = make_optimizer(nn.ModuleList([student, adapters]), spec.optimizer, spec.lr, spec.momentum, spec.weight_decay)
+    total = spec.total_steps(len(x_train))
+    warmup = min(total // 10, 100)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, total, warmup))
+    n, bs = len(x_train), min(spec.batch_size, len(x_train))
+    perm, pos = torch.randperm(n, generator=gen), 0
+    loss_val, terms_sum = math.nan, {}
+    t0 = time.perf_counter()
+    for step in range(total):
+        if pos + bs > n:
+            perm, pos = torch.randperm(n, generator=gen), 0
+        idx = perm[pos : pos + bs]
+        pos += bs
+        xb, yb = x_train[idx].to(device, non_blocking=True), y_train[idx].to(device, non_blocking=True)
+        t_logits = None if spec.method == "ce" else teacher.logits[idx].to(device)  # type: ignore[union-attr]
+        with FeatureTaps(student, [p.student_module for p in hints]) as taps:
+            out = student(xb)
+        terms = kd_objective(out, yb, t_logits, spec.temperature, spec.alpha if spec.method != "ce" else 0.0)
+        for adapter, pair, feat in zip(adapters, hints, taps.features):
+            t_feat = teacher.features[pair.teacher_stage][idx].to(device)  # type: ignore[union-attr]
+            terms[f"hint{pair.teacher_stage}"] = spec.hint_weight * hint_loss(adapter(feat), t_feat)
+        loss = sum(terms.values())
+        if not torch.isfinite(loss):
+            raise TrialFailure(f"non-finite loss ({float(loss.detach())}) at step {step}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        loss_val = float(loss.detach())
+        if step >= total - 10:  # average the last few steps' terms for the record
+            for k, v in terms.items():
+                terms_sum[k] = terms_sum.get(k, 0.0) + float(v.detach()) / min(10, total)
+    train_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    acc = accuracy(student, x_val, y_val, spec.eval_batch_size)
+    return ProxyResult(acc, loss_val, total, train_s, time.perf_counter() - t1, terms_sum)

@@ -1,0 +1,129 @@
+"""Typed configs of the proxy run and of full training."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class ProxySpec(BaseModel):
+    """A short distillation run that scores a student on the validation split.
+
+    `method`: ``kd`` (Hinton), ``hint`` (KD plus FitNet hint losses on aligned stage features),
+    ``ce`` (labels only: the no-distillation baseline). Budget: `steps`, or `epochs` over the
+    training split (exactly one of them).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    method: Literal["kd", "hint", "ce"] = "kd"
+    temperature: float = Field(4.0, gt=0)
+    alpha: float = Field(0.9, ge=0, le=1, description="weight of the KD term; 1 - alpha weighs CE")
+    hint_weight: float = Field(1.0, ge=0)
+    steps: int | None = Field(None, gt=0)
+    epochs: float | None = Field(None, gt=0)
+    batch_size: int = Field(64, gt=0)
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    lr: float = Field(0.05, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(5e-4, ge=0)
+    eval_batch_size: int = Field(1024, gt=0)
+    threads: int = Field(1, gt=0, description="torch threads of one trial")
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> ProxySpec:
+        if (self.steps is None) == (self.epochs is None):
+            raise ValueError("give exactly one budget: 'steps' or 'epochs'")
+        return self
+
+    def total_steps(self, n_train: int) -> int:
+        """Optimizer steps of the run for a training split of `n_train` samples."""
+        if self.steps is not None:
+            return self.steps
+        assert self.epochs is not None
+        return max(1, math.ceil(self.epochs * n_train / self.batch_size))
+
+
+class TrainRecipe(BaseModel):
+    """Full training: SGD with momentum, cosine schedule with warm-up, batch augmentation."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    epochs: int = Field(30, gt=0)
+    batch_size: int = Field(128, gt=0)
+    lr: float = Field(0.1, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    nesterov: bool = True
+    weight_decay: float = Field(5e-4, ge=0)
+    warmup_epochs: float = Field(1.0, ge=0)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    augment: bool = True
+    crop_pad: int | None = Field(None, ge=0, description="random-crop padding; default H/8")
+    threads: int = Field(2, gt=0)
+    eval_batch_size: int = Field(1024, gt=0)
+
+
+class DistillSpec(BaseModel):
+    """Which distillation terms full training adds to the label loss, and their weights.
+
+    The label term is ``ce_weight * CE`` (default ``1 - alpha`` while KD is on, else 1). ``alpha``
+    weighs Hinton KD at ``temperature``; ``hint_weight`` the FitNet MSE on stage features aligned by
+    resolution (through trained 1x1 adapters); ``rkd_distance``/``rkd_angle`` the RKD terms on the
+    pooled last-stage features; ``dkd_weight`` decoupled KD (``dkd_alpha`` TCKD + ``dkd_beta`` NCKD),
+    ramped in linearly over ``dkd_warmup_epochs`` as in the paper. All zero: labels only.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    temperature: float = Field(4.0, gt=0)
+    alpha: float = Field(0.9, ge=0, le=1, description="weight of the KD term")
+    ce_weight: float | None = Field(None, ge=0, description="weight of CE; default 1 - alpha (1 without KD)")
+    hint_weight: float = Field(0.0, ge=0)
+    rkd_distance: float = Field(0.0, ge=0)
+    rkd_angle: float = Field(0.0, ge=0)
+    dkd_weight: float = Field(0.0, ge=0)
+    dkd_alpha: float = Field(1.0, ge=0)
+    dkd_beta: float = Field(8.0, ge=0)
+    dkd_warmup_epochs: float = Field(0.0, ge=0)
+
+    @property
+    def uses_teacher(self) -> bool:
+        """Whether any term needs the teacher's outputs."""
+        return any(w > 0 for w in (self.alpha, self.hint_weight, self.rkd_distance, self.rkd_angle, self.dkd_weight))
+
+    @property
+    def label_weight(self) -> float:
+        """Weight of the cross-entropy term."""
+        if self.ce_weight is not None:
+            return self.ce_weight
+        return 1.0 - self.alpha if self.alpha > 0 else 1.0
+
+    def labels_only(self) -> DistillSpec:
+        """The same spec with every distillation term off (the --no-kd baseline)."""
+        return DistillSpec(temperature=self.temperature, alpha=0.0, ce_weight=1.0)
+
+
+class RetrainRecipe(TrainRecipe):
+    """Full training of a chosen student (`kdnas retrain`, `kdnas distill`): the teacher recipe plus
+    the schedule's shape, mixed precision and the distillation terms.
+
+    ``schedule``: ``cosine`` (to 0) or ``step`` (LR times ``gamma`` at each of ``milestones``,
+    given as fractions of the run); both after the linear warm-up. ``amp``: bfloat16 autocast
+    on CUDA (no loss scaling needed); ignored on the CPU.
+    """
+
+    epochs: int = Field(30, gt=0)
+    schedule: Literal["cosine", "step"] = "cosine"
+    milestones: tuple[float, ...] = (0.5, 0.75)
+    gamma: float = Field(0.1, gt=0, le=1)
+    amp: bool = True
+    seed: int = 0
+    distill: DistillSpec = DistillSpec()
+
+    @model_validator(mode="after")
+    def _milestones(self) -> RetrainRecipe:
+        if any(not 0 < m < 1 for m in self.milestones) or list(self.milestones) != sorted(self.milestones):
+            raise ValueError("milestones must be increasing fractions of the run in (0, 1)")
+        return self

@@ -1,0 +1,104 @@
+"""What an executor runs: one trial's proxy evaluation, given everything shared by the study.
+
+`evaluate` never raises: whatever goes wrong inside a trial becomes a failed `TrialOutcome`
+with its reason, so one bad student cannot stop the search.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import traceback
+from dataclasses import dataclass, field
+
+import torch
+
+from kdnas.arch import Arch
+from kdnas.distill import HintPair, ProxySpec, TeacherOutputs, run_proxy
+from kdnas.errors import TrialFailure
+from kdnas.space import build_student
+
+
+@dataclass(frozen=True)
+class TrialTask:
+    """One student to score: the trial number in the study, its architecture text, its seed."""
+
+    number: int
+    arch: str
+    seed: int
+
+
+@dataclass(frozen=True)
+class ProxyContext:
+    """Everything every trial of a study shares: data tensors, cached teacher outputs, the recipe.
+
+    Built once per search; a remote executor ships it to its workers once.
+    """
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    teacher: TeacherOutputs | None
+    spec: ProxySpec
+    in_channels: int
+    num_classes: int
+    alignment: tuple[tuple[int, int], ...] = ()  # (student stage, teacher stage) pairs
+    teacher_channels: tuple[int, ...] = ()
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """The result of one evaluation, successful or not."""
+
+    number: int
+    arch: str
+    ok: bool
+    val_acc: float | None = None
+    reason: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    wall_s: float = 0.0
+    where: dict[str, str] = field(default_factory=dict)
+
+
+def hint_pairs(arch: Arch, ctx: ProxyContext) -> list[HintPair]:
+    """Hint pairs of `arch`: each aligned student stage output to its teacher stage."""
+    return [
+        HintPair(f"stages.{s}", t, arch.out_width(s), ctx.teacher_channels[t]) for s, t in ctx.alignment
+    ]
+
+
+def _where() -> dict[str, str]:
+    return {"host": socket.gethostname(), "pid": str(os.getpid()),
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "")}
+
+
+def evaluate(task: TrialTask, ctx: ProxyContext) -> TrialOutcome:
+    """Build the student of `task`, run the proxy, and report; failures are captured with a reason."""
+    t0 = time.perf_counter()
+    prev_threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(ctx.spec.threads)
+        arch = Arch.from_str(task.arch)
+        torch.manual_seed(task.seed)
+        student = build_student(arch, ctx.in_channels, ctx.num_classes)
+        result = run_proxy(
+            student, ctx.x_train, ctx.y_train, ctx.x_val, ctx.y_val, ctx.teacher, ctx.spec,
+            seed=task.seed, hints=hint_pairs(arch, ctx), device=ctx.device,
+        )
+        metrics = {"train_s": result.train_s, "eval_s": result.eval_s, "final_loss": result.final_loss,
+                   "steps": float(result.steps), **{f"loss_{k}": v for k, v in result.loss_terms.items()}}
+        return TrialOutcome(task.number, task.arch, True, result.val_acc, None, metrics,
+                            time.perf_counter() - t0, _where())
+    except TrialFailure as err:
+        reason = str(err)
+    except torch.OutOfMemoryError:
+        reason = "out of memory"
+    except Exception as err:  # noqa: BLE001 - any bug in one student must fail only that trial
+        reason = f"{type(err).__name__}: {err}".splitlines()[0][:500]
+        traceback.print_exc()
+    finally:
+        torch.set_num_threads(prev_threads)
+    return TrialOutcome(task.number, task.arch, False, None, reason, {}, time.perf_counter() - t0, _where())

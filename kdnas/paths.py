@@ -1,0 +1,22 @@
+"""Where kdnas keeps runs and caches (all under one git-ignored folder by default)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def runs_dir() -> Path:
+    """Folder for studies' SQLite files, checkpoints and caches: $KDNAS_RUNS or ./runs."""
+    return Path(os.environ.get("KDNAS_RUNS", "runs"))
+
+
+def cache_dir() -> Path:
+    """Folder for derived data that can be rebuilt (decoded images, teacher outputs)."""
+    return runs_dir() / "cache"
+
+
+def data_dir(name: str) -> Path:
+    """Default data directory of data set `name`: $KDNAS_DATA_DIR/name, else runs/data/name."""
+    root = os.environ.get("KDNAS_DATA_DIR")
+    return Path(root) / name if root else runs_dir() / "data" / name

@@ -1,0 +1,68 @@
+"""CSV files and terminal tables of a study, read from its storage (never trains)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import pandas as pd
+
+from kdnas.study import records as R
+from kdnas.study.front import front_frame, trials_frame
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """Paths written by `write_tables` and the two tables."""
+
+    folder: Path
+    pareto_csv: Path
+    trials_csv: Path
+    front: pd.DataFrame
+    trials: pd.DataFrame
+
+
+def write_tables(study: optuna.Study, out_root: Path = Path("reports")) -> ReportFiles:
+    """Write `reports/<study>/pareto.csv`, `trials.csv` and the resolved config next to them."""
+    folder = out_root / study.study_name
+    folder.mkdir(parents=True, exist_ok=True)
+    front, trials = front_frame(study), trials_frame(study)
+    pareto_csv, trials_csv = folder / "pareto.csv", folder / "trials.csv"
+    front.to_csv(pareto_csv, index=False)
+    trials.to_csv(trials_csv, index=False)
+    cfg = study.user_attrs.get(R.STUDY_CONFIG)
+    if cfg:
+        (folder / "config.json").write_text(json.dumps(json.loads(cfg), indent=2) + "\n")
+    return ReportFiles(folder, pareto_csv, trials_csv, front, trials)
+
+
+def _fmt_count(n: float | None) -> str:
+    if n is None or pd.isna(n):
+        return "-"
+    return f"{n / 1e6:.3f} M" if n >= 1e5 else f"{n / 1e3:.1f} K"
+
+
+def format_front(front: pd.DataFrame, teacher: dict | None = None) -> str:
+    """The front as an aligned text table, with the teacher as a reference line."""
+    lines = [f"{'trial':>5}  {'val_acc':>7}  {'MACs':>10}  {'params':>10}  {'lat ms':>7}  arch"]
+    if teacher:
+        lat = teacher.get("latency_ms")
+        lat_s = "-" if lat is None else f"{lat:.3f}"
+        lines.append(f"{'teach':>5}  {teacher['val_acc']:7.4f}  {_fmt_count(teacher['macs']):>10}  "
+                     f"{_fmt_count(teacher['params']):>10}  {lat_s:>7}  {teacher['name']}")
+    for r in front.itertuples():
+        lat = "-" if r.latency_ms is None or pd.isna(r.latency_ms) else f"{r.latency_ms:.3f}"
+        lines.append(f"{r.trial:>5}  {r.val_acc:7.4f}  {_fmt_count(r.macs):>10}  {_fmt_count(r.params):>10}  "
+                     f"{lat:>7}  {r.arch}")
+    return "\n".join(lines)
+
+
+def counts_line(trials: pd.DataFrame) -> str:
+    """'N trials: a ok, b infeasible, c duplicate, d failed, e running'."""
+    if trials.empty:
+        return "0 trials"
+    by = trials["status"].value_counts()
+    parts = [f"{by.get(k, 0)} {k}" for k in ("ok", "infeasible", "duplicate", "failed", "running") if by.get(k, 0)]
+    return f"{len(trials)} trials: " + ", ".join(parts)

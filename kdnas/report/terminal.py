@@ -1,0 +1,100 @@
+"""`kdnas ls` and `kdnas show`: studies in a storage, and one study's front, in the terminal.
+
+Both only read the storage, so they can watch a search that is still running.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+
+from kdnas.errors import UserError
+from kdnas.report.tables import counts_line, format_front
+from kdnas.report.view import StudyView, load_view
+
+
+def check_storage(url: str) -> None:
+    """A SQLite file that does not exist is a user error (Optuna would silently create it)."""
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
+        raise UserError(f"no storage at {url[len('sqlite:///'):]}: run `kdnas search` first, or pass --storage URL")
+
+
+def study_names(url: str) -> list[str]:
+    """Names of the studies in the storage at `url`, sorted."""
+    check_storage(url)
+    try:
+        return sorted(optuna.get_all_study_names(storage=url))
+    except Exception as err:  # noqa: BLE001 - a bad URL or server is the user's to fix
+        raise UserError(f"cannot open storage '{url}': {type(err).__name__}: {str(err).splitlines()[0]}") from None
+
+
+@dataclass(frozen=True)
+class StudyRow:
+    """One line of `kdnas ls`."""
+
+    name: str
+    complete: int  # trials told (ok, duplicate, infeasible)
+    ok: int
+    infeasible: int
+    failed: int
+    running: int
+    front: int
+    budget: int | None
+    best_acc: float | None
+
+    @classmethod
+    def of(cls, v: StudyView) -> StudyRow:
+        ok = v.ok["val_acc"].dropna()
+        return cls(v.name, int((v.trials["state"] == "COMPLETE").sum()), v.count("ok"), v.count("infeasible"),
+                   v.count("failed"), v.count("running"), len(v.front), v.budget,
+                   float(ok.max()) if len(ok) else None)
+
+
+def list_studies(url: str) -> list[StudyRow]:
+    """One row per study in the storage."""
+    rows = []
+    for name in study_names(url):
+        rows.append(StudyRow.of(load_view(optuna.load_study(study_name=name, storage=url))))
+    return rows
+
+
+def format_ls(rows: list[StudyRow], url: str) -> str:
+    if not rows:
+        return f"no studies in {url}"
+    w = max(5, *(len(r.name) for r in rows))
+    lines = [f"{'study':<{w}}  {'done':>9}  {'ok':>5}  {'infeas':>6}  {'failed':>6}  {'running':>7}  {'front':>5}  {'best acc':>8}"]
+    for r in rows:
+        done = f"{r.complete}/{r.budget}" if r.budget else str(r.complete)
+        best = "-" if r.best_acc is None else f"{r.best_acc:.4f}"
+        lines.append(f"{r.name:<{w}}  {done:>9}  {r.ok:>5}  {r.infeasible:>6}  {r.failed:>6}  {r.running:>7}  "
+                     f"{r.front:>5}  {best:>8}")
+    lines.append(f"{len(rows)} stud{'y' if len(rows) == 1 else 'ies'} in {url}")
+    return "\n".join(lines)
+
+
+def progress_line(v: StudyView, width: int = 30) -> str:
+    """'[#####-----] 45/100 complete (45 %), 2 running, 3 failed'."""
+    row = StudyRow.of(v)
+    tail = f", {row.running} running, {row.failed} failed"
+    if not row.budget:
+        return f"{row.complete} complete{tail}"
+    frac = min(1.0, row.complete / row.budget)
+    bar = "#" * round(frac * width) + "-" * (width - round(frac * width))
+    state = " (running)" if row.running else (" (done)" if row.complete >= row.budget else "")
+    return f"[{bar}] {row.complete}/{row.budget} complete ({100 * frac:.0f} %){tail}{state}"
+
+
+def format_show(v: StudyView) -> str:
+    """`kdnas show`: progress, counts, and the front with the teacher as reference."""
+    lines = [f"study {v.name}: {progress_line(v)}", counts_line(v.trials)]
+    if v.trials.empty:
+        lines.append("no trials yet")
+    elif len(v.front):
+        lines.append(format_front(v.front, v.teacher))
+    elif v.count("failed") == len(v.trials):
+        lines.append("every trial failed: the front is empty")
+    else:
+        lines.append("no feasible trained trial yet: the front is empty")
+    return "\n".join(lines)

@@ -1,0 +1,194 @@
+"""The study config (`studies/*.yaml`), validated as a whole before anything runs.
+
+Each component keeps its own typed config (`DataSpec`, `TeacherSpec`, `ProxySpec`, ...); this
+module composes them. Relative paths (search space, teacher checkpoint) are resolved against the
+study file's folder. Problems become one `ConfigError` line naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from kdnas.cost import LatencySpec
+from kdnas.data import DataSpec
+from kdnas.distill import ProxySpec, TrainRecipe
+from kdnas.distill.spec import RetrainRecipe
+from kdnas.paths import runs_dir
+from kdnas.teachers import TeacherSpec
+from kdnas.yamlio import read_yaml, validate
+
+Objective = Literal["accuracy", "macs", "params", "latency"]
+_SUFFIX = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}
+
+
+def parse_count(value: Any) -> Any:
+    """Accept 600000, 6e5, '600K', '1.5M', '2G' for MAC/param counts (YAML reads '6e5' as a string)."""
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[+-]?\d+)?)\s*([kmg]?)\s*", value.lower())
+        if not m:
+            raise ValueError(f"expected a count like 600000, 6e5, 600K or 1.5M, got '{value}'")
+        return int(float(m[1]) * _SUFFIX[m[2]])
+    if isinstance(value, float):
+        return int(value)
+    return value
+
+
+class Constraints(BaseModel):
+    """Hard limits: a student over any of them is never trained."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_macs: int | None = Field(None, gt=0)
+    max_params: int | None = Field(None, gt=0)
+    max_latency_ms: float | None = Field(None, gt=0)
+
+    @field_validator("max_macs", "max_params", mode="before")
+    @classmethod
+    def _counts(cls, value: Any) -> Any:
+        return parse_count(value)
+
+
+class Budget(BaseModel):
+    """When the search stops: a number of completed trials and/or a wall-clock time."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    trials: int = Field(30, gt=0)
+    time_minutes: float | None = Field(None, gt=0)
+    max_failures: int | None = Field(None, ge=0, description="stop after this many failed trials (default: trials)")
+
+
+class SamplerConfig(BaseModel):
+    """Optuna sampler: TPE (multivariate), NSGA-II or random; all seeded from the study seed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Literal["tpe", "nsga2", "random"] = "tpe"
+    n_startup_trials: int = Field(10, ge=0, description="TPE: random trials before modelling")
+    population_size: int = Field(20, gt=1, description="NSGA-II population")
+
+
+class ExecutorConfig(BaseModel):
+    """Where trials run. `local`: in this process, one at a time. `ray`: one Ray task per trial,
+    as many at once as the cluster's resources allow for the per-trial request."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["local", "ray"] = "local"
+    device: str = Field("cpu", description="device the proxy trains on: cpu, cuda, cuda:N")
+    gpus_per_trial: float = Field(0, ge=0, description="Ray: GPUs per trial; fractions pack students on one GPU")
+    cpus_per_trial: float = Field(1, gt=0, description="Ray: CPUs per trial (also the trial's torch threads)")
+    ray_address: str | None = Field(None, description="Ray: join this cluster ('auto', host:port); none starts a local Ray")
+    max_retries: int = Field(1, ge=0, description="Ray: re-runs of a trial whose worker process died")
+    cancel_running_on_interrupt: bool = Field(False, description="Ctrl-C cancels running trials instead of finishing them")
+    max_concurrent: int | None = Field(None, gt=0, description="Ray: at most this many trials at once")
+
+
+class TeacherTraining(TrainRecipe):
+    """How `kdnas teacher train` trains the study's teacher; `auto` lets `kdnas search` do it when
+    the checkpoint is missing (the demo's default)."""
+
+    auto: bool = False
+
+
+class StudyConfig(BaseModel):
+    """A whole study: what to search, how to score, under which budget and constraints, where to store."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
+    description: str = ""
+    seed: int = 0
+    data: DataSpec
+    teacher: TeacherSpec
+    teacher_training: TeacherTraining = TeacherTraining()
+    space: Path
+    proxy: ProxySpec
+    objectives: list[Objective] = ["accuracy", "macs"]
+    constraints: Constraints = Constraints()
+    latency: LatencySpec = LatencySpec()
+    budget: Budget = Budget()
+    storage: str | None = Field(None, description="Optuna storage URL; default sqlite:///runs/kdnas.db")
+    storage_heartbeat_s: int | None = Field(
+        None, ge=0, description="trial heartbeat (s) for several drivers; default 30 on a server DB, off on SQLite; 0 off"
+    )
+    sampler: SamplerConfig = SamplerConfig()
+    executor: ExecutorConfig = ExecutorConfig()
+    retrain: RetrainRecipe | None = Field(None, description="`kdnas retrain` recipe; default RetrainRecipe()")
+
+    @field_validator("objectives")
+    @classmethod
+    def _objectives(cls, objs: list[str]) -> list[str]:
+        if not objs or objs[0] != "accuracy":
+            raise ValueError("the first objective must be 'accuracy' (validation top-1, maximised)")
+        if len(objs) not in (2, 3) or len(set(objs)) != len(objs):
+            raise ValueError("give accuracy plus one or two distinct cost objectives: macs, params, latency")
+        return objs
+
+    @field_validator("space")
+    @classmethod
+    def _space_exists(cls, path: Path, info: ValidationInfo) -> Path:
+        resolved = _resolve(path, info)
+        if not resolved.is_file():
+            raise ValueError(f"search-space file '{path}' not found (looked at {resolved})")
+        return resolved
+
+    @field_validator("teacher")
+    @classmethod
+    def _teacher_checkpoint(cls, spec: TeacherSpec, info: ValidationInfo) -> TeacherSpec:
+        if spec.checkpoint is None:
+            return spec
+        return spec.model_copy(update={"checkpoint": _resolve(spec.checkpoint, info)})
+
+    @field_validator("data")
+    @classmethod
+    def _data_root(cls, spec: DataSpec, info: ValidationInfo) -> DataSpec:
+        if spec.root is None:
+            return spec
+        return spec.model_copy(update={"root": _resolve(spec.root, info)})
+
+    @model_validator(mode="after")
+    def _hint_needs_features(self) -> StudyConfig:
+        if self.proxy.method == "hint" and self.teacher.name.count(":") and not self.teacher.feature_modules:
+            raise ValueError("proxy.method 'hint' with a factory teacher needs teacher.feature_modules")
+        return self
+
+    @property
+    def storage_url(self) -> str:
+        """The Optuna storage URL (default: one SQLite file in the runs folder)."""
+        return self.storage or f"sqlite:///{runs_dir() / 'kdnas.db'}"
+
+    @property
+    def needs_latency(self) -> bool:
+        """Latency is measured only when an objective or constraint uses it (it costs time)."""
+        return "latency" in self.objectives or self.constraints.max_latency_ms is not None
+
+    def resolved(self) -> dict[str, Any]:
+        """The config with every default filled in, as JSON-able data (saved with the results)."""
+        # `retrain` is left out: it does not change what the search means, and a study whose config
+        # gains a retrain section later must still resume (the recipe is saved in each retrain run).
+        return self.model_dump(mode="json", exclude={"retrain"})
+
+
+def _resolve(path: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("base_dir")
+    path = Path(path).expanduser()
+    if path.is_absolute() or base is None:
+        return path
+    candidate = Path(base) / path
+    return candidate if candidate.exists() or not path.exists() else path
+
+
+def load_study_config(path: Path) -> StudyConfig:
+    """Read and validate a study file; relative paths resolve against its folder."""
+    path = Path(path)
+    return validate(StudyConfig, read_yaml(path), str(path), context={"base_dir": path.parent})
+
+
+def config_from_dict(data: dict[str, Any], source: str = "<config>", base_dir: Path | None = None) -> StudyConfig:
+    """Validate an in-memory config (tests, the stored copy of a study's config)."""
+    return validate(StudyConfig, data, source, context={"base_dir": base_dir})

@@ -1,0 +1,28 @@
+"""Names of what each trial records in the Optuna storage (user attributes), in one place.
+
+The storage is the single source of truth: reports and resume read these, nothing else.
+"""
+
+from __future__ import annotations
+
+ARCH = "arch"  # canonical architecture text
+STATUS = "status"  # ok | infeasible | failed | duplicate
+REASON = "reason"  # why a trial failed or was infeasible
+VAL_ACC = "val_acc"
+MACS = "macs"
+PARAMS = "params"
+LATENCY_MS = "latency_ms"
+CONSTRAINTS = "constraints"  # {limit name: value}, <= 0 means satisfied (Optuna's convention)
+WALL_S = "wall_s"
+METRICS = "metrics"  # dict of proxy measurements (train_s, eval_s, final_loss, ...)
+WHERE = "where"  # host, pid, executor, CUDA_VISIBLE_DEVICES
+DUPLICATE_OF = "duplicate_of"
+RETRY_OF = "retry_of"
+
+# Study-level attributes.
+STUDY_CONFIG = "config"
+STUDY_TEACHER = "teacher"  # name, checkpoint, sha256, val_acc, macs, params, latency_ms
+STUDY_LATENCY_SPEC = "latency_spec"
+STUDY_SPACE = "space"  # name and size
+
+STATUS_OK, STATUS_INFEASIBLE, STATUS_FAILED, STATUS_DUPLICATE = "ok", "infeasible", "failed", "duplicate"

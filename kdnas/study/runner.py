@@ -1,0 +1,266 @@
+"""The search loop: Optuna ask -> costs -> (infeasible | duplicate | executor) -> tell.
+
+The driver is the only place that samples; the executor only evaluates. The budget counts
+COMPLETE trials (feasible, infeasible or duplicate), so re-running the same command continues
+the same study until that many are complete, and nothing complete is ever redone.
+
+Several drivers may share one study (a database server with heartbeats): the counts that
+decide whether to ask again are read from the storage each time, and a driver asks only while
+complete + running < budget, so together they fill the budget once.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import optuna
+from optuna.trial import TrialState
+
+from kdnas.arch import Arch
+from kdnas.execute import Executor, TrialTask
+from kdnas.study import records as R
+from kdnas.study.costs import Costs
+from kdnas.study.progress import Progress
+from kdnas.study.setup import SearchSetup
+from kdnas.study.storage import heartbeat_enabled, open_study, recover_orphans
+
+
+@dataclass(frozen=True)
+class SearchSummary:
+    """What one invocation of the search did."""
+
+    study_name: str
+    complete: int
+    failed_now: int
+    evaluated_now: int
+    recovered: tuple[int, ...]
+    stopped_by: str  # budget | time | failures | interrupted
+
+
+CANCELLED = "cancelled"  # reason prefix of trials stopped by an interrupt; they are re-queued
+_TICK_S = 0.5  # how often the driver looks up from waiting (signals, storage, other drivers)
+
+
+def objective_values(setup: SearchSetup, acc: float, costs: Costs) -> list[float]:
+    """Values in the order of the config's objectives."""
+    by_name = {"accuracy": acc, "macs": float(costs.macs), "params": float(costs.params),
+               "latency": float(costs.latency_ms if costs.latency_ms is not None else "nan")}
+    return [by_name[o] for o in setup.cfg.objectives]
+
+
+def _snapshot(study: optuna.Study) -> tuple[int, int, dict[str, tuple[float, int]]]:
+    """From the storage: complete and running counts, and {arch: (accuracy, trial)} of trained ones."""
+    complete = running = 0
+    known: dict[str, tuple[float, int]] = {}
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)):
+        if t.state == TrialState.RUNNING:
+            running += 1
+            continue
+        complete += 1
+        if t.user_attrs.get(R.STATUS) == R.STATUS_OK:
+            known.setdefault(t.user_attrs[R.ARCH], (t.user_attrs[R.VAL_ACC], t.number))
+    return complete, running, known
+
+
+class _Heartbeat:
+    """Beats for this driver's running trials so other drivers do not take them for orphans."""
+
+    def __init__(self, study: optuna.Study, interval: int | None) -> None:
+        self.storage, self.interval = study._storage, interval
+        self.ids: set[int] = set()
+        self.lock, self.stop = threading.Lock(), threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="kdnas-heartbeat", daemon=True)
+        if interval:
+            self.thread.start()
+
+    def add(self, trial_id: int) -> None:
+        if self.interval:
+            self.storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+            with self.lock:
+                self.ids.add(trial_id)
+
+    def discard(self, trial_id: int) -> None:
+        with self.lock:
+            self.ids.discard(trial_id)
+
+    def _loop(self) -> None:
+        while not self.stop.wait(self.interval):
+            with self.lock:
+                ids = list(self.ids)
+            for trial_id in ids:
+                try:
+                    self.storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+                except Exception:  # noqa: BLE001 - a lost beat is retried next interval
+                    pass
+
+    def close(self) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=5)
+
+
+class _Interrupt:
+    """The first Ctrl-C asks the search to stop starting trials; a second one aborts at once."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.requested = False
+        self.previous = None
+        if enabled and threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, frame) -> None:  # noqa: ANN001
+        self.requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # the second Ctrl-C raises
+
+    def restore(self) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+@dataclass
+class _Running:
+    trial: optuna.Trial
+    arch: Arch
+    costs: Costs
+    t0: float
+    followers: list[tuple[optuna.Trial, Costs, float]] = field(default_factory=list)  # same arch, asked meanwhile
+
+
+def run_search(
+    setup: SearchSetup,
+    executor: Executor,
+    *,
+    progress: bool = True,
+    should_stop: Callable[[], bool] = lambda: False,
+    handle_sigint: bool = True,
+) -> SearchSummary:
+    """Run the study until its budget of complete trials (or its time, its failure limit, or an
+    interrupt: Ctrl-C or `should_stop()`, after which no trial starts and running ones finish, or
+    are cancelled and re-queued when `executor.cancel_running_on_interrupt`)."""
+    cfg = setup.cfg
+    study = open_study(cfg)
+    study.set_user_attr(R.STUDY_TEACHER, json.dumps(setup.teacher_info))
+    study.set_user_attr(R.STUDY_SPACE, json.dumps({"name": setup.space.name, "size": setup.space.size()}))
+    if cfg.needs_latency:
+        study.set_user_attr(R.STUDY_LATENCY_SPEC, json.dumps(cfg.latency.model_dump(mode="json")))
+    recovered = list(recover_orphans(study))
+    several_drivers = heartbeat_enabled(study)
+    budget = cfg.budget.trials
+    max_failures = cfg.budget.max_failures if cfg.budget.max_failures is not None else budget
+    complete, running, known = _snapshot(study)
+    failed_now = evaluated_now = 0
+    t_start = time.monotonic()
+    pending: dict[int, _Running] = {}  # by trial number, submitted to the executor
+    by_arch: dict[str, _Running] = {}
+    bar = Progress(budget, complete, enabled=progress, study=study)
+    heart = _Heartbeat(study, study._storage.get_heartbeat_interval() if several_drivers else None)  # type: ignore[attr-defined]
+    interrupt = _Interrupt(handle_sigint)
+    stopped_by = "budget"
+    cancel_sent = False
+
+    def tell(trial: optuna.Trial, values: list[float] | None, attrs: dict, state: TrialState) -> None:
+        for k, v in attrs.items():
+            trial.set_user_attr(k, v)
+        study.tell(trial, values=values, state=state)
+        heart.discard(trial._trial_id)
+
+    def fail(trial: optuna.Trial, attrs: dict, reason: str | None) -> None:
+        tell(trial, None, {**attrs, R.STATUS: R.STATUS_FAILED, R.REASON: reason}, TrialState.FAIL)
+        if reason and reason.startswith(CANCELLED):  # not the student's fault: run it again on resume
+            study.enqueue_trial(trial.params, user_attrs={R.RETRY_OF: trial.number}, skip_if_exists=False)
+
+    try:
+        executor.start(setup.ctx)
+        while True:
+            out_of_time = cfg.budget.time_minutes is not None and time.monotonic() - t_start > cfg.budget.time_minutes * 60
+            if out_of_time:
+                stopped_by = "time"
+            if failed_now >= max_failures > 0 or (max_failures == 0 and failed_now > 0):
+                stopped_by = "failures"
+            if interrupt.requested or should_stop():
+                stopped_by = "interrupted"
+                if cfg.executor.cancel_running_on_interrupt and not cancel_sent:
+                    executor.cancel()
+                    cancel_sent = True
+            stopping = stopped_by != "budget"
+            if not stopping and executor.outstanding < executor.capacity:
+                complete, running, known = _snapshot(study)  # other drivers may have added trials
+            while not stopping and complete + running < budget and executor.outstanding < executor.capacity:
+                trial = study.ask()
+                heart.add(trial._trial_id)
+                running += 1
+                arch = setup.space.suggest(trial)
+                costs = setup.costs(arch)
+                for key, value in costs.violations(cfg.constraints).items():
+                    trial.set_constraint(key, value)  # seen by TPE/NSGA-II and by best_trials
+                attrs = {R.ARCH: str(arch), R.MACS: costs.macs, R.PARAMS: costs.params,
+                         R.LATENCY_MS: costs.latency_ms, R.CONSTRAINTS: costs.violations(cfg.constraints)}
+                reason = costs.reason(cfg.constraints)
+                if reason is not None:  # never trained: costs alone decide
+                    tell(trial, objective_values(setup, 0.0, costs),
+                         {**attrs, R.STATUS: R.STATUS_INFEASIBLE, R.REASON: reason}, TrialState.COMPLETE)
+                    complete, running = complete + 1, running - 1
+                    bar.update(complete, "infeasible")
+                elif str(arch) in known:
+                    acc, first = known[str(arch)]
+                    tell(trial, objective_values(setup, acc, costs),
+                         {**attrs, R.STATUS: R.STATUS_DUPLICATE, R.VAL_ACC: acc, R.DUPLICATE_OF: first},
+                         TrialState.COMPLETE)
+                    complete, running = complete + 1, running - 1
+                    bar.update(complete, "duplicate")
+                else:
+                    for k, v in attrs.items():
+                        trial.set_user_attr(k, v)
+                    if str(arch) in by_arch:  # being trained right now: wait for that result
+                        by_arch[str(arch)].followers.append((trial, costs, time.monotonic()))
+                        continue
+                    job = _Running(trial, arch, costs, time.monotonic())
+                    pending[trial.number] = by_arch[str(arch)] = job
+                    executor.submit(TrialTask(trial.number, str(arch), cfg.seed + trial.number))
+                    bar.running(len(pending))
+            if not pending:
+                if several_drivers and not stopping and complete < budget and running > 0:
+                    time.sleep(_TICK_S * 2)  # other drivers' trials: wait for them, or for them to go stale
+                    recovered += recover_orphans(study)
+                    complete, running, known = _snapshot(study)
+                    continue
+                break
+            for outcome in executor.wait(timeout=_TICK_S):
+                job = pending.pop(outcome.number)
+                by_arch.pop(str(job.arch), None)
+                trial, costs = job.trial, job.costs
+                evaluated_now += 1
+                common = {R.WALL_S: time.monotonic() - job.t0, R.WHERE: outcome.where, R.METRICS: outcome.metrics}
+                if outcome.ok:
+                    known[outcome.arch] = (outcome.val_acc, trial.number)  # type: ignore[assignment]
+                    tell(trial, objective_values(setup, outcome.val_acc, costs),  # type: ignore[arg-type]
+                         {**common, R.STATUS: R.STATUS_OK, R.VAL_ACC: outcome.val_acc}, TrialState.COMPLETE)
+                    complete += 1
+                    for follower, f_costs, _ in job.followers:
+                        tell(follower, objective_values(setup, outcome.val_acc, f_costs),  # type: ignore[arg-type]
+                             {R.STATUS: R.STATUS_DUPLICATE, R.VAL_ACC: outcome.val_acc, R.DUPLICATE_OF: trial.number},
+                             TrialState.COMPLETE)
+                        complete += 1
+                    bar.update(complete, "ok", acc=outcome.val_acc)
+                else:
+                    fail(trial, common, outcome.reason)
+                    if not (outcome.reason or "").startswith(CANCELLED):
+                        failed_now += 1
+                    for follower, _, _ in job.followers:
+                        fail(follower, {R.DUPLICATE_OF: trial.number},
+                             outcome.reason if (outcome.reason or "").startswith(CANCELLED)
+                             else f"same architecture as trial {trial.number}, which failed: {outcome.reason}")
+                    bar.update(complete, "failed")
+                running -= 1 + len(job.followers)
+                bar.running(len(pending))
+    finally:
+        interrupt.restore()
+        heart.close()
+        bar.close()
+        executor.shutdown()
+    return SearchSummary(cfg.name, complete, failed_now, evaluated_now, tuple(recovered), stopped_by)

@@ -1,0 +1,76 @@
+"""Everything a search needs before its first trial, prepared (and validated) in one place.
+
+All user errors surface here, before the study is created or touched.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+
+from kdnas.cost import count_macs_params, measure_latency
+from kdnas.data import DataBundle, load_data
+from kdnas.distill import teacher_outputs
+from kdnas.distill.evaluate import accuracy
+from kdnas.execute import ProxyContext
+from kdnas.space import SearchSpace, align_stages, load_space
+from kdnas.study.config import StudyConfig
+from kdnas.study.costs import CostModel
+from kdnas.study.teacher import LoadedTeacher, ensure_teacher
+from kdnas.teachers import feature_modules, stage_shapes
+
+
+@dataclass(frozen=True)
+class SearchSetup:
+    """The loaded pieces of a search: config, data, space, teacher, cost model, proxy context."""
+
+    cfg: StudyConfig
+    data: DataBundle
+    space: SearchSpace
+    teacher: LoadedTeacher
+    teacher_info: dict
+    costs: CostModel
+    ctx: ProxyContext
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def prepare(cfg: StudyConfig, *, verbose: bool = True) -> SearchSetup:
+    """Load data, space and teacher; check stage alignment; compute (or load) teacher outputs once."""
+    space = load_space(cfg.space)
+    data = load_data(cfg.data)
+    if verbose:
+        _log(f"data: {data.describe()}")
+    device = cfg.executor.device
+    teacher = ensure_teacher(cfg, data, device=device if device.startswith("cuda") else "cpu")
+    c, h, w = data.input_shape
+    names = tuple(cfg.teacher.feature_modules or feature_modules(teacher.model))
+    t_shapes = stage_shapes(teacher.model, data.input_shape)
+    alignment = tuple(align_stages(space.resolutions((h, w)), [(s[1], s[2]) for s in t_shapes]))
+    t_macs, t_params = count_macs_params(teacher.model, data.input_shape)
+    t_val = accuracy(teacher.model, data.val.x, data.val.y)
+    info = {
+        "name": cfg.teacher.name, "checkpoint": str(teacher.checkpoint), "sha256": teacher.sha256,
+        "val_acc": t_val, "macs": t_macs, "params": t_params, "stage_shapes": [list(s) for s in t_shapes],
+    }
+    if cfg.needs_latency:
+        info["latency_ms"] = measure_latency(teacher.model, data.input_shape, cfg.latency).median_ms
+    if verbose:
+        _log(f"teacher: {cfg.teacher.name} val_acc {t_val:.4f}, {t_macs / 1e6:.2f} M MACs, {t_params / 1e6:.3f} M params")
+    stages = tuple(t for _, t in alignment) if cfg.proxy.method == "hint" else ()
+    outputs = None
+    if cfg.proxy.method != "ce":
+        outputs = teacher_outputs(
+            teacher.model, data.train.x, teacher_id=teacher.sha256, data_fingerprint=data.fingerprint,
+            split="train", feature_names=names, stages=stages,
+        )
+    ctx = ProxyContext(
+        x_train=data.train.x, y_train=data.train.y, x_val=data.val.x, y_val=data.val.y, teacher=outputs,
+        spec=cfg.proxy, in_channels=c, num_classes=data.num_classes, alignment=alignment,
+        teacher_channels=tuple(s[0] for s in t_shapes), device=device,
+    )
+    costs = CostModel(data.input_shape, data.num_classes, cfg.latency if cfg.needs_latency else None)
+    return SearchSetup(cfg, data, space, teacher, info, costs, ctx)

@@ -1,0 +1,191 @@
+"""Optuna study creation and loading: storage, sampler, directions, constraints, resume checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages._heartbeat import is_heartbeat_enabled
+from optuna.trial import FrozenTrial, TrialState
+
+from kdnas.errors import ConfigError, UserError
+from kdnas.study import records as R
+from kdnas.study.config import StudyConfig
+
+# Fields that may change between runs of one study without changing what it means.
+_RESUMABLE_FIELDS = {"budget", "storage", "storage_heartbeat_s", "executor", "description"}
+# Heartbeat interval on a database server (several drivers may share it); SQLite: off.
+DEFAULT_SERVER_HEARTBEAT_S = 30
+
+
+def make_sampler(cfg: StudyConfig, seed: int | None = None) -> optuna.samplers.BaseSampler:
+    """The sampler named in the config, seeded (by default with the study's seed).
+
+    Constraints reach TPE and NSGA-II through `Trial.set_constraint` (Optuna >= 5), which the
+    driver calls before `tell`; no constraints function is needed.
+    """
+    s = cfg.sampler
+    seed = cfg.seed if seed is None else seed
+    if s.name == "tpe":
+        return optuna.samplers.TPESampler(
+            seed=seed, multivariate=True, n_startup_trials=s.n_startup_trials
+        )
+    if s.name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=s.population_size)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def directions(cfg: StudyConfig) -> list[str]:
+    """Accuracy is maximised, every cost minimised."""
+    return ["maximize" if o == "accuracy" else "minimize" for o in cfg.objectives]
+
+
+def ensure_storage_dir(url: str) -> None:
+    """Create the folder of a SQLite file so a fresh clone needs no set-up step."""
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _comparable(config: dict) -> dict:
+    return {k: v for k, v in config.items() if k not in _RESUMABLE_FIELDS}
+
+
+def _schema_race_safe(fn, attempts: int = 5):  # noqa: ANN001, ANN202
+    """Call `fn`, retrying when another driver is creating the same database schema right now
+    (two drivers starting on an empty PostgreSQL database both try to create the tables)."""
+    for i in range(attempts):
+        try:
+            return fn()
+        except Exception as err:  # noqa: BLE001 - sqlalchemy's IntegrityError / ProgrammingError
+            racing = type(err).__name__ in {"IntegrityError", "ProgrammingError", "DuplicatedStudyError"} or \
+                "already exists" in str(err)
+            if not racing or i == attempts - 1:
+                raise
+            time.sleep(0.5 * (i + 1))
+    raise AssertionError("unreachable")
+
+
+def study_exists(url: str, name: str) -> bool:
+    """Whether `name` is a study in the storage at `url` (does not create the storage)."""
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).is_file():
+        return False
+    try:
+        return _schema_race_safe(lambda: any(s.study_name == name for s in optuna.get_all_study_summaries(storage=url)))
+    except Exception as err:  # noqa: BLE001 - a bad URL or server is the user's to fix
+        raise UserError(f"cannot open storage '{url}': {type(err).__name__}: {str(err).splitlines()[0]}") from None
+
+
+def check_resumable(cfg: StudyConfig) -> bool:
+    """True when the study already exists; raises when it exists with a different config.
+
+    Called before anything is written, so a mismatched re-run changes nothing stored.
+    """
+    url = cfg.storage_url
+    if not study_exists(url, cfg.name):
+        return False
+    study = optuna.load_study(study_name=cfg.name, storage=url)
+    stored = json.loads(study.user_attrs.get(R.STUDY_CONFIG, "{}"))
+    current = json.loads(json.dumps(cfg.resolved()))
+    if stored and _comparable(stored) != _comparable(current):
+        diff = sorted(k for k in set(stored) | set(current) if k not in _RESUMABLE_FIELDS and stored.get(k) != current.get(k))
+        raise ConfigError(
+            f"study '{cfg.name}' already exists in {url} with a different config (fields: {', '.join(diff)}); "
+            "give the study a new name or restore the old config"
+        )
+    return True
+
+
+def heartbeat_s(cfg: StudyConfig) -> int | None:
+    """The trial heartbeat interval in seconds, or None when heartbeats are off."""
+    if cfg.storage_heartbeat_s is not None:
+        return cfg.storage_heartbeat_s or None
+    return None if cfg.storage_url.startswith("sqlite") else DEFAULT_SERVER_HEARTBEAT_S
+
+
+def make_storage(cfg: StudyConfig) -> str | optuna.storages.BaseStorage:
+    """The storage URL, or an RDB storage with heartbeats where several drivers may share it.
+
+    A trial whose driver stopped beating for `2 * heartbeat` seconds is stale: the next driver
+    that looks (`recover_orphans`) fails it and re-queues its architecture.
+    """
+    url = cfg.storage_url
+    beat = heartbeat_s(cfg)
+    if beat is None:
+        return url
+    return optuna.storages.RDBStorage(
+        url, heartbeat_interval=beat, grace_period=2 * beat, heartbeat_stale_trial_callback=requeue_failed,
+        engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None,
+    )
+
+
+def open_study(cfg: StudyConfig) -> optuna.Study:
+    """Create the study (recording its resolved config) or load it to continue."""
+    url = cfg.storage_url
+    ensure_storage_dir(url)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Several drivers on one study must not draw the same sequence of students: each gets its own
+    # seed (one driver stays reproducible from the study's seed).
+    seed = cfg.seed if heartbeat_s(cfg) is None else cfg.seed + os.getpid()
+    study = _schema_race_safe(lambda: optuna.create_study(
+        storage=make_storage(cfg), study_name=cfg.name, directions=directions(cfg), sampler=make_sampler(cfg, seed),
+        load_if_exists=True,
+    ))
+    if R.STUDY_CONFIG not in study.user_attrs:
+        study.set_user_attr(R.STUDY_CONFIG, json.dumps(cfg.resolved()))
+    return study
+
+
+def load_existing(url: str, name: str) -> optuna.Study:
+    """Load a study for reading (reports); a missing study is a user error."""
+    if not study_exists(url, name):
+        raise UserError(f"no study named '{name}' in {url}")
+    return optuna.load_study(study_name=name, storage=url)
+
+
+def requeue_failed(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Queue the architecture of a failed trial again (Optuna's stale-trial callback).
+
+    Only a trial whose architecture was fully sampled (its ``arch`` attribute is set after the
+    last parameter) is re-queued: a driver killed in the middle of sampling leaves a partial
+    parameter set, and enqueueing that would let the sampler fill in a different architecture.
+    """
+    if trial.params and R.ARCH in trial.user_attrs:
+        study.enqueue_trial(trial.params, user_attrs={R.RETRY_OF: trial.number}, skip_if_exists=False)
+
+
+def recover_orphans(study: optuna.Study) -> list[int]:
+    """Fail trials left RUNNING by a driver that died, and re-queue their architectures.
+
+    Returns the numbers of the trials failed. Without heartbeats every RUNNING trial is an
+    orphan (one driver per study). With heartbeats only stale trials are: another live driver's
+    trials keep beating and are left alone. When two drivers claim the same trial, the storage's
+    state change lets exactly one of them win, and only the winner re-queues it.
+    """
+    storage = study._storage
+    running = {t._trial_id: t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    if is_heartbeat_enabled(storage):
+        ids = [i for i in storage._get_stale_trial_ids(study._study_id) if i in running]  # type: ignore[attr-defined]
+    else:
+        ids = list(running)
+    failed = []
+    for trial_id in ids:
+        t = running[trial_id]
+        try:
+            storage.set_trial_user_attr(trial_id, R.STATUS, R.STATUS_FAILED)
+            storage.set_trial_user_attr(trial_id, R.REASON, "interrupted: the search stopped during this trial")
+            if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
+                continue
+        except UpdateFinishedTrialError:
+            continue  # another driver recovered (or finished) it first
+        requeue_failed(study, t)
+        failed.append(t.number)
+    return failed
+
+
+def heartbeat_enabled(study: optuna.Study) -> bool:
+    """Whether this study's storage records trial heartbeats (several drivers may share it)."""
+    return is_heartbeat_enabled(study._storage)

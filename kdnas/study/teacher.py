@@ -1,0 +1,94 @@
+"""The study's teacher: where its checkpoint lives, training it, loading it frozen."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from kdnas.data import DataBundle
+from kdnas.distill.trainer import train
+from kdnas.errors import CheckpointError
+from kdnas.paths import runs_dir
+from kdnas.study.config import StudyConfig
+from kdnas.teachers import (
+    build_model,
+    freeze,
+    load_checkpoint,
+    load_teacher,
+    save_checkpoint,
+    state_dict_sha256,
+)
+
+
+@dataclass(frozen=True)
+class LoadedTeacher:
+    """A frozen teacher with its identity (checkpoint hash) and metadata."""
+
+    model: nn.Module
+    checkpoint: Path
+    sha256: str
+    meta: dict
+
+
+def default_checkpoint(cfg: StudyConfig, data: DataBundle) -> Path:
+    """Where a study's teacher is kept when the config names no checkpoint: keyed by teacher and data."""
+    safe = cfg.teacher.name.replace(":", "_").replace(".", "_")
+    return runs_dir() / "teachers" / f"{safe}-{data.name}-{data.fingerprint[:10]}.pt"
+
+
+def checkpoint_path(cfg: StudyConfig, data: DataBundle) -> Path:
+    """The checkpoint named in the config, or the default one."""
+    return cfg.teacher.checkpoint or default_checkpoint(cfg, data)
+
+
+def _model_kwargs(data: DataBundle) -> dict:
+    c, h, w = data.input_shape
+    return {"num_classes": data.num_classes, "in_channels": c, "input_size": (h, w)}
+
+
+def train_teacher(cfg: StudyConfig, data: DataBundle, out: Path, *, device: str = "cpu", verbose: bool = True) -> dict:
+    """Train the study's teacher with `cfg.teacher_training` and save it with metadata; returns the meta."""
+    model = build_model(cfg.teacher, **_model_kwargs(data))
+
+    def report(epoch: int, rec: dict) -> None:
+        if verbose:
+            print(f"  teacher epoch {rec['epoch']}/{cfg.teacher_training.epochs}: loss {rec['loss']:.4f} "
+                  f"val {rec['val_acc']:.4f} ({rec['seconds']:.0f}s)", file=sys.stderr, flush=True)
+
+    recipe = cfg.teacher_training
+    result = train(model, data, recipe, seed=cfg.seed, device=device, on_epoch=report)
+    meta = {
+        "arch": cfg.teacher.name, "data": data.name, "data_fingerprint": data.fingerprint,
+        "input_shape": list(data.input_shape), "num_classes": data.num_classes, "split_seed": cfg.data.seed,
+        "val_fraction": cfg.data.val_fraction, "val_acc": result.val_acc, "epochs": recipe.epochs,
+        "recipe": recipe.model_dump(mode="json"), "seed": cfg.seed,
+    }
+    meta["sha256"] = state_dict_sha256(model.cpu().state_dict())
+    save_checkpoint(out, model, meta)
+    return meta
+
+
+def ensure_teacher(cfg: StudyConfig, data: DataBundle, *, device: str = "cpu") -> LoadedTeacher:
+    """Load the study's teacher, training it first when the config allows (`teacher_training.auto`)."""
+    path = checkpoint_path(cfg, data)
+    if not path.is_file():
+        if not cfg.teacher_training.auto:
+            raise CheckpointError(
+                f"teacher checkpoint {path} not found; train one with `kdnas teacher train STUDY.yaml` "
+                "or set teacher_training.auto: true"
+            )
+        print(f"training teacher {cfg.teacher.name} on {data.name} -> {path}", file=sys.stderr, flush=True)
+        train_teacher(cfg, data, path, device=device)
+    state, meta = load_checkpoint(path)
+    model = load_teacher(cfg.teacher, checkpoint=path, **_model_kwargs(data))
+    fp = meta.get("data_fingerprint")
+    if fp and fp != data.fingerprint:
+        print(f"warning: teacher {path} was trained on other data or another split ({fp[:10]} != "
+              f"{data.fingerprint[:10]}); its validation accuracy may be optimistic", file=sys.stderr)
+    # The weights' hash identifies the teacher in every cache key, whoever made the file.
+    sha = str(meta.get("sha256") or state_dict_sha256(state))
+    return LoadedTeacher(freeze(model), path, sha, meta)
+

@@ -1,0 +1,95 @@
+"""Schedule shape, optimizer groups, the proxy spec's budget rule, accuracy."""
+
+from __future__ import annotations
+
+import math
+
+import pydantic
+import pytest
+import torch
+from torch import nn
+
+from kdnas.distill import ProxySpec, TrainRecipe, accuracy
+from kdnas.distill.optim import make_optimizer, param_groups, warmup_cosine
+
+
+def test_warmup_is_linear_then_cosine_to_zero():
+    total, warmup = 100, 10
+    f = [warmup_cosine(s, total, warmup) for s in range(total + 1)]
+    assert f[:warmup] == pytest.approx([(s + 1) / warmup for s in range(warmup)])
+    assert f[warmup] == pytest.approx(1.0)
+    assert f[55] == pytest.approx(0.5)  # half-way through the cosine
+    assert f[total] == pytest.approx(0.0, abs=1e-12)
+    after = f[warmup:]
+    assert all(a >= b for a, b in zip(after, after[1:]))
+    assert warmup_cosine(total + 50, total, warmup) == pytest.approx(0.0, abs=1e-12)  # stays at 0
+
+
+def test_no_warmup_starts_at_one():
+    assert warmup_cosine(0, 10, 0) == 1.0
+    assert warmup_cosine(5, 10, 0) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.5)))
+
+
+def test_weight_decay_only_on_weights():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Linear(2, 2))
+    decay, no_decay = param_groups(model, 0.1)
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert {p.ndim for p in decay["params"]} == {2, 4}
+    assert len(no_decay["params"]) == 4  # conv bias, BN weight+bias, linear bias
+    model[0].weight.requires_grad_(False)
+    assert len(param_groups(model, 0.1)[0]["params"]) == 1
+
+
+def test_make_optimizer():
+    model = nn.Linear(2, 2)
+    sgd = make_optimizer(model, "sgd", 0.1, 0.9, 0.0, nesterov=True)
+    assert isinstance(sgd, torch.optim.SGD) and sgd.param_groups[0]["nesterov"]
+    assert not make_optimizer(model, "sgd", 0.1, 0.0, 0.0, nesterov=True).param_groups[0]["nesterov"]
+    assert isinstance(make_optimizer(model, "adamw", 0.1, 0.9, 0.0), torch.optim.AdamW)
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        make_optimizer(model, "lbfgs", 0.1, 0.9, 0.0)
+
+
+def test_proxy_spec_needs_exactly_one_budget():
+    with pytest.raises(pydantic.ValidationError, match="exactly one budget"):
+        ProxySpec()
+    with pytest.raises(pydantic.ValidationError, match="exactly one budget"):
+        ProxySpec(steps=10, epochs=1.0)
+    assert ProxySpec(steps=7).total_steps(1000) == 7
+    assert ProxySpec(epochs=1.5, batch_size=64).total_steps(100) == math.ceil(150 / 64)
+    assert ProxySpec(epochs=0.001, batch_size=64).total_steps(10) == 1
+
+
+def test_proxy_spec_rejects_bad_values():
+    with pytest.raises(pydantic.ValidationError):
+        ProxySpec(steps=0)
+    with pytest.raises(pydantic.ValidationError):
+        ProxySpec(steps=1, alpha=1.5)
+    with pytest.raises(pydantic.ValidationError):
+        ProxySpec(steps=1, method="rkd")
+    with pytest.raises(pydantic.ValidationError):
+        ProxySpec(steps=1, stepz=2)
+    with pytest.raises(pydantic.ValidationError):
+        TrainRecipe(epochs=0)
+
+
+class _Fixed(nn.Module):
+    """Predicts class (x > 0) for a scalar input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        v = x.flatten(1)[:, 0:1] * self.w
+        return torch.cat([-v, v], 1)
+
+
+def test_accuracy_counts_argmax_hits_in_batches():
+    model = _Fixed().train()
+    x = torch.tensor([1.0, -1.0, 2.0, -3.0, 0.5]).view(5, 1, 1, 1)
+    y = torch.tensor([1, 0, 0, 0, 1])
+    assert accuracy(model, x, y) == pytest.approx(4 / 5)
+    assert accuracy(model, x, y, batch_size=2) == pytest.approx(4 / 5)
+    assert not model.training
+    assert accuracy(model, x[:0], y[:0]) == 0.0

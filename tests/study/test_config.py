@@ -1,0 +1,76 @@
+"""Study config validation: the demo loads; each kind of mistake names file, field and what is allowed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kdnas.errors import ConfigError
+from kdnas.study.config import load_study_config, parse_count
+
+from tests.studykit import write_study
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_demo_study_loads_with_resolved_paths() -> None:
+    cfg = load_study_config(ROOT / "studies" / "demo-digits.yaml")
+    assert cfg.name == "demo-digits"
+    assert cfg.space.is_file() and cfg.space.name == "mbv2.yaml"
+    assert cfg.constraints.max_macs == 600_000
+    assert cfg.objectives == ["accuracy", "macs"]
+    assert cfg.storage_url.endswith("kdnas.db")
+
+
+@pytest.mark.parametrize(
+    ("over", "field", "words"),
+    [
+        ({"budget": {"trials": -3}}, "budget.trials", "greater than 0"),
+        ({"proxy": {"method": "kd", "steps": -5}}, "proxy.steps", "greater than 0"),
+        ({"proxy": {"method": "kd"}}, "proxy", "exactly one budget"),
+        ({"proxy": {"method": "magic", "steps": 5}}, "proxy.method", "'kd', 'hint' or 'ce'"),
+        ({"objectives": ["macs", "accuracy"]}, "objectives", "first objective must be 'accuracy'"),
+        ({"objectives": ["accuracy"]}, "objectives", "one or two"),
+        ({"sampler": {"name": "cmaes"}}, "sampler.name", "'tpe', 'nsga2' or 'random'"),
+        ({"constraints": {"max_macs": "lots"}}, "constraints.max_macs", "600K"),
+        ({"space": "nope.yaml"}, "space", "not found"),
+        ({"data": {"name": "imagenet"}}, "data.name", "digits"),
+        ({"teacher": {"name": "resnet9000"}}, "teacher", "resnet9000"),
+        ({"surprise": 1}, "surprise", "unknown field"),
+    ],
+)
+def test_bad_fields_name_file_and_field(tmp_path: Path, over: dict, field: str, words: str) -> None:
+    path = write_study(tmp_path, **over)
+    with pytest.raises(ConfigError) as err:
+        load_study_config(path)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"{path}: {field}"), msg
+    assert words in msg, msg
+
+
+def test_missing_and_unparsable_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_study_config(tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_study_config(bad)
+
+
+def test_relative_space_resolves_against_study_folder(tmp_path: Path) -> None:
+    sub = tmp_path / "studies"
+    sub.mkdir()
+    path = write_study(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data["space"] = "../tiny.yaml"
+    (sub / "s.yaml").write_text(yaml.safe_dump(data))
+    assert load_study_config(sub / "s.yaml").space == sub / "../tiny.yaml"
+
+
+@pytest.mark.parametrize(("text", "value"), [("600K", 600_000), ("1.5M", 1_500_000), ("6e5", 600_000),
+                                             (2.5e6, 2_500_000), (42, 42), ("2G", 2_000_000_000)])
+def test_parse_count(text: object, value: int) -> None:
+    assert parse_count(text) == value

@@ -1,0 +1,115 @@
+"""End-to-end searches on digits with a tiny space: budget, resume, constraints, failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from kdnas.execute import LocalExecutor
+from kdnas.study import records as R
+from kdnas.study.front import front_frame
+from kdnas.study.runner import run_search
+from kdnas.study.search import load_and_prepare
+
+from tests.studykit import write_study
+
+
+def _study(path: Path, name: str = "tiny-study") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{path.parent / 'study.db'}")
+
+
+def _run(path: Path):
+    setup = load_and_prepare(path, verbose=False)
+    return run_search(setup, LocalExecutor(), progress=False)
+
+
+def test_search_fills_budget_and_resumes_without_redoing(tmp_path: Path, teacher_ckpt: Path) -> None:
+    path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)})
+    first = _run(path)
+    study = _study(path)
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert first.complete == 6 and len(complete) == 6
+    for t in complete:
+        assert t.user_attrs[R.ARCH] and t.user_attrs[R.MACS] > 0 and t.user_attrs[R.PARAMS] > 0
+        if t.user_attrs[R.STATUS] == R.STATUS_OK:
+            assert 0.0 <= t.user_attrs[R.VAL_ACC] <= 1.0
+            assert t.values[0] == t.user_attrs[R.VAL_ACC] and t.values[1] == t.user_attrs[R.MACS]
+            assert t.user_attrs[R.WALL_S] > 0 and t.user_attrs[R.WHERE]["executor"] == "local"
+    assert not front_frame(study).empty
+
+    again = _run(path)  # same command: budget already met, nothing evaluated
+    assert again.evaluated_now == 0 and len(_study(path).trials) == 6
+
+    more = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)}, budget={"trials": 8})
+    third = _run(more)  # a larger budget continues the same study
+    after = _study(path).get_trials(states=(TrialState.COMPLETE,))
+    assert len(after) == 8 and third.evaluated_now <= 2
+    assert [t.user_attrs[R.ARCH] for t in after[:6]] == [t.user_attrs[R.ARCH] for t in complete]
+
+
+def test_infeasible_students_are_never_trained(tmp_path: Path, teacher_ckpt: Path) -> None:
+    path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)},
+                       constraints={"max_macs": 1000}, budget={"trials": 4})
+    summary = _run(path)
+    study = _study(path)
+    assert summary.evaluated_now == 0 and summary.complete == 4
+    for t in study.trials:
+        assert t.user_attrs[R.STATUS] == R.STATUS_INFEASIBLE
+        assert "MACs" in t.user_attrs[R.REASON]
+        assert R.WALL_S not in t.user_attrs
+        assert t.constraints["max_macs"] > 0  # Optuna's own constraint record
+    assert front_frame(study).empty
+
+
+def test_non_finite_loss_fails_the_trial_and_the_search_goes_on(tmp_path: Path, teacher_ckpt: Path) -> None:
+    path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)},
+                       proxy={"method": "kd", "steps": 20, "lr": 1e30}, budget={"trials": 2, "max_failures": 3})
+    summary = _run(path)
+    failed = _study(path).get_trials(states=(TrialState.FAIL,))
+    assert summary.stopped_by == "failures" and len(failed) == 3  # it went on after the first failure
+    assert all("non-finite loss" in t.user_attrs[R.REASON] for t in failed)
+
+
+@pytest.mark.parametrize("sampler", ["nsga2", "random"])
+def test_other_samplers_run(tmp_path: Path, teacher_ckpt: Path, sampler: str) -> None:
+    path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)},
+                       sampler={"name": sampler, "population_size": 4}, budget={"trials": 3},
+                       objectives=["accuracy", "macs", "params"])
+    assert _run(path).complete == 3
+    assert len(_study(path).directions) == 3
+
+
+def test_hint_proxy_runs(tmp_path: Path, teacher_ckpt: Path) -> None:
+    path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)},
+                       proxy={"method": "hint", "steps": 10}, budget={"trials": 2})
+    assert _run(path).complete == 2
+    ok = [t for t in _study(path).trials if t.user_attrs.get(R.STATUS) == R.STATUS_OK]
+    assert ok and any(k.startswith("loss_hint") for k in ok[0].user_attrs[R.METRICS])
+
+
+def test_interrupted_trials_are_failed_and_requeued(tmp_path: Path, teacher_ckpt: Path) -> None:
+    path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)}, budget={"trials": 3})
+    setup = load_and_prepare(path, verbose=False)
+    from kdnas.study.storage import open_study
+
+    study = open_study(setup.cfg)
+    orphan = study.ask()  # what a driver killed mid-trial leaves behind: a RUNNING trial
+    arch = setup.space.suggest(orphan)
+    summary = run_search(setup, LocalExecutor(), progress=False)
+    study = _study(path)
+    assert summary.recovered == (orphan.number,)
+    assert study.trials[orphan.number].state == TrialState.FAIL
+    assert "interrupted" in study.trials[orphan.number].user_attrs[R.REASON]
+    retried = [t for t in study.trials if t.user_attrs.get(R.RETRY_OF) == orphan.number]
+    assert len(retried) == 1 and retried[0].user_attrs[R.ARCH] == str(arch)
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
+
+
+def test_time_budget_stops_the_search(tmp_path: Path, teacher_ckpt: Path) -> None:
+    path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)},
+                       budget={"trials": 50, "time_minutes": 0.0001})
+    summary = _run(path)
+    assert summary.stopped_by == "time" and summary.complete < 50
