@@ -209,6 +209,7 @@ BENCHES = {
     "proxy": "kdnas.bench.proxy",
     "scaling": "kdnas.bench.scaling",
     "report": "kdnas.bench.report_build",
+    "retrain": "kdnas.bench.retrain",
 }
 
 
