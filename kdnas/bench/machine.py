@@ -40,3 +40,8 @@ def machine_info() -> dict[str, object]:
         "platform": platform.platform(),
         "loadavg_at_start": load,
     }
+
+
+def generated_by(date: str, command: str) -> list[str]:
+    """The Markdown lines every benchmark report opens with: when, and the exact command."""
+    return [f"Generated {date} by:", "", "```", command, "```", ""]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from kdnas.bench.machine import generated_by
+
 
 def _s(x: float) -> str:
     return f"{x:.2f}"
@@ -22,12 +24,7 @@ def render_markdown(r: dict) -> str:
     lines = [
         "# Proxy cost: a kdnas trial vs. training the student alone vs. naive KD",
         "",
-        f"Generated {r['date']} by:",
-        "",
-        "```",
-        r["command"],
-        "```",
-        "",
+        *generated_by(r["date"], r["command"]),
         "Per student, in one process and interleaved (each repeat runs every student in every mode, the",
         "mode order rotating per repeat), with the same steps, batch size, seed and data:",
         "",

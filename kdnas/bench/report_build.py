@@ -30,7 +30,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
 from kdnas.arch import Arch, Stage
-from kdnas.bench.machine import machine_info
+from kdnas.bench.machine import generated_by, machine_info
 from kdnas.study import records as R
 
 TARGET_S = 5.0
@@ -237,12 +237,7 @@ def render_markdown(r: dict) -> str:
     return "\n".join([
         f"# Report build time: a study of {r['n_trials']:,} trials",
         "",
-        f"Generated {r['date']} by:",
-        "",
-        "```",
-        r["command"],
-        "```",
-        "",
+        *generated_by(r["date"], r["command"]),
         "(`kdnas bench report ARGS` is `python -m kdnas.bench.report_build ARGS`.)",
         "",
         f"**{r['median_s']:.2f} s** median over {r['repeats']} builds in one process (runs: "

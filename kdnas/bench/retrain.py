@@ -36,7 +36,7 @@ import torch
 from optuna.trial import FrozenTrial
 
 from kdnas.arch import Arch, Stage
-from kdnas.bench.machine import machine_info
+from kdnas.bench.machine import generated_by, machine_info
 from kdnas.cost import count_macs_params
 from kdnas.data import load_data
 from kdnas.execute import make_executor
@@ -195,12 +195,7 @@ def render_markdown(r: dict) -> str:
     lines = [
         f"# Retraining the front of `{r['study']}`: distillation gain and proxy fidelity",
         "",
-        f"Generated {r['date']} by:",
-        "",
-        "```",
-        r["command"],
-        "```",
-        "",
+        *generated_by(r["date"], r["command"]),
         f"- data: {r['data']['describe']}",
         f"- teacher: {t['name']}, {t['macs'] / 1e6:.2f} M MACs, val {_pct(t['val_acc'])} %, test {_pct(t['test_acc'])} %",
         f"- recipe (every student, KD and labels-only alike): {rc['epochs']} epochs, batch {rc['batch_size']}, "
