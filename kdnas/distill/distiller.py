@@ -81,8 +81,25 @@ class Distiller(nn.Module):
             self.teacher.eval()  # BN statistics of the teacher never move
         return self
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor, epoch: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Logits of the student on `x` and the weighted loss terms; `epoch` (fractional) ramps DKD in."""
+    @property
+    def logits_only(self) -> bool:
+        """Whether the teacher contributes only through its logits (KD, DKD): then, on inputs that
+        are not augmented, its outputs can be computed once and passed to `forward`."""
+        return self.teacher is not None and not self._t_names
+
+    @torch.no_grad()
+    def teacher_logits(self, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+        """The frozen teacher's logits on every row of `x` (float32, on `x`'s device)."""
+        assert self.teacher is not None
+        return torch.cat([self.teacher(x[i : i + batch_size]).float() for i in range(0, len(x), batch_size)])
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, epoch: float = 0.0,
+                t_logits: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Logits of the student on `x` and the weighted loss terms; `epoch` (fractional) ramps DKD in.
+
+        `t_logits`: the teacher's logits on `x`, precomputed (only when `logits_only`); the teacher
+        is then not run.
+        """
         spec = self.spec
         with FeatureTaps(self.student, self._s_names) as s_taps:
             out = self.student(x)
@@ -92,10 +109,13 @@ class Distiller(nn.Module):
         terms: dict[str, torch.Tensor] = {}
         if spec.label_weight > 0:
             terms["ce"] = spec.label_weight * F.cross_entropy(out.float(), y, label_smoothing=self.label_smoothing)
-        with torch.no_grad(), FeatureTaps(teacher, self._t_names) as t_taps:
-            t_out = teacher(x).float()
+        if t_logits is not None and self.logits_only:
+            t_out, t_feat = t_logits.float(), {}
+        else:
+            with torch.no_grad(), FeatureTaps(teacher, self._t_names) as t_taps:
+                t_out = teacher(x).float()
+            t_feat = dict(zip(self._t_names, t_taps.features)) if self._t_names else {}
         s_feat = dict(zip(self._s_names, s_taps.features)) if self._s_names else {}
-        t_feat = dict(zip(self._t_names, t_taps.features)) if self._t_names else {}
         if spec.alpha > 0:
             terms["kd"] = spec.alpha * kd_loss(out.float(), t_out, spec.temperature)
         if spec.dkd_weight > 0:

@@ -4,7 +4,8 @@ students (`kdnas retrain`, `kdnas distill`) go through this one loop.
 SGD with momentum/Nesterov, warm-up then cosine or step decay, label smoothing, random crop/flip
 done on batches of tensors, bfloat16 autocast on CUDA. With a teacher, the loss terms come from a
 `Distiller` (KD, DKD, hints, RKD) with the teacher run on the same augmented batch (its outputs
-cannot be cached once augmentation changes the inputs).
+cannot be cached once augmentation changes the inputs); without augmentation, and when only its
+logits are used, the teacher runs once over the training split instead.
 
 With `checkpoint`, the full training state is written atomically after every epoch and a run
 that finds one continues from it: same seed, same data -> the same weights as an uninterrupted run
@@ -125,6 +126,11 @@ def train(
         if checkpoint is not None and Path(checkpoint).is_file():
             start, step, history = _resume(Path(checkpoint), distiller, opt, sched, gen, meta)
         t0 = time.perf_counter()
+        # Without augmentation the teacher sees the same inputs every epoch: run it once over the
+        # training split instead of on every batch (the same logits, a fraction of the cost).
+        cached = None
+        if distiller.logits_only and not recipe.augment:
+            cached = distiller.teacher_logits(data.train.x.to(device), recipe.eval_batch_size)
         for epoch in range(start, recipe.epochs):
             distiller.train()
             perm = torch.randperm(n, generator=gen)
@@ -136,7 +142,8 @@ def train(
                     xb = random_crop_flip(xb, pad, data.flip_ok, generator=None)
                 amp = torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext()
                 with amp:
-                    _, terms = distiller(xb, yb, epoch + b / steps_per_epoch)
+                    _, terms = distiller(xb, yb, epoch + b / steps_per_epoch,
+                                         cached[idx.to(cached.device)] if cached is not None else None)
                 loss = sum(terms.values())
                 if not torch.isfinite(loss):
                     raise TrialFailure(f"non-finite loss at epoch {epoch} step {b}")

@@ -1,6 +1,6 @@
 """Teachers: the CIFAR zoo, bring-your-own factories, checkpoints, freezing and feature taps.
 
-Zoo (RepDistiller's CIFAR definitions, sized for any input shape): resnet20/32/56/110,
+Zoo (RepDistiller's CIFAR definitions, sized for any input shape): resnet8/14/20/32/56/110,
 resnet8x4, resnet32x4, wrn_40_2, vgg13 (with BN). Each model has ``feature_modules``: the
 names of its stage-boundary submodules, high to low resolution.
 """

@@ -91,6 +91,19 @@ _X4 = (32, 64, 128, 256)
 
 # input_size is part of every zoo function's signature; ResNets ignore it (adaptive pooling).
 @register_model
+def resnet8(*, num_classes: int, in_channels: int = 3, input_size: tuple[int, int] = (32, 32)) -> CifarResNet:
+    """ResNet-8: 1 block per stage, 16/32/64 channels (~0.08 M params, ~12 M MACs at 32x32): a
+    teacher cheap enough to train on a CPU."""
+    return CifarResNet(8, _SLIM, num_classes=num_classes, in_channels=in_channels)
+
+
+@register_model
+def resnet14(*, num_classes: int, in_channels: int = 3, input_size: tuple[int, int] = (32, 32)) -> CifarResNet:
+    """ResNet-14: 2 blocks per stage, 16/32/64 channels."""
+    return CifarResNet(14, _SLIM, num_classes=num_classes, in_channels=in_channels)
+
+
+@register_model
 def resnet20(*, num_classes: int, in_channels: int = 3, input_size: tuple[int, int] = (32, 32)) -> CifarResNet:
     """ResNet-20: 3 blocks per stage, 16/32/64 channels (~0.27 M params, ~41 M MACs at 32x32)."""
     return CifarResNet(20, _SLIM, num_classes=num_classes, in_channels=in_channels)

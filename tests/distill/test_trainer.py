@@ -65,3 +65,33 @@ def test_non_finite_loss_fails_and_threads_are_restored(bundle, tiny):
     with pytest.raises(TrialFailure, match="non-finite"):
         train(_model(tiny), data, TrainRecipe(**RECIPE), seed=0)
     assert torch.get_num_threads() == 2
+
+
+def _count_calls(model: torch.nn.Module) -> list[int]:
+    calls = [0]
+    model.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    return calls
+
+
+def test_teacher_logits_are_computed_once_without_augmentation(bundle, tiny, monkeypatch):
+    teacher = _model(tiny)
+    train(teacher, bundle, TrainRecipe(**RECIPE), seed=1)
+    recipe = TrainRecipe(**{**RECIPE, "augment": False, "eval_batch_size": 64})
+    calls = _count_calls(teacher)
+    cached = train(_model(tiny), bundle, recipe, seed=3, teacher=teacher, alpha=0.7)
+    assert calls[0] == 256 // 64  # one pass over the training split, not one per step
+    from kdnas.distill.distiller import Distiller
+
+    monkeypatch.setattr(Distiller, "logits_only", property(lambda self: False))  # the per-batch path
+    calls[0] = 0
+    per_batch = train(_model(tiny), bundle, recipe, seed=3, teacher=teacher, alpha=0.7)
+    assert calls[0] == per_batch.steps
+    for a, b in zip(cached.history, per_batch.history):  # the same logits, so the same training
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5) and a["val_acc"] == b["val_acc"]
+
+
+def test_augmented_training_runs_the_teacher_on_every_batch(bundle, tiny):
+    teacher = _model(tiny)
+    calls = _count_calls(teacher)
+    result = train(_model(tiny), bundle, TrainRecipe(**RECIPE), seed=3, teacher=teacher, alpha=0.7)
+    assert calls[0] == result.steps

@@ -9,7 +9,7 @@ from torch import nn
 from kdnas.errors import ConfigError
 from kdnas.teachers import create_model, feature_modules, list_models, register_model, stage_shapes
 
-ZOO = ["resnet20", "resnet32", "resnet56", "resnet110", "resnet8x4", "resnet32x4", "wrn_40_2", "vgg13"]
+ZOO = ["resnet8", "resnet14", "resnet20", "resnet32", "resnet56", "resnet110", "resnet8x4", "resnet32x4", "wrn_40_2", "vgg13"]
 SHAPES = [(3, 32, 32), (1, 8, 8), (1, 28, 28)]
 
 
