@@ -195,6 +195,8 @@ def run_search(
                 heart.add(trial._trial_id)
                 running += 1
                 arch = setup.space.suggest(trial)
+                # marks the architecture as fully sampled: only such an orphan is re-queued
+                trial.set_user_attr(R.ARCH, str(arch))
                 costs = setup.costs(arch)
                 for key, value in costs.violations(cfg.constraints).items():
                     trial.set_constraint(key, value)  # seen by TPE/NSGA-II and by best_trials

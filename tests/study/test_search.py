@@ -98,6 +98,7 @@ def test_interrupted_trials_are_failed_and_requeued(tmp_path: Path, teacher_ckpt
     study = open_study(setup.cfg)
     orphan = study.ask()  # what a driver killed mid-trial leaves behind: a RUNNING trial
     arch = setup.space.suggest(orphan)
+    orphan.set_user_attr(R.ARCH, str(arch))  # as the driver does once the last parameter is drawn
     summary = run_search(setup, LocalExecutor(), progress=False)
     study = _study(path)
     assert summary.recovered == (orphan.number,)
@@ -106,6 +107,23 @@ def test_interrupted_trials_are_failed_and_requeued(tmp_path: Path, teacher_ckpt
     retried = [t for t in study.trials if t.user_attrs.get(R.RETRY_OF) == orphan.number]
     assert len(retried) == 1 and retried[0].user_attrs[R.ARCH] == str(arch)
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
+
+
+def test_orphan_killed_mid_sampling_is_failed_not_requeued(tmp_path: Path, teacher_ckpt: Path) -> None:
+    path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)}, budget={"trials": 2})
+    setup = load_and_prepare(path, verbose=False)
+    from kdnas.study.storage import open_study
+
+    study = open_study(setup.cfg)
+    orphan = study.ask()  # killed after two of its parameters: its architecture was never decided
+    orphan.suggest_categorical("stem", setup.space.stem)
+    orphan.suggest_categorical("s0.op", setup.space.stages[0].op)
+    summary = run_search(setup, LocalExecutor(), progress=False)
+    study = _study(path)
+    assert summary.recovered == (orphan.number,)
+    assert study.trials[orphan.number].state == TrialState.FAIL
+    assert not [t for t in study.trials if t.user_attrs.get(R.RETRY_OF) == orphan.number]
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 2
 
 
 def test_time_budget_stops_the_search(tmp_path: Path, teacher_ckpt: Path) -> None:
