@@ -207,6 +207,7 @@ def _cmd_distill(args: argparse.Namespace) -> int:
 #: Benchmarks: name -> module with `main(argv) -> int`; each writes to reports/benchmarks/.
 BENCHES = {
     "proxy": "kdnas.bench.proxy",
+    "fidelity": "kdnas.bench.fidelity",
     "scaling": "kdnas.bench.scaling",
     "report": "kdnas.bench.report_build",
     "retrain": "kdnas.bench.retrain",

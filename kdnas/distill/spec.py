@@ -8,17 +8,46 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
-class ProxySpec(BaseModel):
-    """A short distillation run that scores a student on the validation split.
+class BlockwiseSpec(BaseModel):
+    """The block-wise proxy (DNA, Li et al. 2020; DONNA, Moons et al. 2021): how each block is trained
+    to map the teacher's stage input to its stage output, how students are scored from the block
+    table, and how many of the best are confirmed by the end-to-end `kd` proxy.
 
-    `method`: ``kd`` (Hinton), ``hint`` (KD plus FitNet hint losses on aligned stage features),
-    ``ce`` (labels only: the no-distillation baseline). Budget: `steps`, or `epochs` over the
-    training split (exactly one of them).
+    Blocks train on `max_samples` training images' teacher features and are scored on up to
+    `val_samples` validation images' features. `n_students` architectures (all of them where the
+    space is smaller) are scored from the table; the confirmed front holds `budget.trials` members.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    method: Literal["kd", "hint", "ce"] = "kd"
+    steps: int = Field(150, gt=0, description="optimizer steps per block")
+    batch_size: int = Field(64, gt=0)
+    lr: float = Field(3e-3, gt=0, description="AdamW learning rate (cosine to 0)")
+    max_samples: int = Field(2048, gt=0, description="training images whose teacher features train the blocks")
+    val_samples: int = Field(512, gt=0, description="validation images on which a block's loss is measured")
+    include_stem_head: bool = Field(True, description="score the stem and head widths too (stem/head blocks)")
+    n_students: int = Field(20000, gt=0, description="architectures scored from the table (random sample)")
+    threads: int = Field(1, gt=0, description="torch threads while training blocks")
+
+    def fingerprint(self) -> str:
+        """What changes a block's loss (part of every block's cache key); scoring fields excluded."""
+        keep = self.model_dump(include={"steps", "batch_size", "lr", "max_samples", "val_samples"})
+        return ",".join(f"{k}={keep[k]}" for k in sorted(keep))
+
+
+class ProxySpec(BaseModel):
+    """A short distillation run that scores a student on the validation split.
+
+    `method`: ``kd`` (Hinton), ``hint`` (KD plus FitNet hint losses on aligned stage features),
+    ``ce`` (labels only: the no-distillation baseline), ``blockwise`` (score the whole space from a
+    table of block-wise distillation losses, then confirm the best with the ``kd`` run described by
+    the other fields; see `BlockwiseSpec`). Budget: `steps`, or `epochs` over the training split
+    (exactly one of them).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    method: Literal["kd", "hint", "ce", "blockwise"] = "kd"
     temperature: float = Field(4.0, gt=0)
     alpha: float = Field(0.9, ge=0, le=1, description="weight of the KD term; 1 - alpha weighs CE")
     hint_weight: float = Field(1.0, ge=0)
@@ -31,6 +60,7 @@ class ProxySpec(BaseModel):
     weight_decay: float = Field(5e-4, ge=0)
     eval_batch_size: int = Field(1024, gt=0)
     threads: int = Field(1, gt=0, description="torch threads of one trial")
+    blockwise: BlockwiseSpec = BlockwiseSpec()
 
     @model_validator(mode="after")
     def _one_budget(self) -> ProxySpec:

@@ -171,7 +171,12 @@ class StudyConfig(BaseModel):
         """The config with every default filled in, as JSON-able data (saved with the results)."""
         # `retrain` is left out: it does not change what the search means, and a study whose config
         # gains a retrain section later must still resume (the recipe is saved in each retrain run).
-        return self.model_dump(mode="json", exclude={"retrain"})
+        out = self.model_dump(mode="json", exclude={"retrain"})
+        if self.proxy.method != "blockwise":
+            # the block-wise settings mean nothing to other proxies; leaving them out keeps studies
+            # stored before they existed resumable
+            out["proxy"].pop("blockwise", None)
+        return out
 
 
 def _resolve(path: Path, info: ValidationInfo) -> Path:

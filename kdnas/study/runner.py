@@ -148,6 +148,10 @@ def run_search(
     study.set_user_attr(R.STUDY_SPACE, json.dumps({"name": setup.space.name, "size": setup.space.size()}))
     if cfg.needs_latency:
         study.set_user_attr(R.STUDY_LATENCY_SPEC, json.dumps(cfg.latency.model_dump(mode="json")))
+    if cfg.proxy.method == "blockwise":  # the block table picks the trials; the loop confirms them
+        from kdnas.study.blockwise import enqueue_from_table
+
+        enqueue_from_table(setup, study, verbose=progress)
     recovered = list(recover_orphans(study))
     several_drivers = heartbeat_enabled(study)
     budget = cfg.budget.trials

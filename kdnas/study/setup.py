@@ -69,7 +69,9 @@ def prepare(cfg: StudyConfig, *, verbose: bool = True) -> SearchSetup:
         )
     ctx = ProxyContext(
         x_train=data.train.x, y_train=data.train.y, x_val=data.val.x, y_val=data.val.y, teacher=outputs,
-        spec=cfg.proxy, in_channels=c, num_classes=data.num_classes, alignment=alignment,
+        # blockwise confirms its picks with the end-to-end kd run the other proxy fields describe
+        spec=cfg.proxy.model_copy(update={"method": "kd"}) if cfg.proxy.method == "blockwise" else cfg.proxy,
+        in_channels=c, num_classes=data.num_classes, alignment=alignment,
         teacher_channels=tuple(s[0] for s in t_shapes), device=device,
     )
     costs = CostModel(data.input_shape, data.num_classes, cfg.latency if cfg.needs_latency else None)

@@ -30,7 +30,7 @@ def test_demo_study_loads_with_resolved_paths() -> None:
         ({"budget": {"trials": -3}}, "budget.trials", "greater than 0"),
         ({"proxy": {"method": "kd", "steps": -5}}, "proxy.steps", "greater than 0"),
         ({"proxy": {"method": "kd"}}, "proxy", "exactly one budget"),
-        ({"proxy": {"method": "magic", "steps": 5}}, "proxy.method", "'kd', 'hint' or 'ce'"),
+        ({"proxy": {"method": "magic", "steps": 5}}, "proxy.method", "'kd', 'hint', 'ce' or 'blockwise'"),
         ({"objectives": ["macs", "accuracy"]}, "objectives", "first objective must be 'accuracy'"),
         ({"objectives": ["accuracy"]}, "objectives", "one or two"),
         ({"sampler": {"name": "cmaes"}}, "sampler.name", "'tpe', 'nsga2' or 'random'"),

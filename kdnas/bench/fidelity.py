@@ -1,0 +1,340 @@
+"""`kdnas bench fidelity`: does a proxy rank students the way full training does?
+
+A panel of architectures spread over the MACs range of a space (evenly by MACs rank among a random
+sample) is trained to convergence-ish under one fixed KD recipe (the ground truth: `--gt-epochs`
+epochs of Hinton KD against cached teacher logits, SGD + cosine, on `--train-subset` training
+images, scored on the test split). Each proxy then scores the same panel:
+
+- ``kd@N``: the end-to-end short KD proxy (`run_proxy`, method kd) at N steps of batch 64, scored on
+  the validation split (what a kdnas trial does);
+- ``blockwise``: the block table's loss (negated: higher is better), with and without stem/head;
+- ``synflow``, ``naswot``: zero-cost proxies on the untrained student;
+- ``macs``, ``params``: bigger is better.
+
+For each: Kendall tau and Spearman rho against the ground truth with percentile bootstrap CIs
+(panel resampled with replacement), and the cost in seconds and student-epochs. Ground-truth runs
+are cached per architecture under ``runs/cache/fidelity/`` so an interrupted run resumes.
+Run ``kdnas bench fidelity --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import hashlib
+import json
+import math
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import stats
+
+import kdnas
+from kdnas.arch import Arch
+from kdnas.bench.machine import machine_info
+from kdnas.blockwise import CostTable, ScoreTable, build_block_table, plan_blocks
+from kdnas.blockwise.search import spread
+from kdnas.cost import count_macs_params
+from kdnas.data import DataBundle, DataSpec, load_data
+from kdnas.distill import ProxySpec, TrainRecipe, accuracy, run_proxy, teacher_outputs
+from kdnas.distill.spec import BlockwiseSpec
+from kdnas.distill.trainer import train
+from kdnas.paths import cache_dir, runs_dir
+from kdnas.space import build_student, load_space
+from kdnas.teachers import TeacherSpec, build_model, freeze, stage_shapes, state_dict_sha256
+from kdnas.zerocost import naswot_score, synflow_score
+
+SHARED = Path("/work/shared/datasets")
+SHARED_ROOTS = {"fashion_mnist": SHARED / "fashion-mnist", "cifar10": SHARED / "cifar10-jpeg"}
+DEFAULT_SPACE = Path(kdnas.__file__).resolve().parents[1] / "search_spaces" / "mbv2.yaml"
+SHORT_BATCH = 64
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _load(name: str, root: Path | None, n_train: int, n_val: int, n_test: int) -> DataBundle:
+    root = root or SHARED_ROOTS.get(name)
+    if name == "cifar10" and root == SHARED_ROOTS["cifar10"]:
+        spec = DataSpec(name="image_folder", root=root, max_train=n_train, max_val=n_val, max_test=n_test, download=False)
+    else:
+        spec = DataSpec(name=name, root=root, max_train=n_train, max_val=n_val, max_test=n_test, download=False)
+    return load_data(spec)
+
+
+def _teacher(name: str, data: DataBundle, epochs: int, threads: int, device: str, seed: int) -> tuple[torch.nn.Module, str, float]:
+    """The bench's teacher, trained once on the training subset and kept under runs/teachers/."""
+    c, h, w = data.input_shape
+    path = runs_dir() / "teachers" / f"fidelity-{name}-{data.name}-{data.fingerprint[:10]}-e{epochs}.pt"
+    model = build_model(TeacherSpec(name=name), num_classes=data.num_classes, in_channels=c, input_size=(h, w))
+    if path.is_file():
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(blob["state"])
+        val = float(blob["val_acc"])
+    else:
+        _log(f"training teacher {name} for {epochs} epochs on {len(data.train)} images")
+        recipe = TrainRecipe(epochs=epochs, batch_size=128, lr=0.1, warmup_epochs=1, augment=True, threads=threads)
+        val = train(model, data, recipe, seed=seed, device=device).val_acc
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"state": {k: v.cpu() for k, v in model.state_dict().items()}, "val_acc": val}, path)
+    model = freeze(model.cpu())
+    return model, state_dict_sha256(model.state_dict()), val
+
+
+def _boot(x: np.ndarray, y: np.ndarray, n: int, seed: int) -> dict[str, float]:
+    """tau, rho and their 95% percentile bootstrap intervals."""
+    tau, rho = float(stats.kendalltau(x, y)[0]), float(stats.spearmanr(x, y)[0])
+    rng = np.random.default_rng(seed)
+    taus, rhos = [], []
+    for _ in range(n):
+        i = rng.integers(0, len(x), len(x))
+        if len(set(y[i])) < 2 or len(set(x[i])) < 2:
+            continue
+        taus.append(stats.kendalltau(x[i], y[i])[0])
+        rhos.append(stats.spearmanr(x[i], y[i])[0])
+    q = lambda v: [float(np.nanpercentile(v, 2.5)), float(np.nanpercentile(v, 97.5))]  # noqa: E731
+    return {"tau": tau, "tau_ci": q(taus), "rho": rho, "rho_ci": q(rhos)}
+
+
+def _cached(key_text: str, fn) -> dict:  # noqa: ANN001
+    path = cache_dir() / "fidelity" / f"{hashlib.sha256(key_text.encode()).hexdigest()[:24]}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    rec = fn()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(rec))
+    tmp.replace(path)
+    return rec
+
+
+def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
+    """Run the benchmark described by the parsed flags `a`; writes JSON, Markdown and a figure."""
+    started = _dt.datetime.now(_dt.timezone.utc)
+    torch.set_num_threads(a.threads)
+    data = _load(a.data, a.data_root, a.train_subset, a.val_subset, a.test_subset)
+    _log(f"data: {data.describe()}")
+    c, h, w = data.input_shape
+    teacher, t_sha, t_val = _teacher(a.teacher, data, a.teacher_epochs, a.threads, a.device, a.seed)
+    t_test_acc = accuracy(teacher, data.test.x, data.test.y)
+    _log(f"teacher {a.teacher}: val {t_val:.4f} test {t_test_acc:.4f}")
+    space = load_space(a.space)
+    shapes = stage_shapes(teacher, data.input_shape)
+    bw = BlockwiseSpec(steps=a.block_steps, batch_size=a.block_batch, lr=a.block_lr, max_samples=a.block_samples,
+                       val_samples=min(a.block_samples // 4, len(data.val)), threads=a.threads)
+    plan = plan_blocks(space, (h, w), [(s[1], s[2]) for s in shapes], True)
+    costs = CostTable(space, plan.choices, data.input_shape, data.num_classes)
+
+    # the block table (its cost is paid once for the whole space, not per panel member)
+    table = build_block_table(plan, teacher, data.train.x, data.val.x, teacher_id=t_sha,
+                              data_fingerprint=data.fingerprint, num_classes=data.num_classes, spec=bw,
+                              seed=a.seed, device=a.device, verbose=True)
+    scores = ScoreTable(table)
+    codes = scores.sample(5000, a.seed)
+    macs, _ = costs(codes)
+    if a.max_macs:
+        keep = macs <= a.max_macs
+        codes, macs = codes[keep], macs[keep]
+    panel_codes = codes[spread(macs, a.panel)]
+    panel = [scores.decode(r) for r in panel_codes]
+    _log(f"panel: {len(panel)} architectures, {min(macs[spread(macs, a.panel)]) / 1e6:.2f}-"
+         f"{max(macs[spread(macs, a.panel)]) / 1e6:.2f} M MACs")
+
+    outputs = teacher_outputs(teacher, data.train.x, teacher_id=t_sha, data_fingerprint=data.fingerprint)
+    n_train = len(data.train)
+    gt_spec = ProxySpec(method="kd", epochs=a.gt_epochs, batch_size=a.gt_batch, lr=a.gt_lr, threads=a.threads)
+    rows = []
+    for i, arch in enumerate(panel):
+        model = build_student(arch, c, data.num_classes)
+        m, p = count_macs_params(model, data.input_shape)
+        row: dict = {"arch": str(arch), "macs": m, "params": p}
+        key = f"gt|{t_sha}|{data.fingerprint}|{arch}|{gt_spec.model_dump_json()}|{a.seed}"
+
+        def gt() -> dict:
+            torch.manual_seed(a.seed)
+            res = run_proxy(build_student(arch, c, data.num_classes), data.train.x, data.train.y, data.test.x,
+                            data.test.y, outputs, gt_spec, seed=a.seed, device=a.device)
+            return {"acc": res.val_acc, "seconds": res.train_s + res.eval_s, "steps": res.steps}
+
+        row["gt"] = _cached(key, gt)
+        for steps in a.short_steps:
+            spec = ProxySpec(method="kd", steps=steps, batch_size=SHORT_BATCH, lr=a.short_lr, threads=a.threads)
+            torch.manual_seed(a.seed)
+            res = run_proxy(build_student(arch, c, data.num_classes), data.train.x, data.train.y, data.val.x,
+                            data.val.y, outputs, spec, seed=a.seed, device=a.device)
+            row[f"kd@{steps}"] = {"score": res.val_acc, "seconds": res.train_s + res.eval_s,
+                                  "student_epochs": steps * SHORT_BATCH / n_train}
+        t0 = time.perf_counter()
+        code = panel_codes[i][None]
+        row["blockwise"] = {"score": -float(scores.score(code)[0]), "seconds": time.perf_counter() - t0}
+        comp = scores.components(code)[0]
+        row["blockwise_stages"] = {"score": -float(comp[1:-1].sum()), "seconds": row["blockwise"]["seconds"]}
+        torch.manual_seed(a.seed)
+        t0 = time.perf_counter()
+        row["synflow"] = {"score": synflow_score(build_student(arch, c, data.num_classes), data.input_shape)}
+        row["synflow"]["seconds"] = time.perf_counter() - t0
+        torch.manual_seed(a.seed)
+        t0 = time.perf_counter()
+        row["naswot"] = {"score": naswot_score(build_student(arch, c, data.num_classes), data.train.x[:64])}
+        row["naswot"]["seconds"] = time.perf_counter() - t0
+        row["macs_proxy"] = {"score": float(m), "seconds": 0.0}
+        row["params_proxy"] = {"score": float(p), "seconds": 0.0}
+        rows.append(row)
+        _log(f"[{i + 1}/{len(panel)}] {m / 1e6:.2f} M MACs gt {row['gt']['acc']:.4f} ({row['gt']['seconds']:.0f}s) "
+             + " ".join(f"kd@{s} {row[f'kd@{s}']['score']:.3f}" for s in a.short_steps)
+             + f" bw {row['blockwise']['score']:.3f}")
+
+    gt = np.array([r["gt"]["acc"] for r in rows])
+    gt_s = float(np.mean([r["gt"]["seconds"] for r in rows]))
+    gt_epochs = a.gt_epochs
+    names = [f"kd@{s}" for s in a.short_steps] + ["blockwise", "blockwise_stages", "synflow", "naswot",
+                                                   "macs_proxy", "params_proxy"]
+    proxies = {}
+    for name in names:
+        x = np.array([r[name]["score"] for r in rows], dtype=float)
+        x = np.where(np.isfinite(x), x, np.nanmin(np.where(np.isfinite(x), x, np.nan)) - 1)
+        per_s = float(np.mean([r[name]["seconds"] for r in rows]))
+        entry = {**_boot(x, gt, a.boot, a.seed), "seconds_per_arch": per_s, "fraction_of_gt": per_s / gt_s}
+        if name.startswith("kd@"):
+            entry["student_epochs_per_arch"] = rows[0][name]["student_epochs"]
+        if name.startswith("blockwise"):
+            entry["table_seconds"] = table.wall_s
+            entry["table_blocks"] = table.size
+            entry["table_fraction_of_panel_gt"] = table.wall_s / (gt_s * len(rows))
+        proxies[name] = entry
+    result = {
+        "benchmark": "fidelity", "command": command, "date": started.isoformat(timespec="seconds"),
+        "wall_s": (_dt.datetime.now(_dt.timezone.utc) - started).total_seconds(), "machine": machine_info(),
+        "data": {"name": data.name, "describe": data.describe(), "fingerprint": data.fingerprint},
+        "teacher": {"name": a.teacher, "epochs": a.teacher_epochs, "val_acc": t_val, "test_acc": t_test_acc,
+                    "sha256": t_sha},
+        "space": str(a.space),
+        "ground_truth": {"recipe": f"KD (T=4, alpha=0.9) from cached teacher logits, {gt_epochs} epochs of batch "
+                                   f"{a.gt_batch}, SGD lr {a.gt_lr} cosine, no augmentation, {n_train} training images; "
+                                   f"test accuracy on {len(data.test)} images",
+                         "epochs": gt_epochs, "seconds_per_arch": gt_s},
+        "block_table": {"blocks": table.size, "trained": table.trained, "cached": table.cached,
+                        "wall_s": table.wall_s, "settings": bw.model_dump()},
+        "proxies": proxies, "panel": rows,
+    }
+    out = Path(a.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"fidelity-{a.data}"
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=1))
+    _figure(rows, names, gt, out / f"{stem}.png")
+    (out / f"{stem}.md").write_text(_markdown(result, stem))
+    return result
+
+
+def _figure(rows: list[dict], names: list[str], gt: np.ndarray, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = 4
+    fig, axes = plt.subplots(math.ceil(len(names) / cols), cols, figsize=(3.2 * cols, 2.8 * math.ceil(len(names) / cols)))
+    for ax, name in zip(axes.ravel(), names):
+        ax.scatter([r[name]["score"] for r in rows], gt, s=14)
+        ax.set_title(name, fontsize=9)
+        ax.set_ylabel("ground-truth acc", fontsize=8)
+        if name in ("macs_proxy", "params_proxy"):
+            ax.set_xscale("log")
+    for ax in axes.ravel()[len(names):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _markdown(r: dict, stem: str) -> str:
+    gt = r["ground_truth"]
+    lines = [f"# Proxy fidelity on {r['data']['name']}", "", f"Generated {r['date']} by:", "", "```",
+             r["command"], "```", "",
+             f"- data: {r['data']['describe']}",
+             f"- teacher: {r['teacher']['name']} trained {r['teacher']['epochs']} epochs: val {r['teacher']['val_acc']:.4f}, "
+             f"test {r['teacher']['test_acc']:.4f}",
+             f"- space: `{r['space']}`; panel of {len(r['panel'])} architectures spread over its MACs range",
+             f"- ground truth: {gt['recipe']}; {gt['seconds_per_arch']:.0f} s per architecture",
+             f"- block table: {r['block_table']['blocks']} blocks ({r['block_table']['trained']} trained now, "
+             f"{r['block_table']['cached']} cached), {r['block_table']['wall_s']:.0f} s; settings "
+             f"{r['block_table']['settings']}", "",
+             "| proxy | Kendall tau [95% CI] | Spearman rho [95% CI] | s / arch | % of GT cost / arch | student-epochs / arch |",
+             "|---|---|---|---:|---:|---:|"]
+    for name, p in r["proxies"].items():
+        se = p.get("student_epochs_per_arch")
+        lines.append(f"| {name} | {p['tau']:.3f} [{p['tau_ci'][0]:.2f}, {p['tau_ci'][1]:.2f}] | {p['rho']:.3f} "
+                     f"[{p['rho_ci'][0]:.2f}, {p['rho_ci'][1]:.2f}] | {p['seconds_per_arch']:.3g} | "
+                     f"{100 * p['fraction_of_gt']:.3g} | {'' if se is None else f'{se:.3g}'} |")
+    bw = r["proxies"]["blockwise"]
+    lines += ["", f"Ground truth costs {gt['epochs']} student-epochs per architecture. The block table is paid once "
+              f"for the whole space: {bw['table_seconds']:.0f} s = {100 * bw['table_fraction_of_panel_gt']:.1f}% of "
+              "this panel's ground-truth cost; after it, a score is a table lookup.", "",
+              "## Targets", ""]
+    kd = {k: v for k, v in r["proxies"].items() if k.startswith("kd@") and v["fraction_of_gt"] <= 0.05}
+    best_kd = max(kd.items(), key=lambda kv: kv[1]["tau"]) if kd else None
+    base = max(r["proxies"][k]["tau"] for k in ("synflow", "naswot", "macs_proxy"))
+    if best_kd:
+        ok = best_kd[1]["tau"] >= 0.7 and best_kd[1]["tau"] > base
+        lines.append(f"- short KD tau >= 0.7 at <= 5% of GT cost, above synflow/NASWOT/MACs: best {best_kd[0]} "
+                     f"tau {best_kd[1]['tau']:.3f} at {100 * best_kd[1]['fraction_of_gt']:.1f}%: **{'met' if ok else 'NOT met'}**")
+    else:
+        lines.append("- short KD at <= 5% of GT cost: no budget that cheap was run: **NOT met**")
+    ok = bw["tau"] >= 0.6 and bw["fraction_of_gt"] <= 0.01 and bw["tau"] > base
+    lines.append(f"- block-wise tau >= 0.6 at <= 1% per architecture, above the baselines: tau {bw['tau']:.3f} at "
+                 f"{100 * bw['fraction_of_gt']:.3g}%: **{'met' if ok else 'NOT met'}** (best baseline tau {base:.3f})")
+    m = r["machine"]
+    lines += ["", "## Machine", "", f"- CPU: {m['cpu_model']}; nproc {m['nproc']}; torch threads {m['torch_threads']}; "
+              f"load average at start {m['loadavg_at_start']}", f"- torch {m['torch']}, Python {m['python']}",
+              f"- total wall time: {r['wall_s']:.0f} s", "", f"Figure: `{stem}.png` (each proxy against the ground truth). "
+              f"Every figure per architecture is in `{stem}.json`.", ""]
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kdnas bench fidelity", description=__doc__.splitlines()[0])
+    p.add_argument("--data", default="fashion_mnist", choices=["digits", "fashion_mnist", "cifar10"])
+    p.add_argument("--data-root", type=Path, default=None, help="data folder (default: the shared copy)")
+    p.add_argument("--teacher", default="resnet20")
+    p.add_argument("--teacher-epochs", type=int, default=8)
+    p.add_argument("--space", type=Path, default=DEFAULT_SPACE)
+    p.add_argument("--panel", type=int, default=16)
+    p.add_argument("--max-macs", type=float, default=None, help="panel only below this many MACs")
+    p.add_argument("--train-subset", type=int, default=5000)
+    p.add_argument("--val-subset", type=int, default=1000)
+    p.add_argument("--test-subset", type=int, default=2000)
+    p.add_argument("--gt-epochs", type=int, default=10)
+    p.add_argument("--gt-batch", type=int, default=128)
+    p.add_argument("--gt-lr", type=float, default=0.1)
+    p.add_argument("--short-steps", type=lambda s: [int(v) for v in s.split(",")], default=[25, 50, 100],
+                   help="short KD budgets in steps of batch 64, comma-separated")
+    p.add_argument("--short-lr", type=float, default=0.1)
+    p.add_argument("--block-steps", type=int, default=80)
+    p.add_argument("--block-batch", type=int, default=32)
+    p.add_argument("--block-lr", type=float, default=3e-3)
+    p.add_argument("--block-samples", type=int, default=1024)
+    p.add_argument("--boot", type=int, default=1000)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out-dir", type=Path, default=Path("reports/benchmarks"))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry: parse `argv`, run the benchmark, print the Markdown report."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    a = _parser().parse_args(argv)
+    bench_fidelity(a, shlex.join(["kdnas", "bench", "fidelity", *argv]))
+    print((Path(a.out_dir) / f"fidelity-{a.data}.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,287 @@
+"""Build the block table: each block of a `BlockPlan` trained to map the teacher's stage input to
+its stage output, its validation loss cached on disk.
+
+A block's loss depends only on the teacher (checkpoint hash), the data (fingerprint), the block
+(group, chain text, channel counts) and the block training settings, so that is its cache key:
+one small JSON file per block under ``runs/cache/blockwise/``, written atomically, shared by every
+study and every worker that points at the same runs folder (a concurrent builder at worst trains a
+block twice and writes the same file). With every file present a build trains nothing.
+
+Losses are made comparable across stages: a feature block's loss is its MSE divided by the
+variance of the teacher's target (the fraction of the target's variance it fails to explain), the
+head block's is the KD loss to the teacher's logits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from kdnas.blockwise.plan import HEAD, STEM, Block, BlockPlan
+from kdnas.distill.losses import kd_loss
+from kdnas.distill.optim import make_optimizer, warmup_cosine
+from kdnas.distill.spec import BlockwiseSpec
+from kdnas.errors import ConfigError
+from kdnas.paths import cache_dir
+from kdnas.space.blocks import conv_bn
+from kdnas.space.builder import build_stage
+from kdnas.teachers import feature_modules
+from kdnas.teachers.features import resolve_modules
+
+KD_TEMPERATURE = 4.0
+CACHE_VERSION = "blockwise-v1"
+
+
+@dataclass(frozen=True)
+class StageIO:
+    """The teacher's tensors the blocks learn from, on one subset of images (float16 features).
+
+    `inputs[0]` is the input of teacher stage 0 (the stem's output); `outputs[g]` the output of
+    stage g, which is also stage g+1's input; `logits` the teacher's logits; `x` the images.
+    """
+
+    x: torch.Tensor
+    stem_out: torch.Tensor
+    outputs: tuple[torch.Tensor, ...]
+    logits: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def block_io(self, group: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(input, target) of a block of `group`."""
+        if group == STEM:
+            return self.x, self.stem_out
+        if group == HEAD:
+            return self.outputs[-1], self.logits
+        g = int(group[1:])
+        return (self.stem_out if g == 0 else self.outputs[g - 1]), self.outputs[g]
+
+
+@torch.inference_mode()
+def teacher_stage_io(teacher: nn.Module, x: torch.Tensor, names: tuple[str, ...] | None = None,
+                     batch_size: int = 256, device: str = "cpu") -> StageIO:
+    """Run the frozen teacher over `x`, keeping stage 0's input (a pre-hook, so any teacher's stem
+    works), every stage's output and the logits."""
+    names = tuple(names or feature_modules(teacher))
+    modules = resolve_modules(teacher, names)
+    teacher.eval().to(device)
+    got: dict[str, torch.Tensor] = {}
+    handles = [modules[0].register_forward_pre_hook(lambda _m, inp: got.__setitem__("in", inp[0]))]
+    for i, m in enumerate(modules):
+        handles.append(m.register_forward_hook(lambda _m, _i, out, i=i: got.__setitem__(f"o{i}", out)))
+    stem, outs, logits = [], [[] for _ in names], []
+    try:
+        for s in range(0, len(x), batch_size):
+            out = teacher(x[s : s + batch_size].to(device))
+            # clone: a later in-place op inside the teacher must not change what we keep
+            stem.append(got["in"].detach().clone().half().cpu())
+            for i in range(len(names)):
+                outs[i].append(got[f"o{i}"].detach().half().cpu())
+            logits.append(out.float().cpu())
+    finally:
+        for h in handles:
+            h.remove()
+    return StageIO(x.cpu(), torch.cat(stem), tuple(torch.cat(o) for o in outs), torch.cat(logits))
+
+
+class ChainBlock(nn.Module):
+    """A group's chain of student stages, fed the teacher's input channels, with a 1x1 adapter to
+    the teacher's output channels where the chain's width differs (FitNets' regressor)."""
+
+    def __init__(self, chain: tuple, c_in: int, c_out: int) -> None:
+        super().__init__()
+        stages, width = [], c_in
+        for st in chain:
+            stages.append(build_stage(st, width))
+            if st.op != "skip":
+                width = st.width
+        self.body = nn.Sequential(*stages)
+        self.adapter = nn.Conv2d(width, c_out, 1, bias=False) if width != c_out else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.adapter(self.body(x))
+
+
+class HeadBlock(nn.Module):
+    """The student's tail on the teacher's last stage output: optional 1x1 head conv, pool, linear."""
+
+    def __init__(self, c_in: int, head: int, num_classes: int) -> None:
+        super().__init__()
+        self.head = conv_bn(c_in, head, 1) if head else nn.Identity()
+        self.fc = nn.Linear(head or c_in, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(self.head(x), 1), 1))
+
+
+def make_block(block: Block, c_in: int, c_out: int, num_classes: int) -> nn.Module:
+    """The trainable module of `block` for `c_in` input and `c_out` target channels."""
+    if block.group == STEM:
+        adapter = nn.Conv2d(block.width, c_out, 1, bias=False) if block.width != c_out else nn.Identity()
+        return nn.Sequential(conv_bn(c_in, block.width, 3), adapter)
+    if block.group == HEAD:
+        return HeadBlock(c_in, block.width, num_classes)
+    return ChainBlock(block.chain, c_in, c_out)
+
+
+def _loss(block: Block, out: torch.Tensor, target: torch.Tensor, var: float) -> torch.Tensor:
+    if block.group == HEAD:
+        return kd_loss(out, target, KD_TEMPERATURE)
+    return F.mse_loss(out, target.float()) / var
+
+
+def train_block(block: Block, train: StageIO, val: StageIO, spec: BlockwiseSpec, *, seed: int,
+                num_classes: int, device: str = "cpu") -> dict:
+    """Train one block for `spec.steps` and measure its loss on `val`; returns the record cached."""
+    x_tr, y_tr = train.block_io(block.group)
+    x_va, y_va = val.block_io(block.group)
+    c_in, c_out = int(x_tr.shape[1]), int(y_tr.shape[1]) if y_tr.dim() == 4 else num_classes
+    if block.group == STEM and tuple(y_tr.shape[2:]) != tuple(x_tr.shape[2:]):
+        raise ConfigError("the teacher's stem changes resolution; set proxy.blockwise.include_stem_head: false")
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = make_block(block, c_in, c_out, num_classes).to(device).train()
+    opt = make_optimizer(model, "adamw", spec.lr, 0.9, 0.0)
+    total = spec.steps
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, total, min(total // 10, 20)))
+    # the variance of the teacher's target, so feature losses read as the unexplained fraction
+    var_tr = float(y_tr.float().var()) if block.group != HEAD else 1.0
+    var_va = float(y_va.float().var()) if block.group != HEAD else 1.0
+    n, bs = len(x_tr), min(spec.batch_size, len(x_tr))
+    t0 = time.perf_counter()
+    train_loss = math.nan
+    for step in range(total):
+        idx = torch.randint(0, n, (bs,), generator=gen)
+        out = model(x_tr[idx].float().to(device))
+        loss = _loss(block, out, y_tr[idx].to(device), var_tr)
+        if not torch.isfinite(loss):
+            train_loss = math.inf
+            break
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        train_loss = float(loss.detach())
+    train_s = time.perf_counter() - t0
+    model.eval()
+    with torch.inference_mode():
+        tot, count = 0.0, 0
+        for s in range(0, len(x_va), 256):
+            out = model(x_va[s : s + 256].float().to(device))
+            tot += float(_loss(block, out, y_va[s : s + 256].to(device), var_va)) * len(out)
+            count += len(out)
+    loss_val = tot / max(1, count) if math.isfinite(train_loss) else math.inf
+    return {"group": block.group, "block": block.text(), "loss": loss_val, "train_loss": train_loss,
+            "train_s": train_s, "steps": total, "c_in": c_in, "c_out": c_out}
+
+
+def block_key(teacher_id: str, data_fingerprint: str, block: Block, c_in: int, c_out: int, spec: BlockwiseSpec) -> str:
+    """Cache key of a block's result: teacher, data, block, its channels, the training settings."""
+    text = f"{CACHE_VERSION}|{teacher_id}|{data_fingerprint}|{block.group}|{block.text()}|{c_in}|{c_out}|{spec.fingerprint()}"
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+@dataclass
+class BlockTable:
+    """Every block's validation loss, with what building the table cost."""
+
+    plan: BlockPlan
+    losses: dict[tuple[str, str], float]
+    records: list[dict] = field(default_factory=list)
+    trained: int = 0
+    cached: int = 0
+    train_s: float = 0.0
+    features_s: float = 0.0
+    wall_s: float = 0.0
+
+    def loss(self, block: Block) -> float:
+        """The loss of `block` (KeyError when the plan did not include it)."""
+        return self.losses[(block.group, block.text())]
+
+    @property
+    def size(self) -> int:
+        """Number of blocks in the table."""
+        return len(self.losses)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)  # atomic: a concurrent reader sees no file or the whole file
+
+
+def _subset(x: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    if n >= len(x):
+        return x
+    return x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]]
+
+
+def build_block_table(
+    plan: BlockPlan,
+    teacher: nn.Module,
+    x_train: torch.Tensor,
+    x_val: torch.Tensor,
+    *,
+    teacher_id: str,
+    data_fingerprint: str,
+    num_classes: int,
+    spec: BlockwiseSpec,
+    seed: int = 0,
+    feature_names: tuple[str, ...] | None = None,
+    cache: Path | None = None,
+    device: str = "cpu",
+    verbose: bool = False,
+) -> BlockTable:
+    """Train (or load from the cache) every block of `plan`; the teacher runs once per build, and
+    not at all when every block is cached."""
+    t_start = time.perf_counter()
+    folder = cache or cache_dir() / "blockwise"
+    table = BlockTable(plan, {})
+    prev = torch.get_num_threads()
+    torch.set_num_threads(spec.threads)
+    try:
+        # channel counts come from one dry forward, so cache lookups need no teacher pass
+        probe = teacher_stage_io(teacher, x_train[:2], feature_names, device=device)
+        todo: list[tuple[Block, Path, int, int]] = []
+        for block in plan.blocks:
+            x_in, y = probe.block_io(block.group)
+            c_in, c_out = int(x_in.shape[1]), int(y.shape[1]) if y.dim() == 4 else num_classes
+            path = folder / f"{block_key(teacher_id, data_fingerprint, block, c_in, c_out, spec)}.json"
+            if path.is_file():
+                rec = json.loads(path.read_text())
+                table.losses[(block.group, block.text())] = float(rec["loss"])
+                table.records.append({**rec, "cached": True})
+                table.cached += 1
+            else:
+                todo.append((block, path, c_in, c_out))
+        if todo:
+            t0 = time.perf_counter()
+            train_io = teacher_stage_io(teacher, _subset(x_train, spec.max_samples, seed), feature_names, device=device)
+            val_io = teacher_stage_io(teacher, _subset(x_val, spec.val_samples, seed), feature_names, device=device)
+            table.features_s = time.perf_counter() - t0
+            for i, (block, path, _c_in, _c_out) in enumerate(todo):
+                rec = train_block(block, train_io, val_io, spec, seed=seed, num_classes=num_classes, device=device)
+                _write_json(path, rec)
+                table.losses[(block.group, block.text())] = float(rec["loss"])
+                table.records.append({**rec, "cached": False})
+                table.trained += 1
+                table.train_s += rec["train_s"]
+                if verbose:
+                    print(f"  block {i + 1}/{len(todo)} {block.group} {block.text()}: loss {rec['loss']:.4f} "
+                          f"({rec['train_s']:.1f}s)", file=sys.stderr, flush=True)
+    finally:
+        torch.set_num_threads(prev)
+    table.wall_s = time.perf_counter() - t_start
+    return table

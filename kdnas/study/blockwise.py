@@ -1,0 +1,74 @@
+"""`proxy.method: blockwise` in a study: build (or load) the block table, score the whole space from
+it, and enqueue the picked architectures as the study's trials, which the ordinary search loop then
+confirms with the end-to-end `kd` proxy and records like any other study's (so `kdnas report` and
+`kdnas show` work unchanged). Each enqueued trial carries its block-wise loss as a user attribute.
+
+Only MAC and parameter limits are applied while picking (they are vectorised); a latency limit is
+applied by the search loop, which marks a picked student over it infeasible as usual.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import optuna
+from optuna.trial import TrialState
+
+from kdnas.blockwise import CostTable, ScoreTable, build_block_table, plan_blocks, search_table
+from kdnas.study import records as R
+from kdnas.study.setup import SearchSetup
+from kdnas.teachers import feature_modules
+
+BLOCKWISE_LOSS = "blockwise_loss"  # trial attribute: the table's score of the trial's student
+BLOCKWISE_FRONT = "blockwise_front"  # trial attribute: its Pareto layer in the table search
+STUDY_BLOCKWISE = "blockwise"  # study attribute: table and search figures
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def enqueue_from_table(setup: SearchSetup, study: optuna.Study, *, verbose: bool = True) -> dict:
+    """Fill the study's remaining budget with picks from the block table; returns the figures
+    (also stored as the study attribute ``blockwise``). Students already in the study are not
+    picked again, so a resumed search only adds what is missing."""
+    cfg, bw = setup.cfg, setup.cfg.proxy.blockwise
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING))
+    remaining = cfg.budget.trials - len(trials)
+    if remaining <= 0:
+        return {}
+    existing = {t.user_attrs.get(R.ARCH) for t in trials}
+    existing |= {str(setup.space.suggest(optuna.trial.FixedTrial(t.params))) for t in trials
+                 if t.state == TrialState.WAITING}
+    c, h, w = setup.data.input_shape
+    shapes = setup.teacher_info["stage_shapes"]
+    plan = plan_blocks(setup.space, (h, w), [(s[1], s[2]) for s in shapes], bw.include_stem_head)
+    if verbose:
+        _log(f"blockwise: {len(plan.blocks)} blocks for {len(plan.groups)} teacher stages")
+    names = tuple(cfg.teacher.feature_modules or feature_modules(setup.teacher.model))
+    table = build_block_table(
+        plan, setup.teacher.model, setup.data.train.x, setup.data.val.x, teacher_id=setup.teacher.sha256,
+        data_fingerprint=setup.data.fingerprint, num_classes=setup.data.num_classes, spec=bw, seed=cfg.seed,
+        feature_names=names, verbose=verbose,
+    )
+    scores = ScoreTable(table)
+    costs = CostTable(setup.space, plan.choices, setup.data.input_shape, setup.data.num_classes)
+    found = search_table(scores, costs, n=bw.n_students, k=remaining, seed=cfg.seed,
+                         max_macs=cfg.constraints.max_macs, max_params=cfg.constraints.max_params,
+                         exclude={a for a in existing if a})
+    for cand in found.picked:
+        study.enqueue_trial(setup.space.params_of(cand.arch),
+                            user_attrs={BLOCKWISE_LOSS: cand.score, BLOCKWISE_FRONT: cand.front})
+    figures = {
+        "blocks": table.size, "blocks_trained": table.trained, "blocks_cached": table.cached,
+        "table_wall_s": table.wall_s, "block_train_s": table.train_s, "students_scored": found.n_scored,
+        "students_feasible": found.n_feasible, "score_s": found.score_s, "students_per_s": found.students_per_s,
+        "front_size": found.front_size, "picked": len(found.picked), "space_size": scores.space_size,
+    }
+    study.set_user_attr(STUDY_BLOCKWISE, json.dumps(figures))
+    if verbose:
+        _log(f"blockwise: table {table.size} blocks ({table.trained} trained, {table.cached} cached) in "
+             f"{table.wall_s:.1f}s; scored {found.n_scored} students in {found.score_s * 1e3:.0f} ms "
+             f"({found.n_feasible} feasible, front {found.front_size}); confirming {len(found.picked)} with kd")
+    return figures

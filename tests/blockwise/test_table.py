@@ -1,0 +1,79 @@
+"""The block table: S*C blocks, cached on disk, trained blocks better than untrained ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from kdnas.blockwise import build_block_table, plan_blocks
+from kdnas.blockwise.plan import HEAD, STEM, Block
+from kdnas.blockwise.table import teacher_stage_io, train_block
+from kdnas.distill.spec import BlockwiseSpec
+from kdnas.errors import ConfigError
+from kdnas.space import SearchSpace, load_space
+from kdnas.teachers import stage_shapes
+
+from tests.studykit import TINY_SPACE
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _teacher_res(teacher, data) -> list[tuple[int, int]]:
+    return [(s[1], s[2]) for s in stage_shapes(teacher, data.input_shape)]
+
+
+def test_one_stage_per_teacher_stage_needs_s_times_c_blocks(teacher, digits) -> None:
+    space = SearchSpace.model_validate(TINY_SPACE)
+    plan = plan_blocks(space, (8, 8), _teacher_res(teacher, digits))
+    assert plan.groups == ((0,), (1,), (2,))
+    stage_blocks = [b for b in plan.blocks if b.group not in (STEM, HEAD)]
+    assert len(stage_blocks) == sum(len(sc.distinct()) for sc in space.stages)  # S*C, not C^S
+    assert len([b for b in plan.blocks if b.group == STEM]) == len(space.stem)
+    assert len({(b.group, b.text()) for b in plan.blocks}) == len(plan.blocks)
+
+
+def test_refinement_stages_share_their_teacher_stage(teacher, digits) -> None:
+    space = load_space(ROOT / "search_spaces" / "mbv2.yaml")
+    plan = plan_blocks(space, (8, 8), _teacher_res(teacher, digits), include_stem_head=False)
+    assert plan.groups == ((0, 1), (2, 3), (4, 5))
+    assert all(ref[1].op == "skip" for ref in plan.reference)  # refinement stages default to skip
+    # each stage's choices once, against the group's reference: a sum, not a product
+    assert len(plan.blocks) <= sum(len(c) for c in plan.choices)
+
+
+def test_misaligned_space_is_a_config_error(teacher, digits) -> None:
+    bad = dict(TINY_SPACE, stages=[dict(s, stride=1) for s in TINY_SPACE["stages"]])
+    with pytest.raises(ConfigError):
+        plan_blocks(SearchSpace.model_validate(bad), (8, 8), _teacher_res(teacher, digits))
+
+
+def test_second_build_is_all_cache_hits(teacher, digits, tmp_path: Path) -> None:
+    space = SearchSpace.model_validate(TINY_SPACE)
+    plan = plan_blocks(space, (8, 8), _teacher_res(teacher, digits))
+    spec = BlockwiseSpec(steps=2, batch_size=16, max_samples=64, val_samples=32)
+    kw = dict(teacher_id="t", data_fingerprint=digits.fingerprint, num_classes=10, spec=spec, cache=tmp_path)
+    first = build_block_table(plan, teacher, digits.train.x, digits.val.x, **kw)
+    assert first.trained == len(plan.blocks) == first.size and first.cached == 0
+    second = build_block_table(plan, teacher, digits.train.x, digits.val.x, **kw)
+    assert second.trained == 0 and second.cached == first.size and second.train_s == 0.0
+    assert second.losses == first.losses
+    # other settings are other blocks: nothing is reused by mistake
+    other = build_block_table(plan, teacher, digits.train.x, digits.val.x,
+                              **{**kw, "spec": spec.model_copy(update={"steps": 3})})
+    assert other.trained == first.size
+
+
+def test_a_trained_block_beats_an_untrained_one(teacher, digits) -> None:
+    io = teacher_stage_io(teacher, digits.train.x)
+    val = teacher_stage_io(teacher, digits.val.x)
+    assert io.stem_out.shape[1:] == (16, 8, 8) and io.outputs[2].shape[1:] == (64, 2, 2)
+    space = SearchSpace.model_validate(TINY_SPACE)
+    block = Block("t1", chain=(sorted(space.stages[1].distinct())[0],))
+    spec = BlockwiseSpec(steps=1, batch_size=16, lr=5e-3)
+    torch.manual_seed(0)
+    untrained = train_block(block, io, val, spec, seed=0, num_classes=10)
+    trained = train_block(block, io, val, spec.model_copy(update={"steps": 25}), seed=0, num_classes=10)
+    assert trained["loss"] < untrained["loss"]
+    assert trained["c_in"] == 16 and trained["c_out"] == 32

@@ -1,0 +1,37 @@
+"""A tiny blockwise study: the table is built, the space scored, the front confirmed and stored."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from kdnas.execute import LocalExecutor
+from kdnas.study import records as R
+from kdnas.study.blockwise import BLOCKWISE_LOSS, STUDY_BLOCKWISE
+from kdnas.study.runner import run_search
+from kdnas.study.search import load_and_prepare
+
+from tests.studykit import write_study
+
+
+def test_blockwise_search_writes_a_confirmed_front(tmp_path: Path, teacher_ckpt: Path) -> None:
+    proxy = {"method": "blockwise", "steps": 10, "batch_size": 64, "lr": 0.05,
+             "blockwise": {"steps": 3, "batch_size": 16, "max_samples": 128, "val_samples": 64, "n_students": 500}}
+    path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)}, proxy=proxy,
+                       budget={"trials": 3})
+    setup = load_and_prepare(path, verbose=False)
+    assert setup.ctx.spec.method == "kd"  # the confirmation run
+    summary = run_search(setup, LocalExecutor(), progress=False)
+    study = optuna.load_study(study_name="tiny-study", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    done = study.get_trials(states=(TrialState.COMPLETE,))
+    assert summary.complete == 3 and len(done) == 3
+    assert all(t.user_attrs[R.STATUS] == R.STATUS_OK and BLOCKWISE_LOSS in t.user_attrs for t in done)
+    assert len({t.user_attrs[R.ARCH] for t in done}) == 3
+    figures = json.loads(study.user_attrs[STUDY_BLOCKWISE])
+    assert figures["blocks_trained"] == figures["blocks"] > 0 and figures["students_scored"] == setup.space.size()  # tiny: all
+    # resuming with the budget met builds nothing and adds nothing
+    again = run_search(load_and_prepare(path, verbose=False), LocalExecutor(), progress=False)
+    assert again.evaluated_now == 0
