@@ -5,7 +5,7 @@ from __future__ import annotations
 import nni
 import torch
 from nni.mutable import ExpressionConstraint
-from nni.nas.nn.pytorch import LayerChoice, ModelSpace, MutableConv2d, MutableLinear
+from nni.nas.nn.pytorch import LayerChoice, ModelSpace, MutableConv2d, MutableDropout, MutableLinear
 from nni.nas.space import current_model, model_context
 from torch import nn
 
@@ -44,3 +44,27 @@ class TinyNet(ModelSpace):
 def not_a_space(num_classes: int = 10) -> nn.Module:
     """A factory returning a plain module, which is not a model space."""
     return nn.Linear(4, num_classes)
+
+
+class MixedNet(ModelSpace):
+    """A tuple-valued choice (searched by index) and a continuous dropout rate (a float range)."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3) -> None:
+        super().__init__()
+        kernel = nni.choice("kernel", [(1, 1), (3, 3)])
+        self.conv = MutableConv2d(in_channels, 4, kernel, padding=1)
+        self.drop = MutableDropout(nni.uniform("dropout", 0.0, 0.5))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(4, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.pool(self.drop(self.conv(x))), 1))
+
+
+class NormalNet(ModelSpace):
+    """An unbounded (normal) parameter, which Optuna cannot search."""
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.drop = MutableDropout(nni.normal("p", 0.2, 0.1))
+        self.fc = nn.Linear(4, num_classes)
