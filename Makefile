@@ -4,7 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # The local CPU wheel; installed first so no dependency can pull the multi-GB CUDA build.
 TORCH ?= torch==2.13.0
-EXTRAS ?= dev,ray,postgres
+EXTRAS ?= dev,ray,postgres,nni
+# nni 3.0 without its own pins (see pyproject.toml, extra `nni`); empty to leave it out.
+NNI ?= nni==3.0
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
 .PHONY: setup sysdeps demo test clean
@@ -14,6 +16,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH)"
 	$(BIN)/pip install -q -e ".[$(EXTRAS)]"
+	$(if $(NNI),$(BIN)/pip install -q --no-deps "$(NNI)")
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -95,9 +95,17 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_space_show(args: argparse.Namespace) -> int:
-    from kdnas.space import load_space
+    from kdnas.space import bind_space, open_space
 
-    space = load_space(Path(args.file))
+    space = open_space(Path(args.file))
+    if space.kind == "nni":
+        space = bind_space(space, *_parse_shape(args.input)[:1], args.num_classes)
+        print(f"NNI space {space.name} ({space.spec.factory}): {space.spec.description}".rstrip(": "))
+        for line in space.summary():
+            print(f"  {line}")
+        size = space.size()
+        print(f"  samples: {'continuous' if size is None else f'{size:,}'} (before NNI constraints)")
+        return 0
     print(f"space {space.name}: {space.description}".rstrip(": "))
     print(f"  stem widths: {space.stem}   head widths: {space.head}")
     for i, s in enumerate(space.stages):
@@ -177,6 +185,13 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    if args.nni:
+        from kdnas.study.export_nni import export_nni_sample
+
+        out, sample = export_nni_sample(Path(args.study), args.trial, Path(args.out) if args.out else None)
+        print(f"NNI sample of trial {args.trial} (model_space.freeze(sample) builds it): {out}")
+        print(json.dumps(sample, sort_keys=True))
+        return 0
     from kdnas.retrain.study import export_trial
 
     card = export_trial(Path(args.study), args.trial, kd=not args.no_kd, seed=args.seed)
@@ -259,6 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("space", help="search spaces").add_subparsers(dest="space_cmd", required=True)
     show = sp.add_parser("show", help="print a space and how many architectures it holds")
     show.add_argument("file")
+    show.add_argument("--input", default="3,32,32", help="NNI spaces: C,H,W the space is built for (default 3,32,32)")
+    show.add_argument("--num-classes", type=int, default=10, help="NNI spaces: classes (default 10)")
     show.set_defaults(fn=_cmd_space_show)
 
     pr = sub.add_parser("profile", help="MACs, params and latency of a zoo model or an architecture string")
@@ -299,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--trial", type=int, required=True)
     ex.add_argument("--no-kd", action="store_true", help="export the labels-only run")
     ex.add_argument("--seed", type=int, help="which seed's run (default: retrain.seed)")
+    ex.add_argument("--nni", action="store_true",
+                    help="NNI-space studies: write the trial's sample dict (what the space's freeze accepts) as JSON")
+    ex.add_argument("--out", help="--nni: the JSON file (default reports/<study>/nni-sample-trial<N>.json)")
     ex.set_defaults(fn=_cmd_export)
 
     di = sub.add_parser("distill", help="distil any teacher into any student, outside a study (the retrain trainer)")

@@ -17,7 +17,7 @@ import torch
 from kdnas.arch import Arch
 from kdnas.distill import HintPair, ProxySpec, TeacherOutputs, run_proxy
 from kdnas.errors import TrialFailure
-from kdnas.space import build_student
+from kdnas.space import BlockBuilder, StudentBuilder
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ class ProxyContext:
     alignment: tuple[tuple[int, int], ...] = ()  # (student stage, teacher stage) pairs
     teacher_channels: tuple[int, ...] = ()
     device: str = "cpu"
+    student: StudentBuilder = BlockBuilder()  # architecture text -> network (block-wise or NNI)
 
 
 @dataclass(frozen=True)
@@ -81,12 +82,13 @@ def evaluate(task: TrialTask, ctx: ProxyContext) -> TrialOutcome:
     prev_threads = torch.get_num_threads()
     try:
         torch.set_num_threads(ctx.spec.threads)
-        arch = Arch.from_str(task.arch)
         torch.manual_seed(task.seed)
-        student = build_student(arch, ctx.in_channels, ctx.num_classes)
+        student = ctx.student(task.arch, ctx.in_channels, ctx.num_classes)
+        # Stage alignment exists only for block-wise spaces, whose text is an `Arch`.
+        hints = hint_pairs(Arch.from_str(task.arch), ctx) if ctx.alignment else []
         result = run_proxy(
             student, ctx.x_train, ctx.y_train, ctx.x_val, ctx.y_val, ctx.teacher, ctx.spec,
-            seed=task.seed, hints=hint_pairs(arch, ctx), device=ctx.device,
+            seed=task.seed, hints=hints, device=ctx.device,
         )
         metrics = {"train_s": result.train_s, "eval_s": result.eval_s, "final_loss": result.final_loss,
                    "steps": float(result.steps), **{f"loss_{k}": v for k, v in result.loss_terms.items()}}

@@ -16,7 +16,6 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from kdnas.arch import Arch
 from kdnas.data import load_data
 from kdnas.distill.spec import RetrainRecipe
 from kdnas.errors import CheckpointError, UserError
@@ -24,7 +23,7 @@ from kdnas.paths import runs_dir
 from kdnas.retrain.rank import RankAgreement, rank_agreement
 from kdnas.retrain.records import retrain_results, record_run
 from kdnas.retrain.run import RunResult, export_run, read_result, run_name, train_run
-from kdnas.space import build_student
+from kdnas.space import StudentBuilder, student_builder
 from kdnas.study import records as R
 from kdnas.study.config import StudyConfig, load_study_config
 from kdnas.study.front import front_trials
@@ -93,9 +92,9 @@ def recipe_of(cfg: StudyConfig, epochs: int | None = None, seed: int | None = No
     return RetrainRecipe.model_validate({**recipe.model_dump(), **update}) if update else recipe
 
 
-def _student(arch: str, c: int, k: int, seed: int) -> torch.nn.Module:
+def _student(build: StudentBuilder, arch: str, c: int, k: int, seed: int) -> torch.nn.Module:
     torch.manual_seed(seed)
-    return build_student(Arch.from_str(arch), c, k)
+    return build(arch, c, k)
 
 
 def _sibling_acc(folder: Path, kd: bool) -> float | None:
@@ -134,13 +133,14 @@ def retrain_study(
                              "val_acc": loaded.meta.get("val_acc")})
         teacher = loaded.model if kd else None
     c, k = data.input_shape[0], data.num_classes
+    build = student_builder(cfg.space, c, k)  # block-wise or NNI: the study's own space rebuilds its students
     done, exported = [], []
     for t in chosen:
         arch = t.user_attrs[R.ARCH]
         folder = run_folder(cfg.name, t.number, kd, recipe.seed)
         if verbose:
             print(f"retrain trial {t.number} ({'kd' if kd else 'nokd'}, seed {recipe.seed}): {arch}", file=sys.stderr)
-        student = _student(arch, c, k, recipe.seed)
+        student = _student(build, arch, c, k, recipe.seed)
         res = train_run(student, data, recipe, folder, arch=arch, seed=recipe.seed, teacher=teacher,
                         teacher_features=cfg.teacher.feature_modules, device=device, verbose=verbose)
         summary = record_run(study, t.number, res.as_dict())
@@ -173,7 +173,8 @@ def export_trial(path: Path, trial: int, *, kd: bool = True, seed: int | None = 
     if meta.get("arch") != arch:
         raise CheckpointError(f"checkpoint {folder / 'model.pt'} is of architecture {meta.get('arch')!r}, trial {trial} is {arch!r}")
     data = load_data(cfg.data)
-    student = _student(arch, data.input_shape[0], data.num_classes, 0)
+    c, k = data.input_shape[0], data.num_classes
+    student = _student(student_builder(cfg.space, c, k), arch, c, k, 0)
     student.load_state_dict(state)
     res = read_result(folder) or {}
     card = {"name": f"{cfg.name} trial {trial} ({'kd' if kd else 'nokd'}, seed {recipe.seed})", "arch": arch,

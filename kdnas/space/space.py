@@ -11,18 +11,24 @@ from __future__ import annotations
 import itertools
 import math
 from pathlib import Path
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from torch import nn
 
 from kdnas.arch import OPS, Arch, Stage
+from kdnas.space.builder import build_student
+from kdnas.space.protocol import TrialLike
 from kdnas.yamlio import load_yaml_model
 
 
-class TrialLike(Protocol):
-    """What `suggest` needs of an Optuna trial (an `optuna.Trial` or a fixed one)."""
+@dataclass(frozen=True)
+class BlockBuilder:
+    """Builds block-wise students from their canonical `Arch` text (the default builder)."""
 
-    def suggest_categorical(self, name: str, choices: Any) -> Any: ...
+    def __call__(self, text: str, in_channels: int, num_classes: int) -> nn.Module:
+        return build_student(Arch.from_str(text), in_channels, num_classes)
 
 
 def _choices(values: list[int]) -> list[int]:
@@ -93,6 +99,7 @@ class SearchSpace(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    kind: Literal["blocks"] = Field("blocks", description="'blocks' (this file) or 'nni' (an NNI model space)")
     name: str
     description: str = ""
     stem: list[int] = Field(description="choices of stem width")
@@ -136,6 +143,10 @@ class SearchSpace(BaseModel):
             stages.append(Stage.make(op, sc.stride, k, e, w, d))
         head = trial.suggest_categorical("head", self.head)
         return Arch(stem, tuple(stages), head)
+
+    def builder(self) -> BlockBuilder:
+        """The builder of this space's students (text -> network)."""
+        return BlockBuilder()
 
     def params_of(self, arch: Arch) -> dict[str, Any]:
         """Optuna parameters that produce `arch` (for enqueueing a known architecture)."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kdnas.arch import Arch
+from typing import Any
+
 from kdnas.cost import LatencySpec, count_macs_params, measure_latency
-from kdnas.space import build_student
+from kdnas.space import BlockBuilder, StudentBuilder
 from kdnas.study.config import Constraints
 
 
@@ -46,18 +47,25 @@ class Costs:
 
 
 class CostModel:
-    """Computes and memoises costs by canonical architecture text."""
+    """Computes and memoises costs by canonical architecture text.
 
-    def __init__(self, input_shape: tuple[int, int, int], num_classes: int, latency: LatencySpec | None) -> None:
+    Building the student can fail (an NNI sample that `freeze` rejects): the builder then raises
+    `TrialFailure`, which fails that trial only.
+    """
+
+    def __init__(self, input_shape: tuple[int, int, int], num_classes: int, latency: LatencySpec | None,
+                 build: StudentBuilder | None = None) -> None:
         self.input_shape = input_shape
         self.num_classes = num_classes
         self.latency = latency
+        self.build = build or BlockBuilder()
         self._memo: dict[str, Costs] = {}
 
-    def __call__(self, arch: Arch) -> Costs:
+    def __call__(self, arch: Any) -> Costs:
+        """Costs of `arch` (anything whose ``str()`` is canonical architecture text)."""
         key = str(arch)
         if key not in self._memo:
-            model = build_student(arch, self.input_shape[0], self.num_classes).eval()
+            model = self.build(key, self.input_shape[0], self.num_classes).eval()
             macs, params = count_macs_params(model, self.input_shape)
             lat = measure_latency(model, self.input_shape, self.latency).median_ms if self.latency else None
             self._memo[key] = Costs(macs, params, lat)

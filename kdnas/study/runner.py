@@ -17,11 +17,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
-from kdnas.arch import Arch
+from kdnas.errors import TrialFailure
 from kdnas.execute import Executor, TrialTask
 from kdnas.study import records as R
 from kdnas.study.costs import Costs
@@ -125,7 +126,7 @@ class _Interrupt:
 @dataclass
 class _Running:
     trial: optuna.Trial
-    arch: Arch
+    arch: Any  # an Arch or an NniSample: its str() is the canonical text
     costs: Costs
     t0: float
     followers: list[tuple[optuna.Trial, Costs, float]] = field(default_factory=list)  # same arch, asked meanwhile
@@ -201,7 +202,17 @@ def run_search(
                 arch = setup.space.suggest(trial)
                 # marks the architecture as fully sampled: only such an orphan is re-queued
                 trial.set_user_attr(R.ARCH, str(arch))
-                costs = setup.costs(arch)
+                try:
+                    costs = setup.costs(arch)
+                except TrialFailure as err:  # the space cannot build this sample (NNI freeze): only it fails
+                    fail(trial, {R.ARCH: str(arch)}, str(err))
+                    failed_now += 1
+                    running -= 1
+                    bar.update(complete, "failed")
+                    if failed_now >= max_failures:  # every sample failing must not ask forever
+                        stopped_by = "failures"
+                        break
+                    continue
                 for key, value in costs.violations(cfg.constraints).items():
                     trial.set_constraint(key, value)  # seen by TPE/NSGA-II and by best_trials
                 attrs = {R.ARCH: str(arch), R.MACS: costs.macs, R.PARAMS: costs.params,

@@ -14,7 +14,8 @@ from kdnas.data import DataBundle, load_data
 from kdnas.distill import teacher_outputs
 from kdnas.distill.evaluate import accuracy
 from kdnas.execute import ProxyContext
-from kdnas.space import SearchSpace, align_stages, load_space
+from kdnas.errors import ConfigError
+from kdnas.space import Space, align_stages, bind_space, open_space
 from kdnas.study.config import StudyConfig
 from kdnas.study.costs import CostModel
 from kdnas.study.teacher import LoadedTeacher, ensure_teacher
@@ -27,7 +28,7 @@ class SearchSetup:
 
     cfg: StudyConfig
     data: DataBundle
-    space: SearchSpace
+    space: Space
     teacher: LoadedTeacher
     teacher_info: dict
     costs: CostModel
@@ -40,16 +41,22 @@ def _log(msg: str) -> None:
 
 def prepare(cfg: StudyConfig, *, verbose: bool = True) -> SearchSetup:
     """Load data, space and teacher; check stage alignment; compute (or load) teacher outputs once."""
-    space = load_space(cfg.space)
+    space = open_space(cfg.space)
+    if cfg.proxy.method in ("hint", "blockwise") and space.kind != "blocks":
+        raise ConfigError(f"{cfg.space}: proxy.method '{cfg.proxy.method}' needs stages aligned with the teacher's, "
+                          f"which a '{space.kind}' space does not declare; use 'kd' or 'ce'")
     data = load_data(cfg.data)
     if verbose:
         _log(f"data: {data.describe()}")
     device = cfg.executor.device
     teacher = ensure_teacher(cfg, data, device=device if device.startswith("cuda") else "cpu")
     c, h, w = data.input_shape
+    space = bind_space(space, c, data.num_classes)
     names = tuple(cfg.teacher.feature_modules or feature_modules(teacher.model))
     t_shapes = stage_shapes(teacher.model, data.input_shape)
-    alignment = tuple(align_stages(space.resolutions((h, w)), [(s[1], s[2]) for s in t_shapes]))
+    student_res = space.resolutions((h, w))
+    # Only a space that declares its stages lines up with the teacher (needed by hint losses).
+    alignment = tuple(align_stages(student_res, [(s[1], s[2]) for s in t_shapes])) if student_res is not None else ()
     t_macs, t_params = count_macs_params(teacher.model, data.input_shape)
     t_val = accuracy(teacher.model, data.val.x, data.val.y)
     info = {
@@ -72,7 +79,8 @@ def prepare(cfg: StudyConfig, *, verbose: bool = True) -> SearchSetup:
         # blockwise confirms its picks with the end-to-end kd run the other proxy fields describe
         spec=cfg.proxy.model_copy(update={"method": "kd"}) if cfg.proxy.method == "blockwise" else cfg.proxy,
         in_channels=c, num_classes=data.num_classes, alignment=alignment,
-        teacher_channels=tuple(s[0] for s in t_shapes), device=device,
+        teacher_channels=tuple(s[0] for s in t_shapes), device=device, student=space.builder(),
     )
-    costs = CostModel(data.input_shape, data.num_classes, cfg.latency if cfg.needs_latency else None)
+    costs = CostModel(data.input_shape, data.num_classes, cfg.latency if cfg.needs_latency else None,
+                      build=space.builder())
     return SearchSetup(cfg, data, space, teacher, info, costs, ctx)

@@ -35,14 +35,14 @@ def has_target_form(target: str) -> bool:
     return _TARGET.match(target) is not None
 
 
-def load_factory(target: str) -> Callable[..., Any]:
+def load_factory(target: str, what: str = "teacher factory") -> Callable[..., Any]:
     """Import ``package.module`` and return its callable attribute ``function``.
 
-    Raises ConfigError (one line) for a malformed target, a module that cannot be imported, a
-    missing attribute, or an attribute that is not callable.
+    Raises ConfigError (one line, starting with `what`) for a malformed target, a module that
+    cannot be imported, a missing attribute, or an attribute that is not callable.
     """
     if not has_target_form(target):
-        raise ConfigError(f"teacher factory {target!r} is not of the form 'package.module:function'")
+        raise ConfigError(f"{what} {target!r} is not of the form 'package.module:function'")
     module_name, attr_path = target.split(":", 1)
     try:
         obj: Any = importlib.import_module(module_name)
@@ -50,16 +50,16 @@ def load_factory(target: str) -> Callable[..., Any]:
         # tell "your module is missing" apart from "your module imports something missing"
         if exc.name is not None and (module_name == exc.name or module_name.startswith(exc.name + ".")):
             raise ConfigError(
-                f"teacher factory {target!r}: no module named {module_name!r} on the Python path"
+                f"{what} {target!r}: no module named {module_name!r} on the Python path"
             ) from exc
-        raise ConfigError(f"teacher factory {target!r}: importing {module_name!r} failed: {exc}") from exc
+        raise ConfigError(f"{what} {target!r}: importing {module_name!r} failed: {exc}") from exc
     except (ImportError, SyntaxError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"teacher factory {target!r}: importing {module_name!r} failed: {first}") from exc
+        raise ConfigError(f"{what} {target!r}: importing {module_name!r} failed: {first}") from exc
     for part in attr_path.split("."):
         if not hasattr(obj, part):
-            raise ConfigError(f"teacher factory {target!r}: {module_name!r} has no attribute {attr_path!r}")
+            raise ConfigError(f"{what} {target!r}: {module_name!r} has no attribute {attr_path!r}")
         obj = getattr(obj, part)
     if not callable(obj):
-        raise ConfigError(f"teacher factory {target!r}: {attr_path!r} is not callable")
+        raise ConfigError(f"{what} {target!r}: {attr_path!r} is not callable")
     return obj
