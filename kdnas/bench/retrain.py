@@ -38,7 +38,7 @@ from optuna.trial import FrozenTrial
 from kdnas.arch import Arch, Stage
 from kdnas.bench.machine import generated_by, machine_info
 from kdnas.cost import count_macs_params
-from kdnas.data import load_data
+from kdnas.errors import UserError
 from kdnas.execute import make_executor
 from kdnas.pareto import non_dominated_sort
 from kdnas.paths import runs_dir
@@ -59,27 +59,34 @@ def _pick(options: list[int], frac: float) -> int:
 
 
 def hand_designs(space: SearchSpace) -> list[Arch]:
-    """Uniform rule-based students of the space: one op/kernel/expansion everywhere, widths and
-    depths at one fraction of each stage's choices (what a person writes without a search)."""
+    """Uniform rule-based students of the space: one op, the smallest kernel and one expansion
+    everywhere, widths and depths at one fraction of each stage's choices, optionally every
+    skippable stage skipped (what a person writes without a search)."""
     designs = []
     ops = [op for op in ("ir", "basic", "dws", "bneck") if all(op in sc.op for sc in space.stages)]
-    kernels = sorted(set.intersection(*(set(sc.kernel) for sc in space.stages)))
-    expands = sorted(set.intersection(*(set(sc.expand) for sc in space.stages)))
+    expands = sorted({e for sc in space.stages for e in sc.expand})
+
+    def nearest(options: list[int], target: int) -> int:
+        return min(options, key=lambda o: (abs(o - target), o))
+
     for op in ops:
-        for k in kernels[:1]:  # the smallest common kernel: the classic 3x3
-            for e in expands:
-                for wf in HAND_FRACTIONS:
-                    for df in (0.0, 0.5):
-                        stages = tuple(Stage.make(op, sc.stride, k, e, _pick(sc.width, wf), _pick(sc.depth, df))
-                                       for sc in space.stages)
+        for e in expands:  # each stage takes the expansion it offers nearest to e
+            for wf in HAND_FRACTIONS:
+                for df in (0.0, 0.5):
+                    for lean in (False, True):  # lean: every stage that may be skipped is
+                        stages = tuple(
+                            Stage.make("skip", sc.stride, 0, 0, 0, 0) if lean and "skip" in sc.op
+                            else Stage.make(op, sc.stride, min(sc.kernel), nearest(sc.expand, e),
+                                            _pick(sc.width, wf), _pick(sc.depth, df))
+                            for sc in space.stages)
                         designs.append(Arch(_pick(space.stem, wf), stages, _pick(space.head, wf)))
     return list(dict.fromkeys(a for a in designs if space.contains(a)))
 
 
 def choose_members(study: optuna.Study, n: int) -> list[FrozenTrial]:
     """`n` trained, feasible, distinct students: the front first, then the next non-dominated layers."""
-    ok = [t for t in study.get_trials(deepcopy=False)
-          if t.user_attrs.get(R.STATUS) == R.STATUS_OK and not t.user_attrs.get(R.CONSTRAINTS)]
+    # status ok = feasible and trained (a student over a limit is never trained)
+    ok = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(R.STATUS) == R.STATUS_OK]
     seen, uniq = set(), []
     for t in ok:
         if t.user_attrs[R.ARCH] not in seen:
@@ -109,6 +116,8 @@ def bench_retrain(study_path: Path, members: int, seeds: list[int], epochs: int 
     search_s = time.monotonic() - t0
     study = optuna.load_study(study_name=cfg.name, storage=cfg.storage_url)
     chosen = choose_members(study, members)
+    if not chosen:
+        raise UserError(f"study '{cfg.name}' has no trained, feasible student to retrain (all infeasible or failed?)")
     if len(chosen) < members:
         print(f"only {len(chosen)} trained students in the study; retraining those", file=sys.stderr)
     data = setup.data
