@@ -106,7 +106,8 @@ def _mean_std(xs: list[float]) -> tuple[float, float]:
 
 
 def bench_retrain(study_path: Path, members: int, seeds: list[int], epochs: int | None, hand: str | None,
-                  out_dir: Path, command: str, device: str | None = None) -> dict:
+                  out_dir: Path, command: str, device: str | None = None, *, alpha: float | None = None,
+                  temperature: float | None = None, with_hand: bool = True, tag: str = "") -> dict:
     """Run the benchmark (see the module docstring) and write its JSON and Markdown."""
     t_start, machine = time.monotonic(), machine_info()
     setup = load_and_prepare(study_path)
@@ -133,17 +134,22 @@ def bench_retrain(study_path: Path, members: int, seeds: list[int], epochs: int 
     else:
         hand_macs = count_macs_params(build_student(Arch.from_str(hand), c, k), data.input_shape)[0]
     recipe = recipe_of(cfg, epochs=epochs)
+    kd_update = {k: v for k, v in {"alpha": alpha, "temperature": temperature}.items() if v is not None}
+    run_group = f"e{recipe.epochs}"
+    if kd_update:  # another KD setting: other run folders (a run only resumes its own recipe)
+        recipe = recipe.model_copy(update={"distill": recipe.distill.model_copy(update=kd_update)})
+        run_group += f"-a{recipe.distill.alpha:g}-T{recipe.distill.temperature:g}"
     device = device or cfg.executor.device
     teacher = setup.teacher.model
-    students = [(f"trial {t.number}", t.user_attrs[R.ARCH], t) for t in chosen] + [("hand", hand, None)]
+    students = [(f"trial {t.number}", t.user_attrs[R.ARCH], t) for t in chosen] + ([("hand", hand, None)] if with_hand else [])
     rows = []
     for label, arch, trial in students:
         runs: dict[str, list[RunResult]] = {"kd": [], "nokd": []}
         for seed in seeds:
             for kd in (True, False):
                 r = recipe.model_copy(update={"seed": seed})
-                tag = f"t{trial.number}" if trial is not None else "hand"
-                folder = runs_dir() / "bench-retrain" / cfg.name / f"e{r.epochs}" / f"{tag}-{'kd' if kd else 'nokd'}-s{seed}"
+                who = f"t{trial.number}" if trial is not None else "hand"
+                folder = runs_dir() / "bench-retrain" / cfg.name / run_group / f"{who}-{'kd' if kd else 'nokd'}-s{seed}"
                 print(f"[{label}] {'kd' if kd else 'nokd'} seed {seed}: {arch}", file=sys.stderr, flush=True)
                 torch.manual_seed(seed)
                 student = build_student(Arch.from_str(arch), c, k)
@@ -182,8 +188,9 @@ def bench_retrain(study_path: Path, members: int, seeds: list[int], epochs: int 
         "machine": machine, "total_s": time.monotonic() - t_start,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = out_dir / f"retrain-{cfg.name}"
+    stem = out_dir / f"retrain-{cfg.name}{'-' + tag if tag else ''}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    result["report"] = str(stem.with_suffix(".md"))
     stem.with_suffix(".md").write_text(render_markdown(result))
     return result
 
@@ -246,6 +253,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--members", type=int, default=4, help="front members to retrain (>= 4 for the issue)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--epochs", type=int, help="override the study's retrain.epochs")
+    p.add_argument("--alpha", type=float, help="override retrain.distill.alpha (KD weight)")
+    p.add_argument("--temperature", type=float, help="override retrain.distill.temperature")
+    p.add_argument("--no-hand", action="store_true", help="front members only (a quicker diagnosis)")
+    p.add_argument("--tag", default="", help="suffix of the report's name: retrain-<study>-<tag>.md")
     p.add_argument("--hand", help="the hand-designed student's architecture (default: the uniform design nearest in MACs)")
     p.add_argument("--device", help="cpu, cuda, cuda:N (default: the study's executor.device)")
     p.add_argument("--out-dir", type=Path, default=Path("reports/benchmarks"))
@@ -257,8 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     a = _parser().parse_args(argv)
     command = shlex.join(["kdnas", "bench", "retrain", *argv])
-    r = bench_retrain(a.study, a.members, a.seeds, a.epochs, a.hand, a.out_dir, command, a.device)
-    print((a.out_dir / f"retrain-{r['study']}.md").read_text())
+    r = bench_retrain(a.study, a.members, a.seeds, a.epochs, a.hand, a.out_dir, command, a.device,
+                      alpha=a.alpha, temperature=a.temperature, with_hand=not a.no_hand, tag=a.tag)
+    print(Path(r["report"]).read_text())
     return 0
 
 

@@ -43,3 +43,17 @@ def test_bench_retrain_writes_gain_and_rank_agreement(tmp_path, teacher_ckpt) ->
     assert set(retrain_results(study)) == {t.number for t in members}  # written back like `kdnas retrain`
     md = (out / "retrain-tiny-study.md").read_text()
     assert "Kendall tau" in md and "labels-only" in md and js["command"] in md
+
+
+def test_bench_retrain_diagnosis_flags(tmp_path, teacher_ckpt) -> None:
+    path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)},
+                       budget={"trials": 4}, sampler={"name": "random"},
+                       retrain={"epochs": 1, "batch_size": 128, "threads": 1, "augment": False})
+    out = tmp_path / "bench"
+    argv = ["--study", str(path), "--members", "1", "--seeds", "0", "--no-hand", "--alpha", "0.5",
+            "--temperature", "2", "--tag", "diag", "--out-dir", str(out)]
+    assert main(argv) == 0
+    js = json.loads((out / "retrain-tiny-study-diag.json").read_text())
+    assert [s["label"] for s in js["students"]] == [f"trial {js['students'][0]['trial']}"]  # no hand design
+    assert js["recipe"]["distill"]["alpha"] == 0.5 and js["recipe"]["distill"]["temperature"] == 2.0
+    assert all("-a0.5-T2" in str(p) for p in (tmp_path / "runs" / "bench-retrain" / "tiny-study").iterdir())
