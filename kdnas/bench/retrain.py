@@ -45,7 +45,8 @@ from kdnas.paths import runs_dir
 from kdnas.retrain.rank import rank_agreement
 from kdnas.retrain.records import record_run
 from kdnas.retrain.run import RunResult, train_run
-from kdnas.retrain.study import recipe_of
+from kdnas.retrain.study import one_per_arch, recipe_of
+from kdnas.study.front import is_trained
 from kdnas.space import SearchSpace, build_student, load_space
 from kdnas.study import records as R
 from kdnas.study.runner import run_search
@@ -85,13 +86,7 @@ def hand_designs(space: SearchSpace) -> list[Arch]:
 
 def choose_members(study: optuna.Study, n: int) -> list[FrozenTrial]:
     """`n` trained, feasible, distinct students: the front first, then the next non-dominated layers."""
-    # status ok = feasible and trained (a student over a limit is never trained)
-    ok = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(R.STATUS) == R.STATUS_OK]
-    seen, uniq = set(), []
-    for t in ok:
-        if t.user_attrs[R.ARCH] not in seen:
-            seen.add(t.user_attrs[R.ARCH])
-            uniq.append(t)
+    uniq = one_per_arch([t for t in study.get_trials(deepcopy=False) if is_trained(t)])
     if not uniq:
         return []
     # minimise (-accuracy, MACs): layer 0 is the front

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import optuna
 import torch
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from kdnas.data import load_data
 from kdnas.distill.spec import RetrainRecipe
@@ -26,7 +26,7 @@ from kdnas.retrain.run import RunResult, export_run, read_result, run_name, trai
 from kdnas.space import StudentBuilder, student_builder
 from kdnas.study import records as R
 from kdnas.study.config import StudyConfig, load_study_config
-from kdnas.study.front import front_trials
+from kdnas.study.front import front_trials, is_trained
 from kdnas.study.storage import load_existing
 from kdnas.teachers import load_checkpoint
 
@@ -40,8 +40,14 @@ class RetrainOutcome:
     exported: tuple[str, ...] = ()
 
 
-def _trained(t: FrozenTrial) -> bool:
-    return t.state == TrialState.COMPLETE and t.user_attrs.get(R.STATUS) == R.STATUS_OK and R.ARCH in t.user_attrs
+def one_per_arch(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """The first trial of each architecture, in the given order."""
+    seen, out = set(), []
+    for t in trials:
+        if t.user_attrs[R.ARCH] not in seen:
+            seen.add(t.user_attrs[R.ARCH])
+            out.append(t)
+    return out
 
 
 def select_trials(study: optuna.Study, trials: list[int] | None = None, front: bool = False,
@@ -53,19 +59,15 @@ def select_trials(study: optuna.Study, trials: list[int] | None = None, front: b
         by_number = {t.number: t for t in all_trials}
         for n in trials:
             t = by_number.get(n)
-            if t is None or not _trained(t):
+            if t is None or not is_trained(t):
                 raise UserError(f"trial {n} of study '{study.study_name}' is not a complete, trained trial")
             chosen.append(t)
     if front:
         chosen += front_trials(study)
     if top:
-        ok = sorted((t for t in all_trials if _trained(t)), key=lambda t: -t.user_attrs[R.VAL_ACC])
+        ok = sorted((t for t in all_trials if is_trained(t)), key=lambda t: -t.user_attrs[R.VAL_ACC])
         chosen += ok[:top]
-    seen, out = set(), []
-    for t in chosen:
-        if t.user_attrs[R.ARCH] not in seen:
-            seen.add(t.user_attrs[R.ARCH])
-            out.append(t)
+    out = one_per_arch(chosen)
     if not out:
         raise UserError(f"no trial chosen: give --trial N, --front or --top K (study '{study.study_name}')")
     return out

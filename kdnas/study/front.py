@@ -20,7 +20,8 @@ def objectives_of(study: optuna.Study) -> list[str]:
     return cfg.get("objectives", ["accuracy", "macs"])
 
 
-def _feasible_trained(t: FrozenTrial) -> bool:
+def is_trained(t: FrozenTrial) -> bool:
+    """A complete trial whose student was trained: feasible, not a duplicate (status ok)."""
     return t.state == TrialState.COMPLETE and t.user_attrs.get(R.STATUS) == R.STATUS_OK
 
 
@@ -31,7 +32,7 @@ def front_trials(study: optuna.Study) -> list[FrozenTrial]:
 
 def front_of(all_trials: Sequence[FrozenTrial], dirs: Sequence[optuna.study.StudyDirection]) -> list[FrozenTrial]:
     """`front_trials` over trials already read (pure: lets a report read the storage once)."""
-    trials = [t for t in all_trials if _feasible_trained(t)]
+    trials = [t for t in all_trials if is_trained(t)]
     if not trials:
         return []
     pts = np.array([[-v if d == optuna.study.StudyDirection.MAXIMIZE else v for v, d in zip(t.values, dirs)]
