@@ -226,6 +226,7 @@ BENCHES = {
     "scaling": "kdnas.bench.scaling",
     "report": "kdnas.bench.report_build",
     "retrain": "kdnas.bench.retrain",
+    "blockwise": "kdnas.bench.blockwise_demo",
 }
 
 

@@ -71,6 +71,19 @@ def hint_pairs(arch: Arch, ctx: ProxyContext) -> list[HintPair]:
     ]
 
 
+OUT_OF_MEMORY = "out of memory"  # a failed trial's reason when its student did not fit in memory
+
+# What PyTorch's CPU allocator raises (a RuntimeError) when malloc fails; CUDA has its own type.
+_CPU_OOM_MESSAGES = ("DefaultCPUAllocator: can't allocate memory", "DefaultCPUAllocator: not enough memory")
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """Whether `err` is an allocation failure: CUDA's OutOfMemoryError, or the CPU allocator's."""
+    if isinstance(err, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    return isinstance(err, RuntimeError) and any(m in str(err) for m in _CPU_OOM_MESSAGES)
+
+
 def _where() -> dict[str, str]:
     return {"host": socket.gethostname(), "pid": str(os.getpid()),
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "")}
@@ -96,11 +109,14 @@ def evaluate(task: TrialTask, ctx: ProxyContext) -> TrialOutcome:
                             time.perf_counter() - t0, _where())
     except TrialFailure as err:
         reason = str(err)
-    except torch.OutOfMemoryError:
-        reason = "out of memory"
     except Exception as err:  # noqa: BLE001 - any bug in one student must fail only that trial
-        reason = f"{type(err).__name__}: {err}".splitlines()[0][:500]
-        traceback.print_exc()
+        if is_out_of_memory(err):
+            reason = OUT_OF_MEMORY
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()  # hand the failed student's blocks back before the next trial
+        else:
+            reason = f"{type(err).__name__}: {err}".splitlines()[0][:500]
+            traceback.print_exc()
     finally:
         torch.set_num_threads(prev_threads)
     return TrialOutcome(task.number, task.arch, False, None, reason, {}, time.perf_counter() - t0, _where())

@@ -93,6 +93,12 @@ class TeacherTraining(TrainRecipe):
     the checkpoint is missing (the demo's default)."""
 
     auto: bool = False
+    max_train: int | None = Field(
+        None, gt=0,
+        description="training images the teacher sees, drawn from the same pool as the students' (never "
+        "validation or test); default: the study's own training split. A teacher usually has seen more data "
+        "than a short search trains on, and distillation passes that on",
+    )
 
 
 class StudyConfig(BaseModel):

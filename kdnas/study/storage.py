@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import optuna
+import sqlalchemy
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
@@ -114,12 +115,25 @@ def make_storage(cfg: StudyConfig) -> str | optuna.storages.BaseStorage:
     """
     url = cfg.storage_url
     beat = heartbeat_s(cfg)
-    if beat is None:
-        return url
-    return optuna.storages.RDBStorage(
-        url, heartbeat_interval=beat, grace_period=2 * beat, heartbeat_stale_trial_callback=requeue_failed,
-        engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None,
-    )
+    beats = {} if beat is None else {
+        "heartbeat_interval": beat, "grace_period": 2 * beat, "heartbeat_stale_trial_callback": requeue_failed}
+    if not url.startswith("sqlite"):
+        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True}, **beats) if beats else url
+    storage = optuna.storages.RDBStorage(url, **beats)
+    sqlalchemy.event.listen(storage.engine, "connect", _sqlite_wal)
+    storage.engine.dispose()  # the connection that created the schema goes; new ones get the pragmas
+    return storage
+
+
+def _sqlite_wal(dbapi_connection, _record) -> None:  # noqa: ANN001 - SQLAlchemy's connect event
+    # Write-ahead log with synchronous=NORMAL: a commit no longer waits for two fsyncs, which halves
+    # the driver's time per trial (Optuna commits every suggested parameter), and a committed trial
+    # still survives the process being killed (only an OS crash or power loss can lose the last
+    # commits). WAL needs a local file system, as SQLite with several writers always has.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def open_study(cfg: StudyConfig) -> optuna.Study:

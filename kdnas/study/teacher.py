@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import torch
 from torch import nn
 
-from kdnas.data import DataBundle
+from kdnas.data import DataBundle, Split, load_data
 from kdnas.distill.trainer import train
 from kdnas.errors import CheckpointError
 from kdnas.paths import runs_dir
@@ -36,7 +37,23 @@ class LoadedTeacher:
 def default_checkpoint(cfg: StudyConfig, data: DataBundle) -> Path:
     """Where a study's teacher is kept when the config names no checkpoint: keyed by teacher and data."""
     safe = cfg.teacher.name.replace(":", "_").replace(".", "_")
-    return runs_dir() / "teachers" / f"{safe}-{data.name}-{data.fingerprint[:10]}.pt"
+    more = f"-n{cfg.teacher_training.max_train}" if _sees_more(cfg) else ""
+    return runs_dir() / "teachers" / f"{safe}-{data.name}-{data.fingerprint[:10]}{more}.pt"
+
+
+def _sees_more(cfg: StudyConfig) -> bool:
+    n = cfg.teacher_training.max_train
+    return n is not None and n != cfg.data.max_train
+
+
+def teacher_data(cfg: StudyConfig, data: DataBundle) -> DataBundle:
+    """What the teacher trains on: the study's data, or (`teacher_training.max_train`) a larger draw
+    from the same training pool, normalised with the study's statistics because that is what the
+    teacher will see when it teaches. Validation and test are the study's own either way."""
+    if not _sees_more(cfg):
+        return data
+    more = load_data(cfg.data.model_copy(update={"max_train": cfg.teacher_training.max_train}))
+    return replace(data, train=renormalised(more.train, more, data))
 
 
 def checkpoint_path(cfg: StudyConfig, data: DataBundle) -> Path:
@@ -59,12 +76,13 @@ def train_teacher(cfg: StudyConfig, data: DataBundle, out: Path, *, device: str 
                   f"val {rec['val_acc']:.4f} ({rec['seconds']:.0f}s)", file=sys.stderr, flush=True)
 
     recipe = cfg.teacher_training
-    result = train(model, data, recipe, seed=cfg.seed, device=device, on_epoch=report)
+    tdata = teacher_data(cfg, data)
+    result = train(model, tdata, recipe, seed=cfg.seed, device=device, on_epoch=report)
     meta = {
         "arch": cfg.teacher.name, "data": data.name, "data_fingerprint": data.fingerprint,
         "input_shape": list(data.input_shape), "num_classes": data.num_classes, "split_seed": cfg.data.seed,
         "val_fraction": cfg.data.val_fraction, "val_acc": result.val_acc, "epochs": recipe.epochs,
-        "recipe": recipe.model_dump(mode="json"), "seed": cfg.seed,
+        "recipe": recipe.model_dump(mode="json"), "seed": cfg.seed, "train_samples": len(tdata.train.y),
     }
     meta["sha256"] = state_dict_sha256(model.cpu().state_dict())
     save_checkpoint(out, model, meta)
@@ -92,3 +110,11 @@ def ensure_teacher(cfg: StudyConfig, data: DataBundle, *, device: str = "cpu") -
     sha = str(meta.get("sha256") or state_dict_sha256(state))
     return LoadedTeacher(freeze(model), path, sha, meta)
 
+
+
+def renormalised(split: Split, source: DataBundle, target: DataBundle) -> Split:
+    """`split`, normalised with `source`'s channel statistics, re-expressed in `target`'s."""
+    shape = (1, -1, 1, 1)
+    s_mean, s_std, t_mean, t_std = (torch.tensor(v, dtype=torch.float32).view(shape)
+                                    for v in (source.mean, source.std, target.mean, target.std))
+    return Split((split.x * s_std + s_mean - t_mean) / t_std, split.y)

@@ -1,0 +1,22 @@
+"""SQLite studies are kept in write-ahead-log mode (cheap commits, still safe against a killed process)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from kdnas.study.config import config_from_dict
+from kdnas.study.storage import open_study
+from tests.studykit import study_dict
+
+
+def test_sqlite_study_is_in_wal_mode_and_keeps_what_it_committed(tmp_path: Path) -> None:
+    cfg = config_from_dict(study_dict(tmp_path))
+    study = open_study(cfg)
+    trial = study.ask()
+    trial.suggest_categorical("x", [1, 2])
+    study.tell(trial, [0.5, 1.0])
+    with sqlite3.connect(tmp_path / "study.db") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("SELECT count(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0] == 1
+    assert len(open_study(cfg).trials) == 1  # reopened: the same study, its trial kept

@@ -1,0 +1,48 @@
+"""The study's teacher may see more of the training pool than the students (`teacher_training.max_train`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from kdnas.data import load_data
+from kdnas.study.config import config_from_dict
+from kdnas.study.teacher import default_checkpoint, teacher_data, train_teacher
+from kdnas.teachers import load_checkpoint
+from tests.studykit import study_dict
+
+
+def _cfg(tmp: Path, teacher_n: int | None):
+    d = study_dict(tmp)
+    d["data"] = {**d["data"], "max_train": 300}
+    d["teacher_training"] = {**d["teacher_training"], "epochs": 1, "max_train": teacher_n}
+    return config_from_dict(d)
+
+
+def test_teacher_sees_more_training_images_but_the_same_val_and_test(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, 1000)
+    data = load_data(cfg.data)
+    tdata = teacher_data(cfg, data)
+    assert len(data.train.y) == 300 and len(tdata.train.y) == 1000
+    assert torch.equal(tdata.val.x, data.val.x) and torch.equal(tdata.test.y, data.test.y)
+    # Re-expressed in the study's statistics: a blank pixel (0) has the same value in both.
+    assert torch.allclose(tdata.train.x.min(), data.train.x.min(), atol=1e-5)
+    assert tdata.fingerprint == data.fingerprint
+
+
+def test_default_teacher_is_the_study_split_and_is_named_apart(tmp_path: Path) -> None:
+    same, more = _cfg(tmp_path, None), _cfg(tmp_path, 1000)
+    data = load_data(same.data)
+    assert teacher_data(same, data) is data
+    assert default_checkpoint(same, data) != default_checkpoint(more, data)
+    assert default_checkpoint(more, data).name.endswith("-n1000.pt")
+
+
+def test_trained_teacher_records_how_many_images_it_saw(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, 1000)
+    data = load_data(cfg.data)
+    out = tmp_path / "t.pt"
+    meta = train_teacher(cfg, data, out, verbose=False)
+    assert meta["train_samples"] == 1000
+    assert load_checkpoint(out)[1]["train_samples"] == 1000
