@@ -49,7 +49,7 @@ from kdnas.space import build_student, load_space
 from kdnas.teachers import TeacherSpec, build_model, freeze, stage_shapes, state_dict_sha256
 from kdnas.zerocost import naswot_score, synflow_score
 
-SHARED = Path("/work/shared/datasets")
+SHARED = Path(kdnas.__file__).resolve().parents[2] / "shared" / "datasets"  # ../shared, beside the repository
 SHARED_ROOTS = {"fashion_mnist": SHARED / "fashion-mnist", "cifar10": SHARED / "cifar10-jpeg"}
 DEFAULT_SPACE = Path(kdnas.__file__).resolve().parents[1] / "search_spaces" / "mbv2.yaml"
 SHORT_BATCH = 64

@@ -42,7 +42,8 @@ from kdnas.errors import DataError
 from kdnas.space import SearchSpace, build_student, load_space
 from kdnas.teachers import TeacherSpec, build_model, freeze, load_teacher
 
-SHARED_FASHION_MNIST = Path("/work/shared/datasets/fashion-mnist")
+# The shared data sets sit beside the repository (../shared), as on the CI machine.
+SHARED_FASHION_MNIST = Path(kdnas.__file__).resolve().parents[2] / "shared" / "datasets" / "fashion-mnist"
 DEFAULT_SPACE = Path(kdnas.__file__).resolve().parents[1] / "search_spaces" / "mbv2.yaml"
 MODES = ("A", "B", "C")
 MODE_NAMES = {"A": "student only (ce)", "B": "kdnas trial (kd, cached teacher)", "C": "naive kd (teacher every step)"}

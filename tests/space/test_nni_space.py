@@ -136,3 +136,11 @@ def test_search_a_user_nni_space_end_to_end(tmp_path: Path, teacher_ckpt: Path) 
     from tests.space.nni_spaces import TinyNet
 
     assert TinyNet(num_classes=10, in_channels=1).freeze(sample).conv.out_channels == sample["width"]
+    # The found student is retrained with distillation and shipped like any block-wise one.
+    proc = kdnas("retrain", str(path), "--trial", str(first_ok["trial"]), "--epochs", "1", "--export",
+                 cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    cards = list((tmp_path / "runs").rglob("model_card.json"))
+    assert len(cards) == 1 and (cards[0].parent / "model.onnx").is_file() and (cards[0].parent / "model.ts").is_file()
+    card = json.loads(cards[0].read_text())
+    assert json.loads(card["arch"]) == sample and card["onnx_max_abs_diff"] <= 1e-4 and card["test_acc_kd"] > 0.1
