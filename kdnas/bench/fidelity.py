@@ -1,7 +1,7 @@
 """`kdnas bench fidelity`: does a proxy rank students the way full training does?
 
-A panel of architectures spread over the MACs range of a space (evenly by MACs rank among a random
-sample) is trained to convergence-ish under one fixed KD recipe (the ground truth: `--gt-epochs`
+A panel of architectures spread over the MACs range of a space (nearest to evenly spaced log-MACs
+values among a large random sample, so the rare small students are in it too) is trained to convergence-ish under one fixed KD recipe (the ground truth: `--gt-epochs`
 epochs of Hinton KD against cached teacher logits, SGD + cosine, on `--train-subset` training
 images, scored on the test split). Each proxy then scores the same panel:
 
@@ -38,7 +38,6 @@ import kdnas
 from kdnas.arch import Arch
 from kdnas.bench.machine import machine_info
 from kdnas.blockwise import CostTable, ScoreTable, build_block_table, plan_blocks
-from kdnas.blockwise.search import spread
 from kdnas.cost import count_macs_params
 from kdnas.data import DataBundle, DataSpec, load_data
 from kdnas.distill import ProxySpec, TrainRecipe, accuracy, run_proxy, teacher_outputs
@@ -53,6 +52,26 @@ SHARED = Path(kdnas.__file__).resolve().parents[2] / "shared" / "datasets"  # ..
 SHARED_ROOTS = {"fashion_mnist": SHARED / "fashion-mnist", "cifar10": SHARED / "cifar10-jpeg"}
 DEFAULT_SPACE = Path(kdnas.__file__).resolve().parents[1] / "search_spaces" / "mbv2.yaml"
 SHORT_BATCH = 64
+PANEL_POOL = 200_000  # random students the panel is drawn from (costed from the block table: about a second)
+
+
+def spread_over_range(macs: np.ndarray, k: int) -> np.ndarray:
+    """Indices of `k` distinct points whose MACs are nearest to `k` values evenly spaced in log-MACs
+    from the smallest to the largest. A random sample of a space is dense at the large end, so even
+    spacing by rank would leave the small students out of the panel."""
+    order = np.argsort(macs, kind="stable")
+    if len(order) <= k:
+        return order
+    logm = np.log(macs[order].astype(float))
+    used: set[int] = set()
+    picked = []
+    for target in np.linspace(logm[0], logm[-1], k):
+        j = int(np.searchsorted(logm, target))
+        near = sorted(range(max(0, j - k - 1), min(len(logm), j + k + 1)), key=lambda i: abs(logm[i] - target))
+        i = next(i for i in near if i not in used)
+        used.add(i)
+        picked.append(order[i])
+    return np.array(picked)
 
 
 def _log(msg: str) -> None:
@@ -136,15 +155,15 @@ def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
                               data_fingerprint=data.fingerprint, num_classes=data.num_classes, spec=bw,
                               seed=a.seed, device=a.device, verbose=True)
     scores = ScoreTable(table)
-    codes = scores.sample(5000, a.seed)
+    codes = scores.sample(PANEL_POOL, a.seed)
     macs, _ = costs(codes)
     if a.max_macs:
         keep = macs <= a.max_macs
         codes, macs = codes[keep], macs[keep]
-    panel_codes = codes[spread(macs, a.panel)]
+    chosen = spread_over_range(macs, a.panel)
+    panel_codes = codes[chosen]
     panel = [scores.decode(r) for r in panel_codes]
-    _log(f"panel: {len(panel)} architectures, {min(macs[spread(macs, a.panel)]) / 1e6:.2f}-"
-         f"{max(macs[spread(macs, a.panel)]) / 1e6:.2f} M MACs")
+    _log(f"panel: {len(panel)} architectures, {macs[chosen].min() / 1e6:.2f}-{macs[chosen].max() / 1e6:.2f} M MACs")
 
     outputs = teacher_outputs(teacher, data.train.x, teacher_id=t_sha, data_fingerprint=data.fingerprint)
     n_train = len(data.train)
