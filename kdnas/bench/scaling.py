@@ -43,12 +43,14 @@ def _study(tmp: Path, name: str, workers: int, trials: int, steps: int) -> dict:
     }
 
 
-def _run(cfg_dict: dict) -> dict:
+def _run(cfg_dict: dict) -> tuple[dict, list, object]:
+    """Run one study; returns its figures, its trained trials (in order) and its proxy context."""
     from optuna.trial import TrialState
 
     from kdnas.execute import make_executor
     from kdnas.study import records as R
     from kdnas.study.config import config_from_dict
+    from kdnas.study.front import is_trained
     from kdnas.study.runner import run_search
     from kdnas.study.setup import prepare
     from kdnas.study.storage import load_existing
@@ -59,21 +61,26 @@ def _run(cfg_dict: dict) -> dict:
     summary = run_search(setup, make_executor(cfg.executor), progress=False)
     wall = time.perf_counter() - t0
     trials = load_existing(cfg.storage_url, cfg.name).get_trials(states=(TrialState.COMPLETE,))
-    trained = [t for t in trials if t.user_attrs.get(R.STATUS) == R.STATUS_OK]
+    trained = [t for t in trials if is_trained(t)]
     run_s = [t.user_attrs[R.METRICS]["run_s"] for t in trained]
     queue_s = [t.user_attrs[R.METRICS]["queue_s"] for t in trained]
     workers = cfg.executor.max_concurrent or 1
-    return {
+    row = {
         "workers": workers, "trials": summary.complete, "trained": len(trained), "wall_s": wall,
         "trials_per_hour": 3600 * summary.complete / wall, "mean_run_s": statistics.fmean(run_s),
         "sum_run_s": sum(run_s), "mean_queue_s": statistics.fmean(queue_s),
         # Driver time not covered by a worker training: the busy fraction of `workers` slots.
         "overhead_per_trial_s": max(0.0, (wall * workers - sum(run_s)) / max(1, len(trained))),
-        "archs": [t.user_attrs[R.ARCH] for t in trials],
-        "median_trial": sorted(((r, t.user_attrs[R.ARCH], cfg.seed + t.number) for r, t in zip(run_s, trained)))[
-            len(trained) // 2][1:],
-        "ctx": setup.ctx,
     }
+    return row, trained, setup.ctx
+
+
+def _median_trial(trained: list, study_seed: int) -> tuple[str, int]:
+    """Architecture text and seed (as the search loop derives it) of the trial with the median run time."""
+    from kdnas.study import records as R
+
+    t = sorted(trained, key=lambda t: t.user_attrs[R.METRICS]["run_s"])[len(trained) // 2]
+    return t.user_attrs[R.ARCH], study_seed + t.number
 
 
 def _timed_worker(ctx, arch: str, seed: int, barrier, results) -> None:  # noqa: ANN001 - spawn target
@@ -111,23 +118,26 @@ def machine_ceiling(ctx, arch: str, seed: int) -> dict:  # noqa: ANN001
 def scaling(trials: int, steps: int, out_dir: Path, command: str) -> dict:
     """Run the fixed study with 1 and 2 workers; write scaling.json and scaling.md; return the result."""
     from kdnas.execute.ray_executor import start_local_ray, stop_ray
+    from kdnas.study import records as R
 
     start_local_ray(num_cpus=2)
     try:
         with tempfile.TemporaryDirectory(prefix="kdnas-scaling-") as d:
             tmp = Path(d)
             _run(_study(tmp, "warmup", 2, 2, 2))  # starts both worker processes, trains the teacher
-            one = _run(_study(tmp, "scaling-1", 1, trials, steps))
-            two = _run(_study(tmp, "scaling-2", 2, trials, steps))
-            ceiling = machine_ceiling(one["ctx"], *one["median_trial"])
+            one_cfg = _study(tmp, "scaling-1", 1, trials, steps)
+            one, one_trials, ctx = _run(one_cfg)
+            two, two_trials, _ = _run(_study(tmp, "scaling-2", 2, trials, steps))
+            ceiling = machine_ceiling(ctx, *_median_trial(one_trials, one_cfg["seed"]))
     finally:
         stop_ray()
-    assert one["archs"] == two["archs"], "the two runs must score the same students"
+    archs = [t.user_attrs[R.ARCH] for t in one_trials]
+    assert archs == [t.user_attrs[R.ARCH] for t in two_trials], "the two runs must score the same students"
     ratio = two["trials_per_hour"] / one["trials_per_hour"]
     overhead = one["overhead_per_trial_s"]
     result = {
         "command": command, "machine": machine_info(), "trials": trials, "proxy_steps": steps,
-        "runs": [{k: v for k, v in r.items() if k not in ("archs", "ctx", "median_trial")} for r in (one, two)],
+        "runs": [one, two],
         "ceiling": ceiling, "of_ceiling": ratio / ceiling["ceiling_ratio"],
         "throughput_ratio": ratio, "target_ratio": TARGET_RATIO, "ratio_met": ratio >= TARGET_RATIO,
         "overhead_per_trial_s": overhead,
@@ -135,7 +145,7 @@ def scaling(trials: int, steps: int, out_dir: Path, command: str) -> dict:
         "overhead_of_mean_trial": overhead / one["mean_run_s"],
         "target_overhead_fraction": TARGET_OVERHEAD_FRACTION,
         "overhead_met": overhead / REFERENCE_TRIAL_S < TARGET_OVERHEAD_FRACTION,
-        "archs": one["archs"],
+        "archs": archs,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "scaling.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -55,3 +55,12 @@ class DataBundle:
             f"{self.name}: {c}x{h}x{w}, {self.num_classes} classes, "
             f"train {len(self.train)} / val {len(self.val)} / test {len(self.test)}"
         )
+
+
+def renormalised(split: Split, source: DataBundle, target: DataBundle) -> Split:
+    """`split`, normalised with `source`'s channel statistics, re-expressed in `target`'s (an affine
+    map per channel: the same pixels as `target`'s own normalisation would give)."""
+    shape = (1, -1, 1, 1)
+    s_mean, s_std, t_mean, t_std = (torch.tensor(v, dtype=torch.float32).view(shape)
+                                    for v in (source.mean, source.std, target.mean, target.std))
+    return Split((split.x * s_std + s_mean - t_mean) / t_std, split.y)

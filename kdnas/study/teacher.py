@@ -6,10 +6,9 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import torch
 from torch import nn
 
-from kdnas.data import DataBundle, Split, load_data
+from kdnas.data import DataBundle, load_data, renormalised
 from kdnas.distill.trainer import train
 from kdnas.errors import CheckpointError
 from kdnas.paths import runs_dir
@@ -109,12 +108,3 @@ def ensure_teacher(cfg: StudyConfig, data: DataBundle, *, device: str = "cpu") -
     # The weights' hash identifies the teacher in every cache key, whoever made the file.
     sha = str(meta.get("sha256") or state_dict_sha256(state))
     return LoadedTeacher(freeze(model), path, sha, meta)
-
-
-
-def renormalised(split: Split, source: DataBundle, target: DataBundle) -> Split:
-    """`split`, normalised with `source`'s channel statistics, re-expressed in `target`'s."""
-    shape = (1, -1, 1, 1)
-    s_mean, s_std, t_mean, t_std = (torch.tensor(v, dtype=torch.float32).view(shape)
-                                    for v in (source.mean, source.std, target.mean, target.std))
-    return Split((split.x * s_std + s_mean - t_mean) / t_std, split.y)

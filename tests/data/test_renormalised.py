@@ -1,0 +1,16 @@
+"""Re-expressing one split in another bundle's normalisation (a teacher trained on a larger draw)."""
+
+from __future__ import annotations
+
+import torch
+
+from kdnas.data import DataSpec, load_data, renormalised
+
+
+def test_larger_draw_in_the_study_statistics_gives_the_study_values_for_the_same_images() -> None:
+    small = load_data(DataSpec(name="digits", max_train=300))
+    full = load_data(DataSpec(name="digits"))
+    assert small.mean != full.mean  # different draws, different statistics
+    moved = renormalised(full.val, full, small)  # the val split is the same images in both
+    assert torch.allclose(moved.x, small.val.x, atol=1e-5) and torch.equal(moved.y, small.val.y)
+    assert torch.allclose(renormalised(full.val, full, full).x, full.val.x, atol=1e-6)
