@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from kdnas.distill.bn_recal import recalibrate_bn
 from kdnas.distill.evaluate import accuracy
 from kdnas.distill.losses import hint_loss, kd_objective
 from kdnas.distill.optim import make_optimizer, warmup_cosine
@@ -108,5 +109,7 @@ def run_proxy(
                 terms_sum[k] = terms_sum.get(k, 0.0) + float(v.detach()) / min(10, total)
     train_s = time.perf_counter() - t0
     t1 = time.perf_counter()
+    if spec.bn_recalibration:
+        recalibrate_bn(student, x_train, spec.bn_recalibration, 256, seed)
     acc = accuracy(student, x_val, y_val, spec.eval_batch_size)
     return ProxyResult(acc, loss_val, total, train_s, time.perf_counter() - t1, terms_sum)

@@ -59,6 +59,9 @@ class ProxySpec(BaseModel):
     momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(5e-4, ge=0)
     eval_batch_size: int = Field(1024, gt=0)
+    bn_recalibration: int = Field(
+        0, ge=0, description="training images over which BatchNorm statistics are recomputed before the "
+        "score is measured (0: keep the running statistics of the run)")
     threads: int = Field(1, gt=0, description="torch threads of one trial")
     blockwise: BlockwiseSpec = BlockwiseSpec()
 

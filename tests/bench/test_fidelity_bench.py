@@ -1,0 +1,44 @@
+"""`kdnas bench fidelity` end to end on digits: every proxy is scored against a trained ground truth,
+the teacher may see more training images than the students, and a second run reads its caches."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kdnas.bench.fidelity import main
+
+ARGS = ["--data", "digits", "--panel", "5", "--train-subset", "400", "--val-subset", "200", "--test-subset", "300",
+        "--teacher-train", "900", "--teacher-epochs", "5", "--gt-epochs", "5", "--gt-batch", "32", "--short-steps", "5,10",
+        "--block-steps", "4", "--block-samples", "64", "--boot", "30", "--threads", "1"]
+
+
+def test_every_proxy_is_ranked_against_a_trained_ground_truth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("KDNAS_RUNS", str(tmp_path / "runs"))
+    assert main([*ARGS, "--out-dir", str(tmp_path / "out")]) == 0
+    r = json.loads((tmp_path / "out" / "fidelity-digits.json").read_text())
+    assert r["teacher"]["train_samples"] == 900 and r["teacher"]["test_acc"] > 0.3
+    assert r["short_kd"]["bn_recalibration"] == 2048
+    panel = r["panel"]
+    assert len(panel) == 5 and len({p["arch"] for p in panel}) == 5
+    assert all(p["gt"]["acc"] > 0.2 for p in panel)  # 5 epochs of KD learn digits well above chance (0.1)
+    assert len({round(p["gt"]["acc"], 4) for p in panel}) > 1
+    expected = {"kd@5", "kd@10", "blockwise", "blockwise_stages", "blockwise_fit", "synflow", "naswot",
+                "macs_proxy", "params_proxy"}
+    assert set(r["proxies"]) == expected
+    for name, p in r["proxies"].items():
+        assert -1 <= p["tau"] <= 1 and p["tau_ci"][0] <= p["tau_ci"][1], name
+    assert r["proxies"]["kd@10"]["student_epochs_per_arch"] == pytest.approx(10 * 64 / 400)
+    md = (tmp_path / "out" / "fidelity-digits.md").read_text()
+    assert "## Targets" in md and "900 training images" in md and "recomputed on 2048" in md
+    assert (tmp_path / "out" / "fidelity-digits.png").stat().st_size > 0
+    assert "Proxy fidelity on digits" in capsys.readouterr().out
+
+    # the teacher, the block table and every ground-truth run come from the caches the second time
+    main([*ARGS, "--out-dir", str(tmp_path / "again")])
+    again = json.loads((tmp_path / "again" / "fidelity-digits.json").read_text())
+    assert again["block_table"]["trained"] == 0 and again["teacher"]["sha256"] == r["teacher"]["sha256"]
+    assert [p["gt"] for p in again["panel"]] == [p["gt"] for p in panel]
