@@ -60,8 +60,8 @@ class ProxySpec(BaseModel):
     weight_decay: float = Field(5e-4, ge=0)
     eval_batch_size: int = Field(1024, gt=0)
     bn_recalibration: int = Field(
-        0, ge=0, description="training images over which BatchNorm statistics are recomputed before the "
-        "score is measured (0: keep the running statistics of the run)")
+        2048, ge=0, description="training images over which BatchNorm statistics are recomputed before the "
+        "score is measured (0: keep the running statistics of the run; see kdnas.distill.bn_recal)")
     threads: int = Field(1, gt=0, description="torch threads of one trial")
     blockwise: BlockwiseSpec = BlockwiseSpec()
 
