@@ -223,6 +223,7 @@ def _cmd_distill(args: argparse.Namespace) -> int:
 BENCHES = {
     "proxy": "kdnas.bench.proxy",
     "fidelity": "kdnas.bench.fidelity",
+    "fidelity-compare": "kdnas.bench.fidelity_compare",
     "scaling": "kdnas.bench.scaling",
     "report": "kdnas.bench.report_build",
     "retrain": "kdnas.bench.retrain",
