@@ -51,8 +51,31 @@ def ensure_storage_dir(url: str) -> None:
         Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
 
 
+# Fields added to a section after studies were stored without them: (section, field) -> the value
+# that reproduces how those studies ran. A stored study lacking the field is read as having it.
+_ADDED_FIELDS = {("proxy", "bn_recalibration"): 0}
+
+
 def _comparable(config: dict) -> dict:
     return {k: v for k, v in config.items() if k not in _RESUMABLE_FIELDS}
+
+
+def _with_added_fields(stored: dict) -> dict:
+    """`stored` as this version would have written it: fields added since are filled with the value
+    that reproduces the stored study's behaviour."""
+    out = json.loads(json.dumps(stored))
+    for (section, field), old in _ADDED_FIELDS.items():
+        if isinstance(out.get(section), dict) and field not in out[section]:
+            out[section][field] = old
+    return out
+
+
+def _added_field_hint(stored: dict, current: dict) -> str:
+    hints = [f"{section}.{field}: {stored[section][field]} in the stored study, {current[section].get(field)} now"
+             for (section, field) in _ADDED_FIELDS
+             if isinstance(stored.get(section), dict) and isinstance(current.get(section), dict)
+             and stored[section].get(field) != current[section].get(field)]
+    return f" [{'; '.join(hints)}: set it in the config to continue this study]" if hints else ""
 
 
 def _schema_race_safe(fn, attempts: int = 5):  # noqa: ANN001, ANN202
@@ -89,13 +112,13 @@ def check_resumable(cfg: StudyConfig) -> bool:
     if not study_exists(url, cfg.name):
         return False
     study = optuna.load_study(study_name=cfg.name, storage=url)
-    stored = json.loads(study.user_attrs.get(R.STUDY_CONFIG, "{}"))
+    stored = _with_added_fields(json.loads(study.user_attrs.get(R.STUDY_CONFIG, "{}")))
     current = json.loads(json.dumps(cfg.resolved()))
     if stored and _comparable(stored) != _comparable(current):
         diff = sorted(k for k in set(stored) | set(current) if k not in _RESUMABLE_FIELDS and stored.get(k) != current.get(k))
         raise ConfigError(
-            f"study '{cfg.name}' already exists in {url} with a different config (fields: {', '.join(diff)}); "
-            "give the study a new name or restore the old config"
+            f"study '{cfg.name}' already exists in {url} with a different config (fields: {', '.join(diff)})"
+            f"{_added_field_hint(stored, current)}; give the study a new name or restore the old config"
         )
     return True
 

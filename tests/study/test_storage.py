@@ -20,3 +20,26 @@ def test_sqlite_study_is_in_wal_mode_and_keeps_what_it_committed(tmp_path: Path)
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert db.execute("SELECT count(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0] == 1
     assert len(open_study(cfg).trials) == 1  # reopened: the same study, its trial kept
+
+
+def test_a_study_stored_before_bn_recalibration_existed_resumes_with_its_old_behaviour(tmp_path: Path) -> None:
+    """Studies stored before `proxy.bn_recalibration` was added scored without it (0): resuming one
+    with the new default is a config change named with its fix; saying 0 resumes it."""
+    import json
+
+    import pytest
+
+    from kdnas.errors import ConfigError
+    from kdnas.study import records as R
+    from kdnas.study.storage import check_resumable
+
+    cfg = config_from_dict(study_dict(tmp_path))
+    study = open_study(cfg)
+    old = json.loads(study.user_attrs[R.STUDY_CONFIG])
+    del old["proxy"]["bn_recalibration"]  # as an older kdnas stored it
+    study.set_user_attr(R.STUDY_CONFIG, json.dumps(old))
+    with pytest.raises(ConfigError, match=r"proxy\.bn_recalibration: 0 in the stored study, 2048 now"):
+        check_resumable(cfg)
+    d = study_dict(tmp_path)
+    d["proxy"] = {**d["proxy"], "bn_recalibration": 0}
+    assert check_resumable(config_from_dict(d))
