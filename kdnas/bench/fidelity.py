@@ -181,17 +181,18 @@ def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
     # bn_recalibration 0: a long run's running statistics have converged, and the cache keys stay stable
     gt_spec = ProxySpec(method="kd", epochs=a.gt_epochs, batch_size=a.gt_batch, lr=a.gt_lr, threads=a.threads,
                         bn_recalibration=0)
+    gt_seed = a.seed if a.gt_seed is None else a.gt_seed
     rows = []
     for i, arch in enumerate(panel):
         model = build_student(arch, c, data.num_classes)
         m, p = count_macs_params(model, data.input_shape)
         row: dict = {"arch": str(arch), "macs": m, "params": p}
-        key = f"gt|{t_sha}|{data.fingerprint}|{arch}|{gt_spec.model_dump_json()}|{a.seed}"
+        key = f"gt|{t_sha}|{data.fingerprint}|{arch}|{gt_spec.model_dump_json()}|{gt_seed}"
 
         def gt() -> dict:
-            torch.manual_seed(a.seed)
+            torch.manual_seed(gt_seed)
             res = run_proxy(build_student(arch, c, data.num_classes), data.train.x, data.train.y, data.test.x,
-                            data.test.y, outputs, gt_spec, seed=a.seed, device=a.device)
+                            data.test.y, outputs, gt_spec, seed=gt_seed, device=a.device)
             return {"acc": res.val_acc, "seconds": res.train_s + res.eval_s, "steps": res.steps}
 
         row["gt"] = _cached(key, gt)
@@ -256,7 +257,7 @@ def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
         "ground_truth": {"recipe": f"KD (T=4, alpha=0.9) from cached teacher logits, {gt_epochs} epochs of batch "
                                    f"{a.gt_batch}, SGD lr {a.gt_lr} cosine, no augmentation, {n_train} training images; "
                                    f"test accuracy on {len(data.test)} images",
-                         "epochs": gt_epochs, "seconds_per_arch": gt_s},
+                         "epochs": gt_epochs, "seed": gt_seed, "seconds_per_arch": gt_s},
         "short_kd": {"batch_size": SHORT_BATCH, "lr": a.short_lr, "bn_recalibration": a.short_recal,
                      "steps": a.short_steps},
         "block_table": {"blocks": table.size, "trained": table.trained, "cached": table.cached,
@@ -265,7 +266,7 @@ def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
     }
     out = Path(a.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"fidelity-{a.data}"
+    stem = a.name or f"fidelity-{a.data}"
     (out / f"{stem}.json").write_text(json.dumps(result, indent=1))
     _figure(rows, names, gt, out / f"{stem}.png")
     (out / f"{stem}.md").write_text(_markdown(result, stem))
@@ -375,6 +376,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--gt-seed", type=int, default=None,
+                   help="seed of the ground-truth runs only (default --seed): the same panel trained again "
+                        "measures the ground truth's own noise (compare with `kdnas bench fidelity-compare`)")
+    p.add_argument("--name", default=None, help="report file stem (default fidelity-DATA)")
     p.add_argument("--out-dir", type=Path, default=Path("reports/benchmarks"))
     return p
 
@@ -384,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     a = _parser().parse_args(argv)
     bench_fidelity(a, shlex.join(["kdnas", "bench", "fidelity", *argv]))
-    print((Path(a.out_dir) / f"fidelity-{a.data}.md").read_text())
+    print((Path(a.out_dir) / f"{a.name or f'fidelity-{a.data}'}.md").read_text())
     return 0
 
 

@@ -74,8 +74,9 @@ def _markdown(c: dict, a: dict, b: dict, command: str, date: str) -> str:
     lines = ["# Two fidelity runs compared on the architectures both trained", "", *generated_by(date, command),
              f"- A: {a['data']['describe']}; {a['date']}; `{a['command']}`",
              f"- B: {b['data']['describe']}; {b['date']}; `{b['command']}`",
-             f"- same ground-truth recipe: {c['same_recipe']}; same teacher: {c['same_teacher']}; machines: "
-             f"A {a['machine']['torch_threads']} torch thread(s), B {b['machine']['torch_threads']}", "",
+             f"- same ground-truth recipe: {c['same_recipe']}; same teacher: {c['same_teacher']}; ground-truth seed: "
+             f"A {a['ground_truth'].get('seed', '?')}, B {b['ground_truth'].get('seed', '?')}; torch threads: "
+             f"A {a['machine']['torch_threads']}, B {b['machine']['torch_threads']}", "",
              f"**{c['shared']} architectures in both.** Ground truth A against B: Kendall tau {g['tau']:.3f}, "
              f"Spearman rho {g['rho']:.3f}; mean |difference| {100 * g['mean_abs_diff']:.2f} points, largest "
              f"{100 * g['max_abs_diff']:.2f}, against a spread of {100 * g['spread_a']:.2f} points in A.", "",

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from kdnas.bench.fidelity import main
+from kdnas.bench.fidelity_compare import main as compare_main
 
 ARGS = ["--data", "digits", "--panel", "5", "--train-subset", "400", "--val-subset", "200", "--test-subset", "300",
         "--teacher-train", "900", "--teacher-epochs", "5", "--gt-epochs", "5", "--gt-batch", "32", "--short-steps", "5,10",
@@ -42,3 +43,13 @@ def test_every_proxy_is_ranked_against_a_trained_ground_truth(tmp_path: Path, mo
     again = json.loads((tmp_path / "again" / "fidelity-digits.json").read_text())
     assert again["block_table"]["trained"] == 0 and again["teacher"]["sha256"] == r["teacher"]["sha256"]
     assert [p["gt"] for p in again["panel"]] == [p["gt"] for p in panel]
+
+    # the same panel trained again with another ground-truth seed, compared with the first run
+    main([*ARGS, "--out-dir", str(tmp_path / "out"), "--gt-seed", "1", "--name", "seed1"])
+    seed1 = json.loads((tmp_path / "out" / "seed1.json").read_text())
+    assert [p["arch"] for p in seed1["panel"]] == [p["arch"] for p in panel] and seed1["ground_truth"]["seed"] == 1
+    assert [p["gt"]["acc"] for p in seed1["panel"]] != [p["gt"]["acc"] for p in panel]
+    assert compare_main([str(tmp_path / "out" / "fidelity-digits.json"), str(tmp_path / "out" / "seed1.json"),
+                         "--out-dir", str(tmp_path / "out"), "--name", "noise"]) == 0
+    noise = json.loads((tmp_path / "out" / "noise.json").read_text())
+    assert noise["shared"] == 5 and noise["same_recipe"] and -1 <= noise["gt"]["tau"] <= 1
