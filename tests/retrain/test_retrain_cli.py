@@ -16,6 +16,7 @@ import torch
 
 from kdnas.distill.state import save_state
 from kdnas.retrain.records import retrain_results
+from kdnas.retrain.study import select_trials
 from tests.studykit import write_study
 
 pytestmark = pytest.mark.slow  # real processes: ~1-2 min on an idle 2-core machine, more when loaded
@@ -87,8 +88,9 @@ def test_retrain_killed_then_resumed_equals_uninterrupted(study, tmp_path: Path)
 
 
 def test_kd_and_no_kd_write_back_and_export(study, tmp_path: Path):
-    path, ok = study
+    path, _ = study
     runs = tmp_path / "runs"
+    ok = [t.number for t in select_trials(_load(path), top=2)]  # the two `--top 2` retrains
     kd = kdnas("retrain", str(path), "--top", "2", "--epochs", "1", "--seed", "3", cwd=tmp_path, runs=runs)
     assert kd.returncode == 0, kd.stderr
     nokd = kdnas("retrain", str(path), "--trial", str(ok[0]), "--epochs", "1", "--seed", "3", "--no-kd", "--export",
