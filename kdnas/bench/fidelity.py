@@ -29,7 +29,6 @@ import os
 import shlex
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +41,7 @@ from kdnas.bench.machine import machine_info
 from kdnas.bench.predictor import features, loo_predictions
 from kdnas.blockwise import CostTable, ScoreTable, build_block_table, plan_blocks
 from kdnas.cost import count_macs_params
-from kdnas.data import DataBundle, DataSpec, load_data, renormalised
+from kdnas.data import DataBundle, DataSpec, load_data, with_train_from
 from kdnas.distill import ProxySpec, TrainRecipe, accuracy, run_proxy, teacher_outputs
 from kdnas.distill.spec import BlockwiseSpec
 from kdnas.distill.trainer import train
@@ -90,28 +89,32 @@ def _load(name: str, root: Path | None, n_train: int, n_val: int, n_test: int) -
     return load_data(spec)
 
 
-def _teacher(name: str, data: DataBundle, epochs: int, threads: int, device: str, seed: int,
-             more: DataBundle | None = None) -> tuple[torch.nn.Module, str, float]:
+def _teacher(a: argparse.Namespace, data: DataBundle) -> tuple[torch.nn.Module, str, float, int]:
     """The bench's teacher, trained once and kept under runs/teachers/: on the students' training
-    subset, or on `more` (a larger draw from the same training pool, never validation or test),
-    normalised with the students' statistics since that is what the teacher sees when it teaches."""
+    subset, or (`--teacher-train N`) on a larger draw from the same training pool, never validation
+    or test, loaded only when the teacher has to be trained. Returns the frozen model, its sha256,
+    its validation accuracy and how many training images it saw."""
     c, h, w = data.input_shape
-    n = f"-n{len(more.train)}" if more is not None else ""
-    path = runs_dir() / "teachers" / f"fidelity-{name}-{data.name}-{data.fingerprint[:10]}-e{epochs}{n}.pt"
-    model = build_model(TeacherSpec(name=name), num_classes=data.num_classes, in_channels=c, input_size=(h, w))
+    more = a.teacher_train if a.teacher_train and a.teacher_train > len(data.train) else None
+    n = f"-n{more}" if more else ""
+    path = runs_dir() / "teachers" / f"fidelity-{a.teacher}-{data.name}-{data.fingerprint[:10]}-e{a.teacher_epochs}{n}.pt"
+    model = build_model(TeacherSpec(name=a.teacher), num_classes=data.num_classes, in_channels=c, input_size=(h, w))
     if path.is_file():
         blob = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(blob["state"])
-        val = float(blob["val_acc"])
+        val, seen = float(blob["val_acc"]), int(blob.get("train_samples", more or len(data.train)))  # older checkpoints: what the name says
     else:
-        tdata = data if more is None else replace(data, train=renormalised(more.train, more, data))
-        _log(f"training teacher {name} for {epochs} epochs on {len(tdata.train)} images")
-        recipe = TrainRecipe(epochs=epochs, batch_size=128, lr=0.1, warmup_epochs=1, augment=True, threads=threads)
-        val = train(model, tdata, recipe, seed=seed, device=device).val_acc
+        tdata = data if not more else with_train_from(data, _load(a.data, a.data_root, more, a.val_subset, a.test_subset))
+        seen = len(tdata.train)
+        _log(f"training teacher {a.teacher} for {a.teacher_epochs} epochs on {seen} images")
+        recipe = TrainRecipe(epochs=a.teacher_epochs, batch_size=128, lr=0.1, warmup_epochs=1, augment=True,
+                             threads=a.threads)
+        val = train(model, tdata, recipe, seed=a.seed, device=a.device).val_acc
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"state": {k: v.cpu() for k, v in model.state_dict().items()}, "val_acc": val}, path)
+        torch.save({"state": {k: v.cpu() for k, v in model.state_dict().items()}, "val_acc": val,
+                    "train_samples": seen}, path)
     model = freeze(model.cpu())
-    return model, state_dict_sha256(model.state_dict()), val
+    return model, state_dict_sha256(model.state_dict()), val, seen
 
 
 def _boot(x: np.ndarray, y: np.ndarray, n: int, seed: int) -> dict[str, float]:
@@ -148,10 +151,7 @@ def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
     data = _load(a.data, a.data_root, a.train_subset, a.val_subset, a.test_subset)
     _log(f"data: {data.describe()}")
     c, h, w = data.input_shape
-    more = None
-    if a.teacher_train and a.teacher_train > len(data.train):
-        more = _load(a.data, a.data_root, a.teacher_train, a.val_subset, a.test_subset)
-    teacher, t_sha, t_val = _teacher(a.teacher, data, a.teacher_epochs, a.threads, a.device, a.seed, more)
+    teacher, t_sha, t_val, t_seen = _teacher(a, data)
     t_test_acc = accuracy(teacher, data.test.x, data.test.y)
     _log(f"teacher {a.teacher}: val {t_val:.4f} test {t_test_acc:.4f}")
     space = load_space(a.space)
@@ -252,7 +252,7 @@ def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
         "wall_s": (_dt.datetime.now(_dt.timezone.utc) - started).total_seconds(), "machine": machine_info(),
         "data": {"name": a.data, "loader": data.name, "describe": data.describe(), "fingerprint": data.fingerprint},
         "teacher": {"name": a.teacher, "epochs": a.teacher_epochs, "val_acc": t_val, "test_acc": t_test_acc,
-                    "sha256": t_sha, "train_samples": len(more.train) if more is not None else len(data.train)},
+                    "sha256": t_sha, "train_samples": t_seen},
         "space": str(a.space),
         "ground_truth": {"recipe": f"KD (T=4, alpha=0.9) from cached teacher logits, {gt_epochs} epochs of batch "
                                    f"{a.gt_batch}, SGD lr {a.gt_lr} cosine, no augmentation, {n_train} training images; "

@@ -13,8 +13,7 @@ import time
 import torch
 from torch import nn
 
-from kdnas.distill import ProxyResult, ProxySpec, accuracy, kd_objective
-from kdnas.distill.bn_recal import recalibrate_bn
+from kdnas.distill import ProxyResult, ProxySpec, kd_objective, proxy_score
 from kdnas.distill.optim import make_optimizer, warmup_cosine
 from kdnas.errors import TrialFailure
 
@@ -63,7 +62,5 @@ def naive_kd_proxy(
         loss_val = float(loss.detach())
     train_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    if spec.bn_recalibration:  # scored exactly as run_proxy scores, so the two stay comparable
-        recalibrate_bn(student, x_train, spec.bn_recalibration, 256, seed)
-    acc = accuracy(student, x_val, y_val, spec.eval_batch_size)
+    acc = proxy_score(student, x_train, x_val, y_val, spec, seed)  # scored exactly as run_proxy scores
     return ProxyResult(acc, loss_val, total, train_s, time.perf_counter() - t1)

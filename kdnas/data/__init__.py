@@ -8,8 +8,8 @@ batches on the device.
 from __future__ import annotations
 
 from kdnas.data.augment import random_crop_flip
-from kdnas.data.bundle import DataBundle, Split, renormalised
+from kdnas.data.bundle import DataBundle, Split, renormalised, with_train_from
 from kdnas.data.load import load_data
 from kdnas.data.spec import DataSpec
 
-__all__ = ["DataBundle", "DataSpec", "Split", "load_data", "random_crop_flip", "renormalised"]
+__all__ = ["DataBundle", "DataSpec", "Split", "load_data", "random_crop_flip", "renormalised", "with_train_from"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -55,6 +55,13 @@ class DataBundle:
             f"{self.name}: {c}x{h}x{w}, {self.num_classes} classes, "
             f"train {len(self.train)} / val {len(self.val)} / test {len(self.test)}"
         )
+
+
+def with_train_from(data: DataBundle, more: DataBundle) -> DataBundle:
+    """`data` with `more`'s training split (a larger draw from the same pool) in its place, normalised
+    as `data` normalises: a teacher trained on it sees pixels as it will when it teaches `data`'s
+    students. Validation and test stay `data`'s own."""
+    return replace(data, train=renormalised(more.train, more, data))
 
 
 def renormalised(split: Split, source: DataBundle, target: DataBundle) -> Split:

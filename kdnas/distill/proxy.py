@@ -24,6 +24,9 @@ from kdnas.errors import TrialFailure
 from kdnas.teachers import FeatureTaps
 
 
+RECAL_BATCH = 256  # forward-only batches of the recalibration: larger than training, still small in memory
+
+
 @dataclass(frozen=True)
 class HintPair:
     """One stage-wise hint: student stage module name -> teacher stage index, with channel counts."""
@@ -109,7 +112,14 @@ def run_proxy(
                 terms_sum[k] = terms_sum.get(k, 0.0) + float(v.detach()) / min(10, total)
     train_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    if spec.bn_recalibration:
-        recalibrate_bn(student, x_train, spec.bn_recalibration, 256, seed)
-    acc = accuracy(student, x_val, y_val, spec.eval_batch_size)
+    acc = proxy_score(student, x_train, x_val, y_val, spec, seed)
     return ProxyResult(acc, loss_val, total, train_s, time.perf_counter() - t1, terms_sum)
+
+
+def proxy_score(student: nn.Module, x_train: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
+                spec: ProxySpec, seed: int) -> float:
+    """The score of a trained student: validation top-1, after recalibrating its BatchNorm statistics
+    on `spec.bn_recalibration` training images (none when 0)."""
+    if spec.bn_recalibration:
+        recalibrate_bn(student, x_train, spec.bn_recalibration, RECAL_BATCH, seed)
+    return accuracy(student, x_val, y_val, spec.eval_batch_size)

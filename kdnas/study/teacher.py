@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from torch import nn
 
-from kdnas.data import DataBundle, load_data, renormalised
+from kdnas.data import DataBundle, load_data, with_train_from
 from kdnas.distill.trainer import train
 from kdnas.errors import CheckpointError
 from kdnas.paths import runs_dir
@@ -52,7 +52,7 @@ def teacher_data(cfg: StudyConfig, data: DataBundle) -> DataBundle:
     if not _sees_more(cfg):
         return data
     more = load_data(cfg.data.model_copy(update={"max_train": cfg.teacher_training.max_train}))
-    return replace(data, train=renormalised(more.train, more, data))
+    return with_train_from(data, more)
 
 
 def checkpoint_path(cfg: StudyConfig, data: DataBundle) -> Path:
