@@ -1,20 +1,25 @@
 """`kdnas bench fidelity`: does a proxy rank students the way full training does?
 
 A panel of architectures spread over the MACs range of a space (nearest to evenly spaced log-MACs
-values among a large random sample, so the rare small students are in it too) is trained to convergence-ish under one fixed KD recipe (the ground truth: `--gt-epochs`
-epochs of Hinton KD against cached teacher logits, SGD + cosine, on `--train-subset` training
-images, scored on the test split). Each proxy then scores the same panel:
+values among a large random sample, so the rare small students are in it too) is trained under one
+fixed KD recipe: the ground truth, `--gt-epochs` epochs of Hinton KD against cached teacher logits,
+SGD + cosine, on `--train-subset` training images, scored on the test split. One such run is noisy
+(two seeds rank a CIFAR-10 panel with tau about 0.65), so `--gt-seeds` trains each architecture once
+per seed and takes the mean, and the report says how alike the seeds rank the panel. Each proxy
+then scores the same panel:
 
 - ``kd@N``: the end-to-end short KD proxy (`run_proxy`, method kd) at N steps of batch 64, its
   BatchNorm statistics recomputed on `--short-recal` training images, scored on the validation split
   (what a kdnas trial does);
 - ``blockwise``: the block table's loss (negated: higher is better), with and without stem/head;
+  ``blockwise_fit``: DONNA's predictor over the block losses, leave-one-out;
 - ``synflow``, ``naswot``: zero-cost proxies on the untrained student;
 - ``macs``, ``params``: bigger is better.
 
 For each: Kendall tau and Spearman rho against the ground truth with percentile bootstrap CIs
-(panel resampled with replacement), and the cost in seconds and student-epochs. Ground-truth runs
-are cached per architecture under ``runs/cache/fidelity/`` so an interrupted run resumes.
+(panel resampled with replacement), and the cost in seconds and student-epochs. Ground-truth and
+short runs are cached per architecture under ``runs/cache/fidelity/``, so an interrupted run
+resumes and another seed costs only its own runs.
 Run ``kdnas bench fidelity --help``.
 """
 
@@ -33,12 +38,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import stats
 
 import kdnas
 from kdnas.arch import Arch
 from kdnas.bench.machine import machine_info
 from kdnas.bench.predictor import features, loo_predictions
+from kdnas.bench.ranking import bootstrap, rank, seed_agreement
 from kdnas.blockwise import CostTable, ScoreTable, build_block_table, plan_blocks
 from kdnas.cost import count_macs_params
 from kdnas.data import DataBundle, DataSpec, load_data, with_train_from
@@ -117,21 +122,6 @@ def _teacher(a: argparse.Namespace, data: DataBundle) -> tuple[torch.nn.Module, 
     return model, state_dict_sha256(model.state_dict()), val, seen
 
 
-def _boot(x: np.ndarray, y: np.ndarray, n: int, seed: int) -> dict[str, float]:
-    """tau, rho and their 95% percentile bootstrap intervals."""
-    tau, rho = float(stats.kendalltau(x, y)[0]), float(stats.spearmanr(x, y)[0])
-    rng = np.random.default_rng(seed)
-    taus, rhos = [], []
-    for _ in range(n):
-        i = rng.integers(0, len(x), len(x))
-        if len(set(y[i])) < 2 or len(set(x[i])) < 2:
-            continue
-        taus.append(stats.kendalltau(x[i], y[i])[0])
-        rhos.append(stats.spearmanr(x[i], y[i])[0])
-    q = lambda v: [float(np.nanpercentile(v, 2.5)), float(np.nanpercentile(v, 97.5))]  # noqa: E731
-    return {"tau": tau, "tau_ci": q(taus), "rho": rho, "rho_ci": q(rhos)}
-
-
 def _cached(key_text: str, fn) -> dict:  # noqa: ANN001
     path = cache_dir() / "fidelity" / f"{hashlib.sha256(key_text.encode()).hexdigest()[:24]}.json"
     if path.is_file():
@@ -181,29 +171,39 @@ def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
     # bn_recalibration 0: a long run's running statistics have converged, and the cache keys stay stable
     gt_spec = ProxySpec(method="kd", epochs=a.gt_epochs, batch_size=a.gt_batch, lr=a.gt_lr, threads=a.threads,
                         bn_recalibration=0)
-    gt_seed = a.seed if a.gt_seed is None else a.gt_seed
+    gt_seeds = a.gt_seeds or [a.seed]
+    # threads are how a run is executed, not part of its recipe: a ground truth cached at one thread count
+    # serves every other (keyed as threads 1, which also keeps the keys of runs cached before this rule)
+    gt_key = gt_spec.model_copy(update={"threads": 1}).model_dump_json()
     rows = []
     for i, arch in enumerate(panel):
         model = build_student(arch, c, data.num_classes)
         m, p = count_macs_params(model, data.input_shape)
         row: dict = {"arch": str(arch), "macs": m, "params": p}
-        key = f"gt|{t_sha}|{data.fingerprint}|{arch}|{gt_spec.model_dump_json()}|{gt_seed}"
 
-        def gt() -> dict:
-            torch.manual_seed(gt_seed)
+        def gt(seed: int) -> dict:
+            torch.manual_seed(seed)
             res = run_proxy(build_student(arch, c, data.num_classes), data.train.x, data.train.y, data.test.x,
-                            data.test.y, outputs, gt_spec, seed=gt_seed, device=a.device)
+                            data.test.y, outputs, gt_spec, seed=seed, device=a.device)
             return {"acc": res.val_acc, "seconds": res.train_s + res.eval_s, "steps": res.steps}
 
-        row["gt"] = _cached(key, gt)
+        runs = [{"seed": s, **_cached(f"gt|{t_sha}|{data.fingerprint}|{arch}|{gt_key}|{s}", lambda s=s: gt(s))}
+                for s in gt_seeds]
+        row["gt"] = {"acc": float(np.mean([r["acc"] for r in runs])),
+                     "seconds": float(np.mean([r["seconds"] for r in runs])), "runs": runs}
         for steps in a.short_steps:
             spec = ProxySpec(method="kd", steps=steps, batch_size=SHORT_BATCH, lr=a.short_lr, threads=a.threads,
                              bn_recalibration=a.short_recal)
-            torch.manual_seed(a.seed)
-            res = run_proxy(build_student(arch, c, data.num_classes), data.train.x, data.train.y, data.val.x,
-                            data.val.y, outputs, spec, seed=a.seed, device=a.device)
-            row[f"kd@{steps}"] = {"score": res.val_acc, "seconds": res.train_s + res.eval_s,
-                                  "student_epochs": steps * SHORT_BATCH / n_train}
+
+            def short(spec: ProxySpec = spec) -> dict:
+                torch.manual_seed(a.seed)
+                res = run_proxy(build_student(arch, c, data.num_classes), data.train.x, data.train.y, data.val.x,
+                                data.val.y, outputs, spec, seed=a.seed, device=a.device)
+                return {"score": res.val_acc, "seconds": res.train_s + res.eval_s}
+
+            # cached with its thread count: a short run's seconds are part of what is measured
+            key = f"short|{t_sha}|{data.fingerprint}|{arch}|{spec.model_dump_json()}|{a.seed}"
+            row[f"kd@{steps}"] = {**_cached(key, short), "student_epochs": steps * SHORT_BATCH / n_train}
         t0 = time.perf_counter()
         code = panel_codes[i][None]
         row["blockwise"] = {"score": -float(scores.score(code)[0]), "seconds": time.perf_counter() - t0}
@@ -226,6 +226,7 @@ def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
              + f" bw {row['blockwise']['score']:.3f}")
 
     gt = np.array([r["gt"]["acc"] for r in rows])
+    per_seed = np.array([[run["acc"] for run in r["gt"]["runs"]] for r in rows]).T  # seeds x panel
     gt_s = float(np.mean([r["gt"]["seconds"] for r in rows]))
     t0 = time.perf_counter()
     fitted = loo_predictions(features([r["blockwise_components"] for r in rows], [r["macs"] for r in rows]), gt)
@@ -239,7 +240,9 @@ def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
         x = np.array([r[name]["score"] for r in rows], dtype=float)
         x = np.where(np.isfinite(x), x, np.nanmin(np.where(np.isfinite(x), x, np.nan)) - 1)
         per_s = float(np.mean([r[name]["seconds"] for r in rows]))
-        entry = {**_boot(x, gt, a.boot, a.seed), "seconds_per_arch": per_s, "fraction_of_gt": per_s / gt_s}
+        entry = {**bootstrap(x, gt, a.boot, a.seed), "seconds_per_arch": per_s, "fraction_of_gt": per_s / gt_s}
+        if len(gt_seeds) > 1:  # what the same proxy scores against one ground-truth run, on average
+            entry["tau_single_seed"] = float(np.mean([rank(x, run)["tau"] for run in per_seed]))
         if name.startswith("kd@"):
             entry["student_epochs_per_arch"] = rows[0][name]["student_epochs"]
         if name.startswith("blockwise"):
@@ -257,7 +260,8 @@ def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
         "ground_truth": {"recipe": f"KD (T=4, alpha=0.9) from cached teacher logits, {gt_epochs} epochs of batch "
                                    f"{a.gt_batch}, SGD lr {a.gt_lr} cosine, no augmentation, {n_train} training images; "
                                    f"test accuracy on {len(data.test)} images",
-                         "epochs": gt_epochs, "seed": gt_seed, "seconds_per_arch": gt_s},
+                         "epochs": gt_epochs, "seed": gt_seeds[0], "seeds": gt_seeds, "seconds_per_arch": gt_s,
+                         "seed_agreement": seed_agreement(per_seed)},
         "short_kd": {"batch_size": SHORT_BATCH, "lr": a.short_lr, "bn_recalibration": a.short_recal,
                      "steps": a.short_steps},
         "block_table": {"blocks": table.size, "trained": table.trained, "cached": table.cached,
@@ -294,6 +298,17 @@ def _figure(rows: list[dict], names: list[str], gt: np.ndarray, path: Path) -> N
     plt.close(fig)
 
 
+def _agreement_lines(ag: dict | None) -> list[str]:
+    """The report's lines on how alike the ground-truth seeds rank the panel (none with one seed)."""
+    if not ag:
+        return []
+    pairs = "; ".join(f"seeds {p['seeds'][0]}-{p['seeds'][1]} tau {p['tau']:.3f}" for p in ag["pairs"])
+    return [f"- ground-truth seeds against each other: Kendall tau {ag['tau']:.3f} on average ({pairs}), Spearman rho "
+            f"{ag['rho']:.3f}; they differ by {100 * ag['mean_abs_diff']:.2f} points on average and by up to "
+            f"{100 * ag['max_abs_diff']:.2f}, against a spread of {100 * ag['spread_of_mean']:.2f} points in the mean. "
+            "No proxy can be expected to rank one seed's run better than another seed's run does"]
+
+
 def _markdown(r: dict, stem: str) -> str:
     gt = r["ground_truth"]
     lines = [f"# Proxy fidelity on {r['data']['name']}", "", f"Generated {r['date']} by:", "", "```",
@@ -303,20 +318,25 @@ def _markdown(r: dict, stem: str) -> str:
              f"{r['teacher'].get('train_samples', '?')} training images: val {r['teacher']['val_acc']:.4f}, "
              f"test {r['teacher']['test_acc']:.4f}",
              f"- space: `{r['space']}`; panel of {len(r['panel'])} architectures spread over its MACs range",
-             f"- ground truth: {gt['recipe']}; {gt['seconds_per_arch']:.0f} s per architecture",
+             f"- ground truth: {gt['recipe']}; {gt['seconds_per_arch']:.0f} s per architecture and seed; "
+             f"seeds {', '.join(map(str, gt.get('seeds', [gt.get('seed')])))}"
+             + (" (an architecture's ground truth is its mean over them)" if len(gt.get("seeds", [])) > 1 else ""),
+             *_agreement_lines(gt.get("seed_agreement")),
              *([f"- short KD: batch {r['short_kd']['batch_size']}, SGD lr {r['short_kd']['lr']} warmup+cosine, BatchNorm "
                 f"statistics recomputed on {r['short_kd']['bn_recalibration']} training images before scoring"]
                if "short_kd" in r else []),
              f"- block table: {r['block_table']['blocks']} blocks ({r['block_table']['trained']} trained now, "
              f"{r['block_table']['cached']} cached), {r['block_table']['wall_s']:.0f} s; settings "
              f"{r['block_table']['settings']}", "",
-             "| proxy | Kendall tau [95% CI] | Spearman rho [95% CI] | s / arch | % of GT cost / arch | student-epochs / arch |",
-             "|---|---|---|---:|---:|---:|"]
+             "| proxy | Kendall tau [95% CI] | Spearman rho [95% CI] | s / arch | % of GT cost / arch | student-epochs / arch "
+             "| tau against one seed (mean) |",
+             "|---|---|---|---:|---:|---:|---:|"]
     for name, p in r["proxies"].items():
-        se = p.get("student_epochs_per_arch")
+        se, one = p.get("student_epochs_per_arch"), p.get("tau_single_seed")
         lines.append(f"| {name} | {p['tau']:.3f} [{p['tau_ci'][0]:.2f}, {p['tau_ci'][1]:.2f}] | {p['rho']:.3f} "
                      f"[{p['rho_ci'][0]:.2f}, {p['rho_ci'][1]:.2f}] | {p['seconds_per_arch']:.3g} | "
-                     f"{100 * p['fraction_of_gt']:.3g} | {'' if se is None else f'{se:.3g}'} |")
+                     f"{100 * p['fraction_of_gt']:.3g} | {'' if se is None else f'{se:.3g}'} | "
+                     f"{'' if one is None else f'{one:.3f}'} |")
     bw = r["proxies"]["blockwise"]
     lines += ["", f"Ground truth costs {gt['epochs']} student-epochs per architecture. The block table is paid once "
               f"for the whole space: {bw['table_seconds']:.0f} s = {100 * bw['table_fraction_of_panel_gt']:.1f}% of "
@@ -381,9 +401,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--gt-seed", type=int, default=None,
-                   help="seed of the ground-truth runs only (default --seed): the same panel trained again "
-                        "measures the ground truth's own noise (compare with `kdnas bench fidelity-compare`)")
+    p.add_argument("--gt-seeds", type=lambda s: [int(v) for v in s.split(",")], default=None,
+                   help="seeds of the ground-truth runs, comma-separated (default --seed): each architecture's "
+                        "ground truth is the mean over them, and the report says how alike the seeds rank the panel "
+                        "(the ceiling of any proxy against one run)")
     p.add_argument("--name", default=None, help="report file stem (default fidelity-DATA)")
     p.add_argument("--out-dir", type=Path, default=Path("reports/benchmarks"))
     return p

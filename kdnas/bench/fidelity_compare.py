@@ -18,9 +18,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 from kdnas.bench.machine import generated_by
+from kdnas.bench.ranking import rank
 from kdnas.errors import UserError
 
 
@@ -32,12 +32,6 @@ def _load(path: Path) -> dict:
     if not isinstance(r, dict) or r.get("benchmark") != "fidelity":
         raise UserError(f"{path}: not a `kdnas bench fidelity` result (no \"benchmark\": \"fidelity\")")
     return r
-
-
-def _rank(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    if len(x) < 3:
-        return {"tau": float("nan"), "rho": float("nan")}
-    return {"tau": float(stats.kendalltau(x, y)[0]), "rho": float(stats.spearmanr(x, y)[0])}
 
 
 def compare(a: dict, b: dict) -> dict:
@@ -53,7 +47,7 @@ def compare(a: dict, b: dict) -> dict:
         "same_teacher": a["teacher"]["sha256"] == b["teacher"]["sha256"],
         "rows": [{"arch": ra["arch"], "macs": ra["macs"], "gt_a": ra["gt"]["acc"], "gt_b": rb["gt"]["acc"]}
                  for ra, rb in shared],
-        "gt": {**_rank(gt_a, gt_b), "mean_abs_diff": float(np.abs(diff).mean()) if len(diff) else float("nan"),
+        "gt": {**rank(gt_a, gt_b), "mean_abs_diff": float(np.abs(diff).mean()) if len(diff) else float("nan"),
                "max_abs_diff": float(np.abs(diff).max()) if len(diff) else float("nan"),
                "spread_a": float(np.ptp(gt_a)) if len(gt_a) else float("nan")},
         "proxies": {},
@@ -64,8 +58,8 @@ def compare(a: dict, b: dict) -> dict:
             continue
         pa = np.array([ra[name]["score"] for ra, _ in shared], dtype=float)
         pb = np.array([rb[name]["score"] for _, rb in shared], dtype=float)
-        out["proxies"][name] = {"a_vs_gt_a": _rank(pa, gt_a)["tau"], "b_vs_gt_b": _rank(pb, gt_b)["tau"],
-                                "a_vs_mean_gt": _rank(pa, mean_gt)["tau"], "b_vs_mean_gt": _rank(pb, mean_gt)["tau"]}
+        out["proxies"][name] = {"a_vs_gt_a": rank(pa, gt_a)["tau"], "b_vs_gt_b": rank(pb, gt_b)["tau"],
+                                "a_vs_mean_gt": rank(pa, mean_gt)["tau"], "b_vs_mean_gt": rank(pb, mean_gt)["tau"]}
     return out
 
 

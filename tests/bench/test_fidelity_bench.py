@@ -38,18 +38,37 @@ def test_every_proxy_is_ranked_against_a_trained_ground_truth(tmp_path: Path, mo
     assert (tmp_path / "out" / "fidelity-digits.png").stat().st_size > 0
     assert "Proxy fidelity on digits" in capsys.readouterr().out
 
-    # the teacher, the block table and every ground-truth run come from the caches the second time
-    main([*ARGS, "--out-dir", str(tmp_path / "again")])
+    # the teacher, the block table, every ground-truth run and every short run come from the caches the second
+    # time; ground truths also at another thread count (threads are not part of a recipe)
+    main([*ARGS, "--out-dir", str(tmp_path / "again"), "--threads", "2"])
     again = json.loads((tmp_path / "again" / "fidelity-digits.json").read_text())
     assert again["block_table"]["trained"] == 0 and again["teacher"]["sha256"] == r["teacher"]["sha256"]
     assert [p["gt"] for p in again["panel"]] == [p["gt"] for p in panel]
 
-    # the same panel trained again with another ground-truth seed, compared with the first run
-    main([*ARGS, "--out-dir", str(tmp_path / "out"), "--gt-seed", "1", "--name", "seed1"])
-    seed1 = json.loads((tmp_path / "out" / "seed1.json").read_text())
-    assert [p["arch"] for p in seed1["panel"]] == [p["arch"] for p in panel] and seed1["ground_truth"]["seed"] == 1
-    assert [p["gt"]["acc"] for p in seed1["panel"]] != [p["gt"]["acc"] for p in panel]
+    # the same panel's ground truth trained again with another seed: the first seed's runs are reused, the
+    # ground truth is the mean of the two, and the report says how alike the seeds rank the panel
+    main([*ARGS, "--out-dir", str(tmp_path / "out"), "--gt-seeds", "0,1", "--name", "seeds01"])
+    two = json.loads((tmp_path / "out" / "seeds01.json").read_text())
+    assert [p["arch"] for p in two["panel"]] == [p["arch"] for p in panel] and two["ground_truth"]["seeds"] == [0, 1]
+    for p1, p2 in zip(panel, two["panel"]):
+        assert [run["seed"] for run in p2["gt"]["runs"]] == [0, 1]
+        assert p2["gt"]["runs"][0]["acc"] == p1["gt"]["acc"]
+        assert p2["gt"]["acc"] == pytest.approx(sum(run["acc"] for run in p2["gt"]["runs"]) / 2)
+        assert p2["kd@10"]["score"] == p1["kd@10"]["score"]  # cached
+    seed1 = [p["gt"]["runs"][1]["acc"] for p in two["panel"]]
+    assert seed1 != [p["gt"]["acc"] for p in panel]
+    agree = two["ground_truth"]["seed_agreement"]
+    assert len(agree["pairs"]) == 1 and -1 <= agree["tau"] <= 1
+    assert agree["max_abs_diff"] == pytest.approx(max(abs(p["gt"]["runs"][0]["acc"] - p["gt"]["runs"][1]["acc"])
+                                                      for p in two["panel"]))
+    assert all(-1 <= p["tau_single_seed"] <= 1 for p in two["proxies"].values())
+    md = (tmp_path / "out" / "seeds01.md").read_text()
+    assert "seeds 0, 1 (an architecture's ground truth is its mean over them)" in md and "seeds 0-1 tau" in md
+
+    # one seed's run against another's, through fidelity-compare (the one-seed files of each)
+    main([*ARGS, "--out-dir", str(tmp_path / "out"), "--gt-seeds", "1", "--name", "seed1"])
     assert compare_main([str(tmp_path / "out" / "fidelity-digits.json"), str(tmp_path / "out" / "seed1.json"),
                          "--out-dir", str(tmp_path / "out"), "--name", "noise"]) == 0
     noise = json.loads((tmp_path / "out" / "noise.json").read_text())
-    assert noise["shared"] == 5 and noise["same_recipe"] and -1 <= noise["gt"]["tau"] <= 1
+    assert noise["shared"] == 5 and noise["same_recipe"]
+    assert noise["gt"]["tau"] == pytest.approx(agree["tau"])
