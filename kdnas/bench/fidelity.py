@@ -134,6 +134,16 @@ def _cached(key_text: str, fn) -> dict:  # noqa: ANN001
     return rec
 
 
+def _shown(path: Path) -> str:
+    """`path` as the report shows it: relative to the repository when inside it, so reports do not
+    carry one machine's directories."""
+    repo = DEFAULT_SPACE.parents[1]
+    try:
+        return str(path.resolve().relative_to(repo))
+    except ValueError:
+        return str(path)
+
+
 def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
     """Run the benchmark described by the parsed flags `a`; writes JSON, Markdown and a figure."""
     started = _dt.datetime.now(_dt.timezone.utc)
@@ -256,7 +266,7 @@ def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
         "data": {"name": a.data, "loader": data.name, "describe": data.describe(), "fingerprint": data.fingerprint},
         "teacher": {"name": a.teacher, "epochs": a.teacher_epochs, "val_acc": t_val, "test_acc": t_test_acc,
                     "sha256": t_sha, "train_samples": t_seen},
-        "space": str(a.space),
+        "space": _shown(a.space),
         "ground_truth": {"recipe": f"KD (T=4, alpha=0.9) from cached teacher logits, {gt_epochs} epochs of batch "
                                    f"{a.gt_batch}, SGD lr {a.gt_lr} cosine, no augmentation, {n_train} training images; "
                                    f"test accuracy on {len(data.test)} images",

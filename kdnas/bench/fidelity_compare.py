@@ -63,13 +63,19 @@ def compare(a: dict, b: dict) -> dict:
     return out
 
 
+def _seeds(r: dict) -> str:
+    """The ground-truth seeds of a fidelity result (several: its ground truth is their mean)."""
+    g = r["ground_truth"]
+    return "+".join(map(str, g.get("seeds", [g.get("seed", "?")])))
+
+
 def _markdown(c: dict, a: dict, b: dict, command: str, date: str) -> str:
     g = c["gt"]
     lines = ["# Two fidelity runs compared on the architectures both trained", "", *generated_by(date, command),
              f"- A: {a['data']['describe']}; {a['date']}; `{a['command']}`",
              f"- B: {b['data']['describe']}; {b['date']}; `{b['command']}`",
-             f"- same ground-truth recipe: {c['same_recipe']}; same teacher: {c['same_teacher']}; ground-truth seed: "
-             f"A {a['ground_truth'].get('seed', '?')}, B {b['ground_truth'].get('seed', '?')}; torch threads: "
+             f"- same ground-truth recipe: {c['same_recipe']}; same teacher: {c['same_teacher']}; ground-truth seeds: "
+             f"A {_seeds(a)}, B {_seeds(b)}; torch threads: "
              f"A {a['machine']['torch_threads']}, B {b['machine']['torch_threads']}", "",
              f"**{c['shared']} architectures in both.** Ground truth A against B: Kendall tau {g['tau']:.3f}, "
              f"Spearman rho {g['rho']:.3f}; mean |difference| {100 * g['mean_abs_diff']:.2f} points, largest "
@@ -78,7 +84,9 @@ def _markdown(c: dict, a: dict, b: dict, command: str, date: str) -> str:
     for r in c["rows"]:
         lines.append(f"| `{r['arch']}` | {r['macs'] / 1e6:.2f} M | {r['gt_a']:.4f} | {r['gt_b']:.4f} | "
                      f"{100 * (r['gt_b'] - r['gt_a']):+.2f} |")
-    lines += ["", "Kendall tau of each proxy shared by both runs, on these architectures:", "",
+    few = (f" With only {c['shared']} architectures a tau moves by {4 / (c['shared'] * (c['shared'] - 1)):.2f} for "
+           "each pair ranked the other way: read these as anecdotes, not measurements." if c["shared"] < 8 else "")
+    lines += ["", "Kendall tau of each proxy shared by both runs, on these architectures." + few, "",
               "| proxy | A vs GT A | B vs GT B | A vs mean GT | B vs mean GT |", "|---|---:|---:|---:|---:|"]
     for name, p in c["proxies"].items():
         lines.append(f"| {name} | {p['a_vs_gt_a']:.3f} | {p['b_vs_gt_b']:.3f} | {p['a_vs_mean_gt']:.3f} | "

@@ -23,6 +23,7 @@ def test_every_proxy_is_ranked_against_a_trained_ground_truth(tmp_path: Path, mo
     r = json.loads((tmp_path / "out" / "fidelity-digits.json").read_text())
     assert r["teacher"]["train_samples"] == 900 and r["teacher"]["test_acc"] > 0.3
     assert r["short_kd"]["bn_recalibration"] == 2048
+    assert r["space"] == "search_spaces/mbv2.yaml"  # not one machine's absolute path
     panel = r["panel"]
     assert len(panel) == 5 and len({p["arch"] for p in panel}) == 5
     assert all(p["gt"]["acc"] > 0.2 for p in panel)  # 5 epochs of KD learn digits well above chance (0.1)
