@@ -122,11 +122,16 @@ def _teacher(a: argparse.Namespace, data: DataBundle) -> tuple[torch.nn.Module, 
     return model, state_dict_sha256(model.state_dict()), val, seen
 
 
-def _cached(key_text: str, fn) -> dict:  # noqa: ANN001
+def _cached(key_text: str, fn, fresh: list[str] | None = None) -> dict:  # noqa: ANN001
+    """`fn()`'s record, computed once per key and kept under runs/cache/fidelity/. The key's kind (the
+    text before its first `|`) is appended to `fresh` when the record was computed by this call, so a
+    report can say how much of its wall time was spent now."""
     path = cache_dir() / "fidelity" / f"{hashlib.sha256(key_text.encode()).hexdigest()[:24]}.json"
     if path.is_file():
         return json.loads(path.read_text())
     rec = fn()
+    if fresh is not None:
+        fresh.append(key_text.split("|", 1)[0])
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(rec))
@@ -185,7 +190,7 @@ def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
     # threads are how a run is executed, not part of its recipe: a ground truth cached at one thread count
     # serves every other (keyed as threads 1, which also keeps the keys of runs cached before this rule)
     gt_key = gt_spec.model_copy(update={"threads": 1}).model_dump_json()
-    rows = []
+    rows, fresh = [], []
     for i, arch in enumerate(panel):
         model = build_student(arch, c, data.num_classes)
         m, p = count_macs_params(model, data.input_shape)
@@ -197,7 +202,7 @@ def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
                             data.test.y, outputs, gt_spec, seed=seed, device=a.device)
             return {"acc": res.val_acc, "seconds": res.train_s + res.eval_s, "steps": res.steps}
 
-        runs = [{"seed": s, **_cached(f"gt|{t_sha}|{data.fingerprint}|{arch}|{gt_key}|{s}", lambda s=s: gt(s))}
+        runs = [{"seed": s, **_cached(f"gt|{t_sha}|{data.fingerprint}|{arch}|{gt_key}|{s}", lambda s=s: gt(s), fresh)}
                 for s in gt_seeds]
         row["gt"] = {"acc": float(np.mean([r["acc"] for r in runs])),
                      "seconds": float(np.mean([r["seconds"] for r in runs])), "runs": runs}
@@ -213,7 +218,7 @@ def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
 
             # cached with its thread count: a short run's seconds are part of what is measured
             key = f"short|{t_sha}|{data.fingerprint}|{arch}|{spec.model_dump_json()}|{a.seed}"
-            row[f"kd@{steps}"] = {**_cached(key, short), "student_epochs": steps * SHORT_BATCH / n_train}
+            row[f"kd@{steps}"] = {**_cached(key, short, fresh), "student_epochs": steps * SHORT_BATCH / n_train}
         t0 = time.perf_counter()
         code = panel_codes[i][None]
         row["blockwise"] = {"score": -float(scores.score(code)[0]), "seconds": time.perf_counter() - t0}
@@ -276,6 +281,8 @@ def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
                      "steps": a.short_steps},
         "block_table": {"blocks": table.size, "trained": table.trained, "cached": table.cached,
                         "wall_s": table.wall_s, "settings": bw.model_dump()},
+        "runs_now": {"gt": fresh.count("gt"), "short": fresh.count("short"),
+                     "gt_total": len(rows) * len(gt_seeds), "short_total": len(rows) * len(a.short_steps)},
         "proxies": proxies, "panel": rows,
     }
     out = Path(a.out_dir)
@@ -316,7 +323,17 @@ def _agreement_lines(ag: dict | None) -> list[str]:
     return [f"- ground-truth seeds against each other: Kendall tau {ag['tau']:.3f} on average ({pairs}), Spearman rho "
             f"{ag['rho']:.3f}; they differ by {100 * ag['mean_abs_diff']:.2f} points on average and by up to "
             f"{100 * ag['max_abs_diff']:.2f}, against a spread of {100 * ag['spread_of_mean']:.2f} points in the mean. "
-            "No proxy can be expected to rank one seed's run better than another seed's run does"]
+            f"A proxy equal to the noise-free accuracy would reach Spearman rho of about "
+            f"{ag['rho_ceiling_one_run']:.2f} against one seed and {ag['rho_ceiling_mean']:.2f} against the mean "
+            "(Spearman-Brown estimate from the seeds' agreement; see kdnas.bench.ranking.seed_agreement)"]
+
+
+def _runs_now(n: dict | None) -> str:
+    """How many of the report's training runs this invocation made (the rest came from the cache)."""
+    if not n:
+        return ""
+    return (f", in which {n['gt']} of {n['gt_total']} ground-truth runs and {n['short']} of {n['short_total']} short "
+            "runs were trained (the others were read from runs/cache/fidelity/, with the seconds they took then)")
 
 
 def _markdown(r: dict, stem: str) -> str:
@@ -376,7 +393,7 @@ def _markdown(r: dict, stem: str) -> str:
     m = r["machine"]
     lines += ["", "## Machine", "", f"- CPU: {m['cpu_model']}; nproc {m['nproc']}; torch threads {m['torch_threads']}; "
               f"load average at start {m['loadavg_at_start']}", f"- torch {m['torch']}, Python {m['python']}",
-              f"- total wall time: {r['wall_s']:.0f} s", "", f"Figure: `{stem}.png` (each proxy against the ground truth). "
+              f"- total wall time: {r['wall_s']:.0f} s" + _runs_now(r.get("runs_now")), "", f"Figure: `{stem}.png` (each proxy against the ground truth). "
               f"Every figure per architecture is in `{stem}.json`.", ""]
     return "\n".join(lines)
 

@@ -4,6 +4,7 @@ their percentile bootstrap intervals, and how well repeated ground-truth runs ag
 
 from __future__ import annotations
 
+import math
 from itertools import combinations
 
 import numpy as np
@@ -36,15 +37,24 @@ def seed_agreement(runs: np.ndarray) -> dict:
     """How alike repeated runs rank the same architectures: `runs` is seeds x architectures.
 
     For every pair of seeds: tau and rho between them, and their mean and largest absolute
-    difference; summarised as means over pairs (empty with one seed)."""
+    difference; summarised as means over pairs (empty with one seed).
+
+    Two noisy runs agree less than a noise-free proxy agrees with either, so the pairwise rho is
+    not itself the ceiling. `rho_ceiling_one_run` and `rho_ceiling_mean` estimate that ceiling
+    (the rho a proxy equal to the noise-free accuracy would reach against one run, and against the
+    mean of all seeds) with the Spearman-Brown formula, taking the mean pairwise rho as one run's
+    reliability: sqrt(k r / (1 + (k - 1) r)) for a mean of k runs. It assumes the seed noise is
+    independent and alike for every architecture; with few architectures it is a rough guide."""
     runs = np.asarray(runs, dtype=float)
     pairs = [(i, j) for i, j in combinations(range(len(runs)), 2)]
     if not pairs:
         return {}
     per = [{"seeds": [i, j], **rank(runs[i], runs[j]), "mean_abs_diff": float(np.abs(runs[i] - runs[j]).mean()),
             "max_abs_diff": float(np.abs(runs[i] - runs[j]).max())} for i, j in pairs]
-    return {"pairs": per, "tau": float(np.mean([p["tau"] for p in per])),
-            "rho": float(np.mean([p["rho"] for p in per])),
+    r = float(np.mean([p["rho"] for p in per]))
+    ceiling = lambda k: math.sqrt(k * r / (1 + (k - 1) * r)) if r > 0 else float("nan")  # noqa: E731
+    return {"pairs": per, "tau": float(np.mean([p["tau"] for p in per])), "rho": r,
+            "rho_ceiling_one_run": ceiling(1), "rho_ceiling_mean": ceiling(len(runs)),
             "mean_abs_diff": float(np.mean([p["mean_abs_diff"] for p in per])),
             "max_abs_diff": float(max(p["max_abs_diff"] for p in per)),
             "spread_of_mean": float(np.ptp(runs.mean(axis=0)))}

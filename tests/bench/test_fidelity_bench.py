@@ -45,11 +45,17 @@ def test_every_proxy_is_ranked_against_a_trained_ground_truth(tmp_path: Path, mo
     again = json.loads((tmp_path / "again" / "fidelity-digits.json").read_text())
     assert again["block_table"]["trained"] == 0 and again["teacher"]["sha256"] == r["teacher"]["sha256"]
     assert [p["gt"] for p in again["panel"]] == [p["gt"] for p in panel]
+    assert r["runs_now"] == {"gt": 5, "short": 10, "gt_total": 5, "short_total": 10}
+    # short runs are keyed by their thread count (their seconds are measured), ground truths are not
+    assert again["runs_now"] == {"gt": 0, "short": 10, "gt_total": 5, "short_total": 10}
+    assert "0 of 5 ground-truth runs and 10 of 10 short runs were trained" in (
+        tmp_path / "again" / "fidelity-digits.md").read_text()
 
     # the same panel's ground truth trained again with another seed: the first seed's runs are reused, the
     # ground truth is the mean of the two, and the report says how alike the seeds rank the panel
     main([*ARGS, "--out-dir", str(tmp_path / "out"), "--gt-seeds", "0,1", "--name", "seeds01"])
     two = json.loads((tmp_path / "out" / "seeds01.json").read_text())
+    assert two["runs_now"]["gt"] == 5 and two["runs_now"]["short"] == 0  # seed 1's runs only
     assert [p["arch"] for p in two["panel"]] == [p["arch"] for p in panel] and two["ground_truth"]["seeds"] == [0, 1]
     for p1, p2 in zip(panel, two["panel"]):
         assert [run["seed"] for run in p2["gt"]["runs"]] == [0, 1]

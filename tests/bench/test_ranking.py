@@ -34,3 +34,17 @@ def test_seed_agreement_over_every_pair_of_seeds() -> None:
     assert ag["max_abs_diff"] == pytest.approx(0.17)
     assert ag["spread_of_mean"] == pytest.approx(np.ptp(runs.mean(axis=0)))
     assert seed_agreement(base[None]) == {}
+
+
+def test_ceiling_of_a_noise_free_proxy_rises_with_seeds() -> None:
+    # a known truth, three runs with independent noise: the estimate brackets what the truth itself reaches
+    rng = np.random.default_rng(3)
+    truth = np.linspace(0.5, 0.6, 40)
+    runs = truth + rng.normal(scale=0.02, size=(3, 40))
+    ag = seed_agreement(runs)
+    r = ag["rho"]
+    assert ag["rho_ceiling_one_run"] == pytest.approx(np.sqrt(r))
+    assert ag["rho_ceiling_mean"] == pytest.approx(np.sqrt(3 * r / (1 + 2 * r)))
+    assert r < ag["rho_ceiling_one_run"] < ag["rho_ceiling_mean"] < 1
+    assert abs(rank(truth, runs.mean(axis=0))["rho"] - ag["rho_ceiling_mean"]) < 0.05
+    assert abs(np.mean([rank(truth, run)["rho"] for run in runs]) - ag["rho_ceiling_one_run"]) < 0.05
