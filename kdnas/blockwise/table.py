@@ -210,6 +210,12 @@ class BlockTable:
         return self.losses[(block.group, block.text())]
 
     @property
+    def block_train_s(self) -> float:
+        """Training seconds of every block in the table, cached ones included (as measured when each
+        was trained): what the table costs to build from nothing, less extracting teacher features."""
+        return float(sum(rec.get("train_s", 0.0) for rec in self.records))
+
+    @property
     def size(self) -> int:
         """Number of blocks in the table."""
         return len(self.losses)

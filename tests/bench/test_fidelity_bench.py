@@ -44,6 +44,9 @@ def test_every_proxy_is_ranked_against_a_trained_ground_truth(tmp_path: Path, mo
     main([*ARGS, "--out-dir", str(tmp_path / "again"), "--threads", "2"])
     again = json.loads((tmp_path / "again" / "fidelity-digits.json").read_text())
     assert again["block_table"]["trained"] == 0 and again["teacher"]["sha256"] == r["teacher"]["sha256"]
+    # the table's cost is reported from its blocks' records, also when none was trained in this run
+    assert again["proxies"]["blockwise"]["table_seconds"] == pytest.approx(r["proxies"]["blockwise"]["table_seconds"])
+    assert r["proxies"]["blockwise"]["table_seconds"] > 0
     assert [p["gt"] for p in again["panel"]] == [p["gt"] for p in panel]
     assert r["runs_now"] == {"gt": 5, "short": 10, "gt_total": 5, "short_total": 10}
     # short runs are keyed by their thread count (their seconds are measured), ground truths are not

@@ -59,6 +59,9 @@ def test_second_build_is_all_cache_hits(teacher, digits, tmp_path: Path) -> None
     second = build_block_table(plan, teacher, digits.train.x, digits.val.x, **kw)
     assert second.trained == 0 and second.cached == first.size and second.train_s == 0.0
     assert second.losses == first.losses
+    # what the table cost to build is still known when every block came from the cache
+    assert first.block_train_s == pytest.approx(first.train_s) and first.block_train_s > 0
+    assert second.block_train_s == pytest.approx(first.block_train_s)
     # other settings are other blocks: nothing is reused by mistake
     other = build_block_table(plan, teacher, digits.train.x, digits.val.x,
                               **{**kw, "spec": spec.model_copy(update={"steps": 3})})
