@@ -325,8 +325,10 @@ def _agreement_lines(ag: dict | None) -> list[str]:
             f"{ag['rho']:.3f}; they differ by {100 * ag['mean_abs_diff']:.2f} points on average and by up to "
             f"{100 * ag['max_abs_diff']:.2f}, against a spread of {100 * ag['spread_of_mean']:.2f} points in the mean. "
             f"A proxy equal to the noise-free accuracy would reach Spearman rho of about "
-            f"{ag['rho_ceiling_one_run']:.2f} against one seed and {ag['rho_ceiling_mean']:.2f} against the mean "
-            "(Spearman-Brown estimate from the seeds' agreement; see kdnas.bench.ranking.seed_agreement)"]
+            f"{ag['rho_ceiling_one_run']:.2f} against one seed and {ag['rho_ceiling_mean']:.2f} against the mean, "
+            f"Kendall tau of about {ag.get('tau_ceiling_one_run', float('nan')):.2f} and "
+            f"{ag.get('tau_ceiling_mean', float('nan')):.2f} (Spearman-Brown estimate from the seeds' agreement; "
+            "see kdnas.bench.ranking.seed_agreement)"]
 
 
 def _runs_now(n: dict | None) -> str:

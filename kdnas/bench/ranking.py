@@ -44,7 +44,9 @@ def seed_agreement(runs: np.ndarray) -> dict:
     (the rho a proxy equal to the noise-free accuracy would reach against one run, and against the
     mean of all seeds) with the Spearman-Brown formula, taking the mean pairwise rho as one run's
     reliability: sqrt(k r / (1 + (k - 1) r)) for a mean of k runs. It assumes the seed noise is
-    independent and alike for every architecture; with few architectures it is a rough guide."""
+    independent and alike for every architecture; with few architectures it is a rough guide.
+    `tau_ceiling_one_run` and `tau_ceiling_mean` turn those into Kendall tau with Greiner's relation
+    tau = (2 / pi) arcsin(rho), exact for normally distributed scores."""
     runs = np.asarray(runs, dtype=float)
     pairs = [(i, j) for i, j in combinations(range(len(runs)), 2)]
     if not pairs:
@@ -55,6 +57,8 @@ def seed_agreement(runs: np.ndarray) -> dict:
     ceiling = lambda k: math.sqrt(k * r / (1 + (k - 1) * r)) if r > 0 else float("nan")  # noqa: E731
     return {"pairs": per, "tau": float(np.mean([p["tau"] for p in per])), "rho": r,
             "rho_ceiling_one_run": ceiling(1), "rho_ceiling_mean": ceiling(len(runs)),
+            "tau_ceiling_one_run": 2 / math.pi * math.asin(ceiling(1)) if r > 0 else float("nan"),
+            "tau_ceiling_mean": 2 / math.pi * math.asin(ceiling(len(runs))) if r > 0 else float("nan"),
             "mean_abs_diff": float(np.mean([p["mean_abs_diff"] for p in per])),
             "max_abs_diff": float(max(p["max_abs_diff"] for p in per)),
             "spread_of_mean": float(np.ptp(runs.mean(axis=0)))}

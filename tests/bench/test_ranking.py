@@ -48,3 +48,6 @@ def test_ceiling_of_a_noise_free_proxy_rises_with_seeds() -> None:
     assert r < ag["rho_ceiling_one_run"] < ag["rho_ceiling_mean"] < 1
     assert abs(rank(truth, runs.mean(axis=0))["rho"] - ag["rho_ceiling_mean"]) < 0.05
     assert abs(np.mean([rank(truth, run)["rho"] for run in runs]) - ag["rho_ceiling_one_run"]) < 0.05
+    assert ag["tau_ceiling_mean"] == pytest.approx(2 / np.pi * np.arcsin(ag["rho_ceiling_mean"]))
+    assert abs(rank(truth, runs.mean(axis=0))["tau"] - ag["tau_ceiling_mean"]) < 0.07
+    assert abs(np.mean([rank(truth, run)["tau"] for run in runs]) - ag["tau_ceiling_one_run"]) < 0.07
