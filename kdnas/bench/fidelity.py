@@ -275,7 +275,7 @@ def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
         "ground_truth": {"recipe": f"KD (T=4, alpha=0.9) from cached teacher logits, {gt_epochs} epochs of batch "
                                    f"{a.gt_batch}, SGD lr {a.gt_lr} cosine, no augmentation, {n_train} training images; "
                                    f"test accuracy on {len(data.test)} images",
-                         "epochs": gt_epochs, "seed": gt_seeds[0], "seeds": gt_seeds, "seconds_per_arch": gt_s,
+                         "epochs": gt_epochs, "seeds": gt_seeds, "seconds_per_arch": gt_s,
                          "seed_agreement": seed_agreement(per_seed)},
         "short_kd": {"batch_size": SHORT_BATCH, "lr": a.short_lr, "bn_recalibration": a.short_recal,
                      "steps": a.short_steps},
@@ -326,8 +326,7 @@ def _agreement_lines(ag: dict | None) -> list[str]:
             f"{100 * ag['max_abs_diff']:.2f}, against a spread of {100 * ag['spread_of_mean']:.2f} points in the mean. "
             f"A proxy equal to the noise-free accuracy would reach Spearman rho of about "
             f"{ag['rho_ceiling_one_run']:.2f} against one seed and {ag['rho_ceiling_mean']:.2f} against the mean, "
-            f"Kendall tau of about {ag.get('tau_ceiling_one_run', float('nan')):.2f} and "
-            f"{ag.get('tau_ceiling_mean', float('nan')):.2f} (Spearman-Brown estimate from the seeds' agreement; "
+            f"Kendall tau of about {ag['tau_ceiling_one_run']:.2f} and {ag['tau_ceiling_mean']:.2f} (Spearman-Brown estimate from the seeds' agreement; "
             "see kdnas.bench.ranking.seed_agreement)"]
 
 
@@ -349,8 +348,8 @@ def _markdown(r: dict, stem: str) -> str:
              f"test {r['teacher']['test_acc']:.4f}",
              f"- space: `{r['space']}`; panel of {len(r['panel'])} architectures spread over its MACs range",
              f"- ground truth: {gt['recipe']}; {gt['seconds_per_arch']:.0f} s per architecture and seed; "
-             f"seeds {', '.join(map(str, gt.get('seeds', [gt.get('seed')])))}"
-             + (" (an architecture's ground truth is its mean over them)" if len(gt.get("seeds", [])) > 1 else ""),
+             f"seeds {', '.join(map(str, gt['seeds']))}"
+             + (" (an architecture's ground truth is its mean over them)" if len(gt["seeds"]) > 1 else ""),
              *_agreement_lines(gt.get("seed_agreement")),
              *([f"- short KD: batch {r['short_kd']['batch_size']}, SGD lr {r['short_kd']['lr']} warmup+cosine, BatchNorm "
                 f"statistics recomputed on {r['short_kd']['bn_recalibration']} training images before scoring"]

@@ -55,10 +55,10 @@ def seed_agreement(runs: np.ndarray) -> dict:
             "max_abs_diff": float(np.abs(runs[i] - runs[j]).max())} for i, j in pairs]
     r = float(np.mean([p["rho"] for p in per]))
     ceiling = lambda k: math.sqrt(k * r / (1 + (k - 1) * r)) if r > 0 else float("nan")  # noqa: E731
+    one, mean = ceiling(1), ceiling(len(runs))
     return {"pairs": per, "tau": float(np.mean([p["tau"] for p in per])), "rho": r,
-            "rho_ceiling_one_run": ceiling(1), "rho_ceiling_mean": ceiling(len(runs)),
-            "tau_ceiling_one_run": 2 / math.pi * math.asin(ceiling(1)) if r > 0 else float("nan"),
-            "tau_ceiling_mean": 2 / math.pi * math.asin(ceiling(len(runs))) if r > 0 else float("nan"),
+            "rho_ceiling_one_run": one, "rho_ceiling_mean": mean,
+            "tau_ceiling_one_run": 2 / math.pi * math.asin(one), "tau_ceiling_mean": 2 / math.pi * math.asin(mean),
             "mean_abs_diff": float(np.mean([p["mean_abs_diff"] for p in per])),
             "max_abs_diff": float(max(p["max_abs_diff"] for p in per)),
             "spread_of_mean": float(np.ptp(runs.mean(axis=0)))}

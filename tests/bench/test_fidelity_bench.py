@@ -39,8 +39,8 @@ def test_every_proxy_is_ranked_against_a_trained_ground_truth(tmp_path: Path, mo
     assert (tmp_path / "out" / "fidelity-digits.png").stat().st_size > 0
     assert "Proxy fidelity on digits" in capsys.readouterr().out
 
-    # the teacher, the block table, every ground-truth run and every short run come from the caches the second
-    # time; ground truths also at another thread count (threads are not part of a recipe)
+    # the teacher, the block table and every ground-truth run come from the caches the second time, at another
+    # thread count too (threads are not part of a recipe); short runs are trained again, their seconds being measured
     main([*ARGS, "--out-dir", str(tmp_path / "again"), "--threads", "2"])
     again = json.loads((tmp_path / "again" / "fidelity-digits.json").read_text())
     assert again["block_table"]["trained"] == 0 and again["teacher"]["sha256"] == r["teacher"]["sha256"]
