@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from scipy import stats
 
 from kdnas.bench.fidelity import main
 from kdnas.bench.fidelity_compare import main as compare_main
@@ -34,7 +35,16 @@ def test_every_proxy_is_ranked_against_a_trained_ground_truth(tmp_path: Path, mo
     for name, p in r["proxies"].items():
         assert -1 <= p["tau"] <= 1 and p["tau_ci"][0] <= p["tau_ci"][1], name
     assert r["proxies"]["kd@10"]["student_epochs_per_arch"] == pytest.approx(10 * 64 / 400)
+    parts = r["blockwise_by_component"]
+    assert [p["component"] for p in parts] == ["stem", "teacher stage 0 (student stages 0, 1)",
+                                               "teacher stage 1 (student stages 2, 3)",
+                                               "teacher stage 2 (student stages 4, 5)", "head"]
+    gt = [p["gt"]["acc"] for p in panel]
+    for i, part in enumerate(parts):  # each component's own ranking of the panel, lower loss ranking higher
+        tau = stats.kendalltau([-p["blockwise_components"][i] for p in panel], gt)[0]
+        assert part["tau"] == pytest.approx(tau, nan_ok=True), part["component"]
     md = (tmp_path / "out" / "fidelity-digits.md").read_text()
+    assert "## Block-wise, one component at a time" in md and "| head |" in md
     assert "## Targets" in md and "900 training images" in md and "recomputed on 2048" in md
     assert (tmp_path / "out" / "fidelity-digits.png").stat().st_size > 0
     assert "Proxy fidelity on digits" in capsys.readouterr().out

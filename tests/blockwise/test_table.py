@@ -80,3 +80,18 @@ def test_a_trained_block_beats_an_untrained_one(teacher, digits) -> None:
     trained = train_block(block, io, val, spec.model_copy(update={"steps": 25}), seed=0, num_classes=10)
     assert trained["loss"] < untrained["loss"]
     assert trained["c_in"] == 16 and trained["c_out"] == 32
+
+
+def test_every_feature_block_ends_in_a_trained_adapter() -> None:
+    """A block as wide as the teacher's stage still gets its 1x1 adapter: without one it had to hit the
+    target with its last BatchNorm and ranked below narrower blocks (see `kdnas.blockwise.table`)."""
+    from kdnas.arch import Stage
+    from kdnas.blockwise.table import make_block
+
+    for width in (8, 16):  # 16 equals the target's channels
+        chain = (Stage(op="ir", stride=1, kernel=3, expand=3, width=width, depth=1),)
+        block = make_block(Block("t0", chain=chain), 8, 16, 10)
+        assert isinstance(block.adapter, torch.nn.Conv2d) and block.adapter.weight.shape == (16, width, 1, 1)
+        assert block(torch.randn(2, 8, 4, 4)).shape == (2, 16, 4, 4)
+    stem = make_block(Block(STEM, width=16), 3, 16, 10)
+    assert isinstance(stem[-1], torch.nn.Conv2d) and stem[-1].weight.shape == (16, 16, 1, 1)
