@@ -12,7 +12,9 @@ then scores the same panel:
   BatchNorm statistics recomputed on `--short-recal` training images, scored on the validation split
   (what a kdnas trial does);
 - ``blockwise``: the block table's loss (negated: higher is better), with and without stem/head;
-  ``blockwise_fit``: DONNA's predictor over the block losses, leave-one-out;
+  ``blockwise_fit``: DONNA's predictor over the block losses, leave-one-out; the report also ranks
+  the panel by each component of the block-wise score alone (stem, each teacher stage, head), to
+  show which matched layers agree with the ground truth;
 - ``synflow``, ``naswot``: zero-cost proxies on the untrained student;
 - ``macs``, ``params``: bigger is better.
 

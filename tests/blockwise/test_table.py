@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from kdnas.arch import Stage
 from kdnas.blockwise import build_block_table, plan_blocks
 from kdnas.blockwise.plan import HEAD, STEM, Block
-from kdnas.blockwise.table import teacher_stage_io, train_block
+from kdnas.blockwise.table import make_block, teacher_stage_io, train_block
 from kdnas.distill.spec import BlockwiseSpec
 from kdnas.errors import ConfigError
 from kdnas.space import SearchSpace, load_space
@@ -85,9 +86,6 @@ def test_a_trained_block_beats_an_untrained_one(teacher, digits) -> None:
 def test_every_feature_block_ends_in_a_trained_adapter() -> None:
     """A block as wide as the teacher's stage still gets its 1x1 adapter: without one it had to hit the
     target with its last BatchNorm and ranked below narrower blocks (see `kdnas.blockwise.table`)."""
-    from kdnas.arch import Stage
-    from kdnas.blockwise.table import make_block
-
     for width in (8, 16):  # 16 equals the target's channels
         chain = (Stage(op="ir", stride=1, kernel=3, expand=3, width=width, depth=1),)
         block = make_block(Block("t0", chain=chain), 8, 16, 10)
