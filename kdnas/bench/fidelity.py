@@ -269,9 +269,7 @@ def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
         proxies[name] = entry
     # each component of the block-wise score on its own: which groups' block losses rank the panel, which invert it
     comp = np.array([r["blockwise_components"] for r in rows])
-    comp_names = ["stem", *(f"teacher stage {g} (student stages {', '.join(map(str, m))})"
-                            for g, m in enumerate(plan.groups)), "head"]
-    by_component = [{"component": n, **rank(-comp[:, i], gt)} for i, n in enumerate(comp_names)]
+    by_component = [{"component": n, **rank(-comp[:, i], gt)} for i, n in enumerate(scores.component_names)]
     result = {
         "benchmark": "fidelity", "command": command, "date": started.isoformat(timespec="seconds"),
         "wall_s": (_dt.datetime.now(_dt.timezone.utc) - started).total_seconds(), "machine": machine_info(),
@@ -333,8 +331,8 @@ def _agreement_lines(ag: dict | None) -> list[str]:
             f"{100 * ag['max_abs_diff']:.2f}, against a spread of {100 * ag['spread_of_mean']:.2f} points in the mean. "
             f"A proxy equal to the noise-free accuracy would reach Spearman rho of about "
             f"{ag['rho_ceiling_one_run']:.2f} against one seed and {ag['rho_ceiling_mean']:.2f} against the mean, "
-            f"Kendall tau of about {ag['tau_ceiling_one_run']:.2f} and {ag['tau_ceiling_mean']:.2f} (Spearman-Brown estimate from the seeds' agreement; "
-            "see kdnas.bench.ranking.seed_agreement)"]
+            f"Kendall tau of about {ag['tau_ceiling_one_run']:.2f} and {ag['tau_ceiling_mean']:.2f} "
+            "(Spearman-Brown estimate from the seeds' agreement; see kdnas.bench.ranking.seed_agreement)"]
 
 
 def _runs_now(n: dict | None) -> str:

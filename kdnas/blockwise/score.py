@@ -74,6 +74,12 @@ class ScoreTable:
         """Number of distinct architectures the codes describe."""
         return int(np.prod(self.sizes.astype(object)))
 
+    @property
+    def component_names(self) -> list[str]:
+        """What each column of `components` scores: the stem, each teacher stage's group, the head."""
+        groups = [f"teacher stage {g} (student stages {', '.join(map(str, m))})" for g, m in enumerate(self.plan.groups)]
+        return [STEM, *groups, HEAD]
+
     def components(self, codes: np.ndarray) -> np.ndarray:
         """Per-component normalised losses (N x (teacher stages + 2): stem, each group, head)."""
         codes = np.asarray(codes)

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kdnas.blockwise.plan import HEAD, STEM, Block, BlockPlan
-from kdnas.distill.losses import kd_loss
+from kdnas.distill.losses import hint_adapter, kd_loss
 from kdnas.distill.optim import make_optimizer, warmup_cosine
 from kdnas.distill.spec import BlockwiseSpec
 from kdnas.errors import ConfigError
@@ -114,7 +114,7 @@ class ChainBlock(nn.Module):
             if st.op != "skip":
                 width = st.width
         self.body = nn.Sequential(*stages)
-        self.adapter = nn.Conv2d(width, c_out, 1, bias=False)
+        self.adapter = hint_adapter(width, c_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.adapter(self.body(x))
@@ -135,7 +135,7 @@ class HeadBlock(nn.Module):
 def make_block(block: Block, c_in: int, c_out: int, num_classes: int) -> nn.Module:
     """The trainable module of `block` for `c_in` input and `c_out` target channels."""
     if block.group == STEM:
-        return nn.Sequential(conv_bn(c_in, block.width, 3), nn.Conv2d(block.width, c_out, 1, bias=False))
+        return nn.Sequential(conv_bn(c_in, block.width, 3), hint_adapter(block.width, c_out))
     if block.group == HEAD:
         return HeadBlock(c_in, block.width, num_classes)
     return ChainBlock(block.chain, c_in, c_out)

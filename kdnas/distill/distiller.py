@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kdnas.distill.losses import dkd_loss, hint_loss, kd_loss, rkd_angle_loss, rkd_distance_loss
-from kdnas.distill.proxy import HintPair
+from kdnas.distill.proxy import HintPair, hint_adapters
 from kdnas.distill.spec import DistillSpec
 from kdnas.space.align import align_stages
 from kdnas.teachers import FeatureTaps, feature_modules, stage_shapes
@@ -60,9 +60,7 @@ class Distiller(nn.Module):
             aligned = align_stages([(h, w) for _, h, w in s_shapes], [(h, w) for _, h, w in t_shapes])
             self.pairs = [HintPair(s_all[s], t, s_shapes[s][0], t_shapes[t][0]) for s, t in aligned]
             device = next(student.parameters()).device
-            self.adapters = nn.ModuleList(
-                nn.Conv2d(p.student_channels, p.teacher_channels, 1, bias=False) for p in self.pairs
-            ).to(device)
+            self.adapters = hint_adapters(self.pairs).to(device)
         s_names = [p.student_module for p in self.pairs] + ([s_all[-1]] if self._rkd else [])
         t_names = [t_all[p.teacher_stage] for p in self.pairs] + ([t_all[-1]] if self._rkd else [])
         self._s_names = tuple(dict.fromkeys(s_names))

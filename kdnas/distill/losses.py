@@ -1,9 +1,11 @@
-"""Distillation losses as plain functions of tensors (mdistiller style)."""
+"""Distillation losses as plain functions of tensors (mdistiller style), and the 1x1 adapter that
+feature losses compare through."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -12,6 +14,12 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperat
     log_p_s = F.log_softmax(student_logits / t, dim=1)
     log_p_t = F.log_softmax(teacher_logits.float() / t, dim=1)
     return F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True) * (t * t)
+
+
+def hint_adapter(student_channels: int, teacher_channels: int) -> nn.Conv2d:
+    """FitNets' regressor: a trained 1x1 convolution from student to teacher channels, used even where
+    the counts are equal (a feature matched without one must fit the target with its own last layer)."""
+    return nn.Conv2d(student_channels, teacher_channels, 1, bias=False)
 
 
 def hint_loss(student_feat: torch.Tensor, teacher_feat: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,7 @@ from torch import nn
 
 from kdnas.distill.bn_recal import recalibrate_bn
 from kdnas.distill.evaluate import accuracy
-from kdnas.distill.losses import hint_loss, kd_objective
+from kdnas.distill.losses import hint_adapter, hint_loss, kd_objective
 from kdnas.distill.optim import make_optimizer, warmup_cosine
 from kdnas.distill.spec import ProxySpec
 from kdnas.distill.teacher_cache import TeacherOutputs
@@ -49,9 +49,9 @@ class ProxyResult:
     loss_terms: dict[str, float] = field(default_factory=dict)
 
 
-def _adapters(pairs: list[HintPair]) -> nn.ModuleList:
-    # 1x1 conv adapters map student channels to the teacher's (FitNets' regressor).
-    return nn.ModuleList(nn.Conv2d(p.student_channels, p.teacher_channels, 1, bias=False) for p in pairs)
+def hint_adapters(pairs: list[HintPair]) -> nn.ModuleList:
+    """One `hint_adapter` per hinted stage pair, in the pairs' order."""
+    return nn.ModuleList(hint_adapter(p.student_channels, p.teacher_channels) for p in pairs)
 
 
 def run_proxy(
@@ -77,7 +77,7 @@ def run_proxy(
     if spec.method != "ce" and teacher is None:
         raise ValueError(f"proxy method '{spec.method}' needs teacher outputs")
     student = student.to(device).train()
-    adapters = _adapters(hints).to(device)
+    adapters = hint_adapters(hints).to(device)
     opt = make_optimizer(nn.ModuleList([student, adapters]), spec.optimizer, spec.lr, spec.momentum, spec.weight_decay)
     total = spec.total_steps(len(x_train))
     warmup = min(total // 10, 100)
