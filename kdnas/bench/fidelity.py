@@ -10,7 +10,9 @@ then scores the same panel:
 
 - ``kd@N``: the end-to-end short KD proxy (`run_proxy`, method kd) at N steps of batch 64, its
   BatchNorm statistics recomputed on `--short-recal` training images, scored on the validation split
-  (what a kdnas trial does);
+  (what a kdnas trial does); ``kd@N-valloss`` scores the same run by its validation cross-entropy,
+  ``kd@N-tse`` by its training speed (the mean training loss over the run, Ru et al. 2021), which
+  needs no evaluation pass and is costed without one;
 - ``blockwise``: the block table's loss (negated: higher is better), with and without stem/head;
   ``blockwise_fit``: DONNA's predictor over the block losses, leave-one-out; the report also ranks
   the panel by each component of the block-wise score alone (stem, each teacher stage, head), to
@@ -21,7 +23,8 @@ then scores the same panel:
 For each: Kendall tau and Spearman rho against the ground truth with percentile bootstrap CIs
 (panel resampled with replacement), and the cost in seconds and student-epochs. Ground-truth and
 short runs are cached per architecture under ``runs/cache/fidelity/``, so an interrupted run
-resumes and another seed costs only its own runs.
+resumes and another seed costs only its own runs. `--panel-seed` draws a held-out panel under the
+same teacher, block table and recipes, to check a conclusion drawn from the first.
 Run ``kdnas bench fidelity --help``.
 """
 
@@ -61,6 +64,7 @@ SHARED = Path(kdnas.__file__).resolve().parents[2] / "shared" / "datasets"  # ..
 SHARED_ROOTS = {"fashion_mnist": SHARED / "fashion-mnist", "cifar10": SHARED / "cifar10-jpeg"}
 DEFAULT_SPACE = Path(kdnas.__file__).resolve().parents[1] / "search_spaces" / "mbv2.yaml"
 SHORT_BATCH = 64
+OPTIMIZER_NAMES = {"sgd": "SGD", "adamw": "AdamW"}
 PANEL_POOL = 200_000  # random students the panel is drawn from (costed from the block table: about a second)
 
 
@@ -124,13 +128,16 @@ def _teacher(a: argparse.Namespace, data: DataBundle) -> tuple[torch.nn.Module, 
     return model, state_dict_sha256(model.state_dict()), val, seen
 
 
-def _cached(key_text: str, fn, fresh: list[str] | None = None) -> dict:  # noqa: ANN001
-    """`fn()`'s record, computed once per key and kept under runs/cache/fidelity/. The key's kind (the
-    text before its first `|`) is appended to `fresh` when the record was computed by this call, so a
-    report can say how much of its wall time was spent now."""
+def _cached(key_text: str, fn, fresh: list[str] | None = None, need: tuple[str, ...] = ()) -> dict:  # noqa: ANN001
+    """`fn()`'s record, computed once per key and kept under runs/cache/fidelity/ (again when the
+    stored record lacks a field named in `need`). The key's kind (the text before its first `|`) is
+    appended to `fresh` when the record was computed by this call, so a report can say how much of
+    its wall time was spent now."""
     path = cache_dir() / "fidelity" / f"{hashlib.sha256(key_text.encode()).hexdigest()[:24]}.json"
     if path.is_file():
-        return json.loads(path.read_text())
+        rec = json.loads(path.read_text())
+        if all(k in rec for k in need):
+            return rec
     rec = fn()
     if fresh is not None:
         fresh.append(key_text.split("|", 1)[0])
@@ -173,7 +180,8 @@ def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
                               data_fingerprint=data.fingerprint, num_classes=data.num_classes, spec=bw,
                               seed=a.seed, device=a.device, verbose=True)
     scores = ScoreTable(table)
-    codes = scores.sample(PANEL_POOL, a.seed)
+    # --panel-seed draws another panel (a held-out one) with everything else, teacher and table included, unchanged
+    codes = scores.sample(PANEL_POOL, a.seed if a.panel_seed is None else a.panel_seed)
     macs, _ = costs(codes)
     if a.max_macs:
         keep = macs <= a.max_macs
@@ -209,18 +217,25 @@ def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
         row["gt"] = {"acc": float(np.mean([r["acc"] for r in runs])),
                      "seconds": float(np.mean([r["seconds"] for r in runs])), "runs": runs}
         for steps in a.short_steps:
-            spec = ProxySpec(method="kd", steps=steps, batch_size=SHORT_BATCH, lr=a.short_lr, threads=a.threads,
+            spec = ProxySpec(method="kd", steps=steps, batch_size=SHORT_BATCH, optimizer=a.short_optimizer,
+                             lr=a.short_lr, threads=a.threads,
                              bn_recalibration=a.short_recal)
 
             def short(spec: ProxySpec = spec) -> dict:
                 torch.manual_seed(a.seed)
                 res = run_proxy(build_student(arch, c, data.num_classes), data.train.x, data.train.y, data.val.x,
                                 data.val.y, outputs, spec, seed=a.seed, device=a.device)
-                return {"score": res.val_acc, "seconds": res.train_s + res.eval_s}
+                return {"score": res.val_acc, "seconds": res.train_s + res.eval_s, "train_s": res.train_s,
+                        "val_loss": res.val_loss, "tse": res.train_loss_mean}
 
-            # cached with its thread count: a short run's seconds are part of what is measured
+            # cached with its thread count: a short run's seconds are part of what is measured; records
+            # from before the run kept its losses are trained again
             key = f"short|{t_sha}|{data.fingerprint}|{arch}|{spec.model_dump_json()}|{a.seed}"
-            row[f"kd@{steps}"] = {**_cached(key, short, fresh), "student_epochs": steps * SHORT_BATCH / n_train}
+            rec, se = _cached(key, short, fresh, need=("tse", "val_loss")), steps * SHORT_BATCH / n_train
+            row[f"kd@{steps}"] = {"score": rec["score"], "seconds": rec["seconds"], "student_epochs": se}
+            # the same run scored by its validation loss, and by its training speed (no evaluation pass)
+            row[f"kd@{steps}-valloss"] = {"score": -rec["val_loss"], "seconds": rec["seconds"], "student_epochs": se}
+            row[f"kd@{steps}-tse"] = {"score": -rec["tse"], "seconds": rec["train_s"], "student_epochs": se}
         t0 = time.perf_counter()
         code = panel_codes[i][None]
         row["blockwise"] = {"score": -float(scores.score(code)[0]), "seconds": time.perf_counter() - t0}
@@ -250,7 +265,7 @@ def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
     for r, v in zip(rows, fitted):
         r["blockwise_fit"] = {"score": float(v), "seconds": (time.perf_counter() - t0) / len(rows)}
     gt_epochs = a.gt_epochs
-    names = [f"kd@{s}" for s in a.short_steps] + ["blockwise", "blockwise_stages", "blockwise_fit", "synflow", "naswot",
+    names = [f"kd@{s}{v}" for s in a.short_steps for v in ("", "-valloss", "-tse")] + ["blockwise", "blockwise_stages", "blockwise_fit", "synflow", "naswot",
                                                    "macs_proxy", "params_proxy"]
     proxies = {}
     for name in names:
@@ -282,7 +297,7 @@ def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
                                    f"test accuracy on {len(data.test)} images",
                          "epochs": gt_epochs, "seeds": gt_seeds, "seconds_per_arch": gt_s,
                          "seed_agreement": seed_agreement(per_seed)},
-        "short_kd": {"batch_size": SHORT_BATCH, "lr": a.short_lr, "bn_recalibration": a.short_recal,
+        "short_kd": {"batch_size": SHORT_BATCH, "optimizer": a.short_optimizer, "lr": a.short_lr, "bn_recalibration": a.short_recal,
                      "steps": a.short_steps},
         "block_table": {"blocks": table.size, "trained": table.trained, "cached": table.cached,
                         "wall_s": table.wall_s, "block_train_s": table.block_train_s,
@@ -371,7 +386,8 @@ def _markdown(r: dict, stem: str) -> str:
              f"seeds {', '.join(map(str, gt['seeds']))}"
              + (" (an architecture's ground truth is its mean over them)" if len(gt["seeds"]) > 1 else ""),
              *_agreement_lines(gt.get("seed_agreement")),
-             *([f"- short KD: batch {r['short_kd']['batch_size']}, SGD lr {r['short_kd']['lr']} warmup+cosine, BatchNorm "
+             *([f"- short KD: batch {r['short_kd']['batch_size']}, {OPTIMIZER_NAMES[r['short_kd'].get('optimizer', 'sgd')]} lr "
+                f"{r['short_kd']['lr']} warmup+cosine, BatchNorm "
                 f"statistics recomputed on {r['short_kd']['bn_recalibration']} training images before scoring"]
                if "short_kd" in r else []),
              f"- block table: {r['block_table']['blocks']} blocks ({r['block_table']['trained']} trained now, "
@@ -432,6 +448,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="training images the teacher sees (default: the students' --train-subset); never val or test")
     p.add_argument("--space", type=Path, default=DEFAULT_SPACE)
     p.add_argument("--panel", type=int, default=16)
+    p.add_argument("--panel-seed", type=int, default=None,
+                   help="seed of the random sample the panel is drawn from (default --seed); another value gives a "
+                        "held-out panel under the same teacher, block table and recipes")
     p.add_argument("--max-macs", type=float, default=None, help="panel only below this many MACs")
     p.add_argument("--train-subset", type=int, default=5000)
     p.add_argument("--val-subset", type=int, default=1000)
@@ -442,6 +461,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--short-steps", type=lambda s: [int(v) for v in s.split(",")], default=[25, 50, 100],
                    help="short KD budgets in steps of batch 64, comma-separated")
     p.add_argument("--short-lr", type=float, default=0.1)
+    p.add_argument("--short-optimizer", default="sgd", choices=["sgd", "adamw"],
+                   help="optimizer of the short runs (sgd: with momentum 0.9)")
     p.add_argument("--short-recal", type=int, default=2048,
                    help="training images over which a short run's BatchNorm statistics are recomputed before scoring")
     p.add_argument("--block-steps", type=int, default=80)

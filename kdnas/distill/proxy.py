@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from kdnas.distill.bn_recal import recalibrate_bn
-from kdnas.distill.evaluate import accuracy
+from kdnas.distill.evaluate import accuracy_and_loss
 from kdnas.distill.losses import hint_adapter, hint_loss, kd_objective
 from kdnas.distill.optim import make_optimizer, warmup_cosine
 from kdnas.distill.spec import ProxySpec
@@ -39,7 +39,13 @@ class HintPair:
 
 @dataclass(frozen=True)
 class ProxyResult:
-    """What a proxy run measured."""
+    """What a proxy run measured.
+
+    Besides the score (`val_acc`), two smoother signals of the same run: `val_loss`, the validation
+    cross-entropy, and `train_loss_mean`, the training objective averaged over every step: the
+    training-speed estimate (TSE) of Ru et al., NeurIPS 2021, divided by the step count, which a
+    student that learns faster keeps lower and which needs no evaluation pass.
+    """
 
     val_acc: float
     final_loss: float
@@ -47,6 +53,8 @@ class ProxyResult:
     train_s: float
     eval_s: float
     loss_terms: dict[str, float] = field(default_factory=dict)
+    val_loss: float = math.nan
+    train_loss_mean: float = math.nan
 
 
 def hint_adapters(pairs: list[HintPair]) -> nn.ModuleList:
@@ -84,7 +92,7 @@ def run_proxy(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, total, warmup))
     n, bs = len(x_train), min(spec.batch_size, len(x_train))
     perm, pos = torch.randperm(n, generator=gen), 0
-    loss_val, terms_sum = math.nan, {}
+    loss_val, terms_sum, loss_sum = math.nan, {}, 0.0
     t0 = time.perf_counter()
     for step in range(total):
         if pos + bs > n:
@@ -107,19 +115,27 @@ def run_proxy(
         opt.step()
         sched.step()
         loss_val = float(loss.detach())
+        loss_sum += loss_val
         if step >= total - 10:  # average the last few steps' terms for the record
             for k, v in terms.items():
                 terms_sum[k] = terms_sum.get(k, 0.0) + float(v.detach()) / min(10, total)
     train_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    acc = proxy_score(student, x_train, x_val, y_val, spec, seed)
-    return ProxyResult(acc, loss_val, total, train_s, time.perf_counter() - t1, terms_sum)
+    acc, val_loss = proxy_eval(student, x_train, x_val, y_val, spec, seed)
+    return ProxyResult(acc, loss_val, total, train_s, time.perf_counter() - t1, terms_sum, val_loss,
+                       loss_sum / max(1, total))
+
+
+def proxy_eval(student: nn.Module, x_train: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
+               spec: ProxySpec, seed: int) -> tuple[float, float]:
+    """Validation top-1 and cross-entropy of a trained student, after recalibrating its BatchNorm
+    statistics on `spec.bn_recalibration` training images (none when 0)."""
+    if spec.bn_recalibration:
+        recalibrate_bn(student, x_train, spec.bn_recalibration, RECAL_BATCH, seed)
+    return accuracy_and_loss(student, x_val, y_val, spec.eval_batch_size)
 
 
 def proxy_score(student: nn.Module, x_train: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
                 spec: ProxySpec, seed: int) -> float:
-    """The score of a trained student: validation top-1, after recalibrating its BatchNorm statistics
-    on `spec.bn_recalibration` training images (none when 0)."""
-    if spec.bn_recalibration:
-        recalibrate_bn(student, x_train, spec.bn_recalibration, RECAL_BATCH, seed)
-    return accuracy(student, x_val, y_val, spec.eval_batch_size)
+    """The score of a trained student: validation top-1 after `proxy_eval`'s recalibration."""
+    return proxy_eval(student, x_train, x_val, y_val, spec, seed)[0]

@@ -29,12 +29,17 @@ def test_every_proxy_is_ranked_against_a_trained_ground_truth(tmp_path: Path, mo
     assert len(panel) == 5 and len({p["arch"] for p in panel}) == 5
     assert all(p["gt"]["acc"] > 0.2 for p in panel)  # 5 epochs of KD learn digits well above chance (0.1)
     assert len({round(p["gt"]["acc"], 4) for p in panel}) > 1
-    expected = {"kd@5", "kd@10", "blockwise", "blockwise_stages", "blockwise_fit", "synflow", "naswot",
+    expected = {"kd@5", "kd@10", "kd@5-valloss", "kd@10-valloss", "kd@5-tse", "kd@10-tse", "blockwise", "blockwise_stages", "blockwise_fit", "synflow", "naswot",
                 "macs_proxy", "params_proxy"}
     assert set(r["proxies"]) == expected
     for name, p in r["proxies"].items():
         assert -1 <= p["tau"] <= 1 and p["tau_ci"][0] <= p["tau_ci"][1], name
     assert r["proxies"]["kd@10"]["student_epochs_per_arch"] == pytest.approx(10 * 64 / 400)
+    for p in panel:  # one short run, three scores: the training-speed one costs no evaluation pass
+        assert p["kd@10-tse"]["seconds"] < p["kd@10"]["seconds"] == p["kd@10-valloss"]["seconds"]
+        assert p["kd@10-tse"]["score"] < 0 and p["kd@10-valloss"]["score"] < 0
+    # the validation loss and the accuracy of the same run mostly agree on who is better
+    assert stats.kendalltau([p["kd@10-valloss"]["score"] for p in panel], [p["kd@10"]["score"] for p in panel])[0] > 0
     parts = r["blockwise_by_component"]
     assert [p["component"] for p in parts] == ["stem", "teacher stage 0 (student stages 0, 1)",
                                                "teacher stage 1 (student stages 2, 3)",
@@ -92,3 +97,15 @@ def test_every_proxy_is_ranked_against_a_trained_ground_truth(tmp_path: Path, mo
     noise = json.loads((tmp_path / "out" / "noise.json").read_text())
     assert noise["shared"] == 5 and noise["same_recipe"]
     assert noise["gt"]["tau"] == pytest.approx(agree["tau"])
+
+
+def test_another_panel_seed_draws_a_held_out_panel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KDNAS_RUNS", str(tmp_path / "runs"))
+    small = [*ARGS, "--panel", "3", "--gt-epochs", "1", "--short-steps", "2", "--out-dir", str(tmp_path)]
+    main([*small, "--name", "first"])
+    main([*small, "--panel-seed", "1", "--short-optimizer", "adamw", "--short-lr", "0.003", "--name", "held"])
+    first, held = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("first", "held"))
+    assert {p["arch"] for p in first["panel"]}.isdisjoint(p["arch"] for p in held["panel"])
+    # the same teacher and block table, so the two panels' figures can be read side by side
+    assert held["teacher"]["sha256"] == first["teacher"]["sha256"] and held["block_table"]["trained"] == 0
+    assert held["short_kd"]["optimizer"] == "adamw" and "AdamW lr 0.003" in (tmp_path / "held.md").read_text()

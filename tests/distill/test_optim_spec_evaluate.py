@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from kdnas.distill import ProxySpec, TrainRecipe, accuracy
+from kdnas.distill.evaluate import accuracy_and_loss
 from kdnas.distill.optim import make_optimizer, param_groups, warmup_cosine
 
 
@@ -93,3 +94,15 @@ def test_accuracy_counts_argmax_hits_in_batches():
     assert accuracy(model, x, y, batch_size=2) == pytest.approx(4 / 5)
     assert not model.training
     assert accuracy(model, x[:0], y[:0]) == 0.0
+
+
+def test_the_loss_is_the_mean_cross_entropy_over_every_batch():
+    model = _Fixed()
+    x = torch.tensor([1.0, -1.0, 2.0, -3.0, 0.5]).view(5, 1, 1, 1)
+    y = torch.tensor([1, 0, 0, 0, 1])
+    with torch.no_grad():
+        expected = float(nn.functional.cross_entropy(model(x), y))
+    for batch in (5, 2):
+        acc, loss = accuracy_and_loss(model, x, y, batch_size=batch)
+        assert acc == pytest.approx(4 / 5)
+        assert loss == pytest.approx(expected, rel=1e-6)

@@ -105,3 +105,19 @@ def test_huge_learning_rate_fails_the_trial(data):
     spec = ProxySpec(method="kd", steps=50, lr=1e30, batch_size=32)
     with pytest.raises(TrialFailure, match="non-finite loss"):
         run_proxy(_student(), x_train, y_train, x_val, y_val, _teacher(y_train, x_train), spec, seed=0)
+
+
+def test_the_run_records_its_training_speed_and_validation_loss(data):
+    x_train, y_train, x_val, y_val = data
+    teacher = _teacher(y_train, x_train)
+    one = run_proxy(_student(), x_train, y_train, x_val, y_val, teacher, ProxySpec(method="kd", steps=1), seed=0)
+    assert one.train_loss_mean == one.final_loss  # one step: the mean over steps is that step's loss
+    many = run_proxy(_student(), x_train, y_train, x_val, y_val, teacher, ProxySpec(method="kd", **SPEC), seed=0)
+    assert many.train_loss_mean > many.final_loss  # it learns, so the mean over the run lies above its end
+    assert many.val_loss < one.val_loss  # and the validation loss falls with it
+    model = _student()
+    result = run_proxy(model, x_train, y_train, x_val, y_val, teacher,
+                       ProxySpec(method="kd", bn_recalibration=0, **SPEC), seed=0)
+    with torch.no_grad():
+        logits = model.eval()(x_val)
+    assert result.val_loss == pytest.approx(float(torch.nn.functional.cross_entropy(logits, y_val)), rel=1e-5)
