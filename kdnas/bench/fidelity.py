@@ -296,7 +296,7 @@ def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
                                    f"{a.gt_batch}, SGD lr {a.gt_lr} cosine, no augmentation, {n_train} training images; "
                                    f"test accuracy on {len(data.test)} images",
                          "epochs": gt_epochs, "seeds": gt_seeds, "seconds_per_arch": gt_s,
-                         "seed_agreement": seed_agreement(per_seed)},
+                         "seed_agreement": seed_agreement(per_seed, gt_seeds)},
         "short_kd": {"batch_size": SHORT_BATCH, "optimizer": a.short_optimizer, "lr": a.short_lr, "bn_recalibration": a.short_recal,
                      "steps": a.short_steps},
         "block_table": {"blocks": table.size, "trained": table.trained, "cached": table.cached,

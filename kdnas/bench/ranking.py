@@ -33,8 +33,9 @@ def bootstrap(x: np.ndarray, y: np.ndarray, n: int, seed: int) -> dict:
     return {"tau": r["tau"], "tau_ci": q(taus), "rho": r["rho"], "rho_ci": q(rhos)}
 
 
-def seed_agreement(runs: np.ndarray) -> dict:
-    """How alike repeated runs rank the same architectures: `runs` is seeds x architectures.
+def seed_agreement(runs: np.ndarray, seeds: list[int] | None = None) -> dict:
+    """How alike repeated runs rank the same architectures: `runs` is seeds x architectures, its
+    rows the runs of `seeds` (default 0, 1, ...), which name the pairs.
 
     For every pair of seeds: tau and rho between them, and their mean and largest absolute
     difference; summarised as means over pairs (empty with one seed).
@@ -51,7 +52,8 @@ def seed_agreement(runs: np.ndarray) -> dict:
     pairs = [(i, j) for i, j in combinations(range(len(runs)), 2)]
     if not pairs:
         return {}
-    per = [{"seeds": [i, j], **rank(runs[i], runs[j]), "mean_abs_diff": float(np.abs(runs[i] - runs[j]).mean()),
+    names = list(range(len(runs))) if seeds is None else list(seeds)
+    per = [{"seeds": [names[i], names[j]], **rank(runs[i], runs[j]), "mean_abs_diff": float(np.abs(runs[i] - runs[j]).mean()),
             "max_abs_diff": float(np.abs(runs[i] - runs[j]).max())} for i, j in pairs]
     r = float(np.mean([p["rho"] for p in per]))
     ceiling = lambda k: math.sqrt(k * r / (1 + (k - 1) * r)) if r > 0 else float("nan")  # noqa: E731

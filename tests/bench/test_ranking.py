@@ -34,6 +34,8 @@ def test_seed_agreement_over_every_pair_of_seeds() -> None:
     assert ag["max_abs_diff"] == pytest.approx(0.17)
     assert ag["spread_of_mean"] == pytest.approx(np.ptp(runs.mean(axis=0)))
     assert seed_agreement(base[None]) == {}
+    # the pairs are named by the seeds the rows were trained with
+    assert [p["seeds"] for p in seed_agreement(runs, [0, 2, 5])["pairs"]] == [[0, 2], [0, 5], [2, 5]]
 
 
 def test_ceiling_of_a_noise_free_proxy_rises_with_seeds() -> None:
