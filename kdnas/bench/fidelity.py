@@ -218,8 +218,7 @@ def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
                      "seconds": float(np.mean([r["seconds"] for r in runs])), "runs": runs}
         for steps in a.short_steps:
             spec = ProxySpec(method="kd", steps=steps, batch_size=SHORT_BATCH, optimizer=a.short_optimizer,
-                             lr=a.short_lr, threads=a.threads,
-                             bn_recalibration=a.short_recal)
+                             lr=a.short_lr, threads=a.threads, bn_recalibration=a.short_recal)
 
             def short(spec: ProxySpec = spec) -> dict:
                 torch.manual_seed(a.seed)
@@ -229,7 +228,7 @@ def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
                         "val_loss": res.val_loss, "tse": res.train_loss_mean}
 
             # cached with its thread count: a short run's seconds are part of what is measured; records
-            # from before the run kept its losses are trained again
+            # made before runs kept their losses are trained again
             key = f"short|{t_sha}|{data.fingerprint}|{arch}|{spec.model_dump_json()}|{a.seed}"
             rec, se = _cached(key, short, fresh, need=("tse", "val_loss")), steps * SHORT_BATCH / n_train
             row[f"kd@{steps}"] = {"score": rec["score"], "seconds": rec["seconds"], "student_epochs": se}
@@ -265,8 +264,8 @@ def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
     for r, v in zip(rows, fitted):
         r["blockwise_fit"] = {"score": float(v), "seconds": (time.perf_counter() - t0) / len(rows)}
     gt_epochs = a.gt_epochs
-    names = [f"kd@{s}{v}" for s in a.short_steps for v in ("", "-valloss", "-tse")] + ["blockwise", "blockwise_stages", "blockwise_fit", "synflow", "naswot",
-                                                   "macs_proxy", "params_proxy"]
+    names = [f"kd@{s}{v}" for s in a.short_steps for v in ("", "-valloss", "-tse")]
+    names += ["blockwise", "blockwise_stages", "blockwise_fit", "synflow", "naswot", "macs_proxy", "params_proxy"]
     proxies = {}
     for name in names:
         x = np.array([r[name]["score"] for r in rows], dtype=float)
@@ -297,8 +296,8 @@ def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
                                    f"test accuracy on {len(data.test)} images",
                          "epochs": gt_epochs, "seeds": gt_seeds, "seconds_per_arch": gt_s,
                          "seed_agreement": seed_agreement(per_seed, gt_seeds)},
-        "short_kd": {"batch_size": SHORT_BATCH, "optimizer": a.short_optimizer, "lr": a.short_lr, "bn_recalibration": a.short_recal,
-                     "steps": a.short_steps},
+        "short_kd": {"batch_size": SHORT_BATCH, "optimizer": a.short_optimizer, "lr": a.short_lr,
+                     "bn_recalibration": a.short_recal, "steps": a.short_steps},
         "block_table": {"blocks": table.size, "trained": table.trained, "cached": table.cached,
                         "wall_s": table.wall_s, "block_train_s": table.block_train_s,
                         "settings": bw.model_dump()},

@@ -54,6 +54,18 @@ def objective_values(setup: SearchSetup, acc: float, costs: Costs) -> list[float
     return [by_name[o] for o in setup.cfg.objectives]
 
 
+OVER_BUDGET = "over budget: another driver took the last place"
+
+
+def _over_budget(study: optuna.Study, number: int, budget: int) -> bool:
+    """Whether trial `number`, just asked, is one too many: trial numbers are handed out in order by
+    the storage, so the complete and running trials numbered below it are the ones that came first.
+    Two drivers that both counted one free place before asking both get a trial; this gives it to
+    the one that asked first."""
+    before = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
+    return sum(1 for t in before if t.number < number) >= budget
+
+
 def _snapshot(study: optuna.Study) -> tuple[int, int, dict[str, tuple[float, int]]]:
     """From the storage: complete and running counts, and {arch: (accuracy, trial)} of trained ones."""
     complete = running = 0
@@ -197,6 +209,12 @@ def run_search(
                 complete, running, known = _snapshot(study)  # other drivers may have added trials
             while not stopping and complete + running < budget and executor.outstanding < executor.capacity:
                 trial = study.ask()
+                if several_drivers and _over_budget(study, trial.number, budget):
+                    # another driver asked for the last place between our count and our ask
+                    trial.set_user_attr(R.REASON, OVER_BUDGET)
+                    study.tell(trial, state=TrialState.PRUNED)
+                    complete, running, known = _snapshot(study)
+                    continue
                 heart.add(trial._trial_id)
                 running += 1
                 arch = setup.space.suggest(trial)
