@@ -24,7 +24,8 @@ For each: Kendall tau and Spearman rho against the ground truth with percentile 
 (panel resampled with replacement), and the cost in seconds and student-epochs. Ground-truth and
 short runs are cached per architecture under ``runs/cache/fidelity/``, so an interrupted run
 resumes and another seed costs only its own runs. `--panel-seed` draws a held-out panel under the
-same teacher, block table and recipes, to check a conclusion drawn from the first.
+same teacher, block table and recipes, to check a conclusion drawn from the first. `--jobs N`
+shares the block table and the runs among N processes (claims on the cache files, `kdnas.claims`).
 Run ``kdnas bench fidelity --help``.
 """
 
@@ -37,6 +38,7 @@ import json
 import math
 import os
 import shlex
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -50,11 +52,13 @@ from kdnas.bench.machine import machine_info
 from kdnas.bench.predictor import features, loo_predictions
 from kdnas.bench.ranking import bootstrap, rank, seed_agreement
 from kdnas.blockwise import CostTable, ScoreTable, build_block_table, plan_blocks
+from kdnas.claims import release, try_claim, wait_for
 from kdnas.cost import count_macs_params
 from kdnas.data import DataBundle, DataSpec, load_data, with_train_from
 from kdnas.distill import ProxySpec, TrainRecipe, accuracy, run_proxy, teacher_outputs
 from kdnas.distill.spec import BlockwiseSpec
 from kdnas.distill.trainer import train
+from kdnas.errors import UserError
 from kdnas.paths import cache_dir, runs_dir
 from kdnas.space import build_student, load_space
 from kdnas.teachers import TeacherSpec, build_model, freeze, stage_shapes, state_dict_sha256
@@ -109,6 +113,7 @@ def _teacher(a: argparse.Namespace, data: DataBundle) -> tuple[torch.nn.Module, 
     more = a.teacher_train if a.teacher_train and a.teacher_train > len(data.train) else None
     n = f"-n{more}" if more else ""
     path = runs_dir() / "teachers" / f"fidelity-{a.teacher}-{data.name}-{data.fingerprint[:10]}-e{a.teacher_epochs}{n}.pt"
+    torch.manual_seed(a.seed)  # the initial weights too: a teacher trained twice in one process is the same teacher
     model = build_model(TeacherSpec(name=a.teacher), num_classes=data.num_classes, in_channels=c, input_size=(h, w))
     if path.is_file():
         blob = torch.load(path, map_location="cpu", weights_only=True)
@@ -128,23 +133,46 @@ def _teacher(a: argparse.Namespace, data: DataBundle) -> tuple[torch.nn.Module, 
     return model, state_dict_sha256(model.state_dict()), val, seen
 
 
-def _cached(key_text: str, fn, fresh: list[str] | None = None, need: tuple[str, ...] = ()) -> dict:  # noqa: ANN001
+def _cached(key_text: str, fn, fresh: list[str] | None = None, need: tuple[str, ...] = (),  # noqa: ANN001
+            since: float | None = None, skip_claimed: bool = False) -> dict | None:
     """`fn()`'s record, computed once per key and kept under runs/cache/fidelity/ (again when the
-    stored record lacks a field named in `need`). The key's kind (the text before its first `|`) is
-    appended to `fresh` when the record was computed by this call, so a report can say how much of
-    its wall time was spent now."""
+    stored record lacks a field named in `need`).
+
+    Several processes share the work (`--jobs`): a key being computed by another live process is
+    waited for, or skipped (None) with `skip_claimed`. The key's kind (the text before its first
+    `|`) is appended to `fresh` when the record was written by this run: by this call, or at or
+    after the time `since` (by a helper of this run), so a report can say how much of its wall
+    time was spent now."""
     path = cache_dir() / "fidelity" / f"{hashlib.sha256(key_text.encode()).hexdigest()[:24]}.json"
-    if path.is_file():
+    kind = key_text.split("|", 1)[0]
+
+    def stored() -> dict | None:
+        if not path.is_file():
+            return None
         rec = json.loads(path.read_text())
-        if all(k in rec for k in need):
-            return rec
-    rec = fn()
+        rec.pop("made_by", None)
+        return rec if all(k in rec for k in need) else None
+
+    rec = stored()
+    if rec is None and not try_claim(path):
+        if skip_claimed:
+            return None
+        wait_for(path)  # another process is on it; when it died without a result, compute it here
+        rec = stored()
+    if rec is not None:
+        if fresh is not None and since is not None and path.stat().st_mtime >= since:
+            fresh.append(kind)
+        return rec
+    try:
+        rec = fn()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps({**rec, "made_by": os.getpid()}))  # which process of a --jobs run made it
+        tmp.replace(path)
+    finally:
+        release(path)
     if fresh is not None:
-        fresh.append(key_text.split("|", 1)[0])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(rec))
-    tmp.replace(path)
+        fresh.append(kind)
     return rec
 
 
@@ -158,14 +186,36 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
-    """Run the benchmark described by the parsed flags `a`; writes JSON, Markdown and a figure."""
+def bench_fidelity(a: argparse.Namespace, command: str) -> dict | None:
+    """Run the benchmark described by the parsed flags `a`; writes JSON, Markdown and a figure.
+
+    With `a.jobs` > 1, that many - 1 helper processes of the same command (`a.argv`) share the block
+    table and the runs through claims on their cache files; a helper (`a.worker`) writes no report
+    and returns None. Helpers still running when this returns or fails are stopped."""
+    helpers: list[subprocess.Popen] = []
+    try:
+        return _bench(a, command, helpers)
+    finally:
+        for h in helpers:
+            if h.poll() is None:
+                h.terminate()
+                h.wait()
+
+
+def _spawn_helper(a: argparse.Namespace) -> subprocess.Popen:
+    argv = [*(getattr(a, "argv", None) or []), "--worker", "--jobs", "1"]
+    return subprocess.Popen([sys.executable, "-m", "kdnas.bench.fidelity", *argv])
+
+
+def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen]) -> dict | None:
     started = _dt.datetime.now(_dt.timezone.utc)
     torch.set_num_threads(a.threads)
     data = _load(a.data, a.data_root, a.train_subset, a.val_subset, a.test_subset)
     _log(f"data: {data.describe()}")
     c, h, w = data.input_shape
     teacher, t_sha, t_val, t_seen = _teacher(a, data)
+    if not a.worker:  # spawned once the teacher is trained, so that only this process trains it
+        helpers.extend(_spawn_helper(a) for _ in range(a.jobs - 1))
     t_test_acc = accuracy(teacher, data.test.x, data.test.y)
     _log(f"teacher {a.teacher}: val {t_val:.4f} test {t_test_acc:.4f}")
     space = load_space(a.space)
@@ -200,37 +250,53 @@ def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
     # threads are how a run is executed, not part of its recipe: a ground truth cached at one thread count
     # serves every other (keyed as threads 1, which also keeps the keys of runs cached before this rule)
     gt_key = gt_spec.model_copy(update={"threads": 1}).model_dump_json()
-    rows, fresh = [], []
-    for i, arch in enumerate(panel):
-        model = build_student(arch, c, data.num_classes)
-        m, p = count_macs_params(model, data.input_shape)
-        row: dict = {"arch": str(arch), "macs": m, "params": p}
+    short_specs = [ProxySpec(method="kd", steps=steps, batch_size=SHORT_BATCH, optimizer=a.short_optimizer,
+                             lr=a.short_lr, threads=a.threads, bn_recalibration=a.short_recal)
+                   for steps in a.short_steps]
 
-        def gt(seed: int) -> dict:
+    def gt_task(arch: Arch, seed: int) -> tuple[str, object]:
+        def run() -> dict:
             torch.manual_seed(seed)
             res = run_proxy(build_student(arch, c, data.num_classes), data.train.x, data.train.y, data.test.x,
                             data.test.y, outputs, gt_spec, seed=seed, device=a.device)
             return {"acc": res.val_acc, "seconds": res.train_s + res.eval_s, "steps": res.steps}
+        return f"gt|{t_sha}|{data.fingerprint}|{arch}|{gt_key}|{seed}", run
 
-        runs = [{"seed": s, **_cached(f"gt|{t_sha}|{data.fingerprint}|{arch}|{gt_key}|{s}", lambda s=s: gt(s), fresh)}
-                for s in gt_seeds]
+    def short_task(arch: Arch, spec: ProxySpec) -> tuple[str, object]:
+        def run() -> dict:
+            torch.manual_seed(a.seed)
+            res = run_proxy(build_student(arch, c, data.num_classes), data.train.x, data.train.y, data.val.x,
+                            data.val.y, outputs, spec, seed=a.seed, device=a.device)
+            return {"score": res.val_acc, "seconds": res.train_s + res.eval_s, "train_s": res.train_s,
+                    "val_loss": res.val_loss, "tse": res.train_loss_mean}
+        # cached with its thread count: a short run's seconds are part of what is measured
+        return f"short|{t_sha}|{data.fingerprint}|{arch}|{spec.model_dump_json()}|{a.seed}", run
+
+    # the work pass: every ground-truth run first (the long ones), then the short runs, each done by
+    # whichever process of this run (--jobs) claims it first; records from before runs kept their
+    # losses are trained again
+    for key, fn in [gt_task(arch, s) for arch in panel for s in gt_seeds]:
+        _cached(key, fn, skip_claimed=True)
+    for key, fn in [short_task(arch, spec) for arch in panel for spec in short_specs]:
+        _cached(key, fn, need=("tse", "val_loss"), skip_claimed=True)
+    if a.worker:
+        return None
+    for helper in helpers:
+        helper.wait()
+
+    rows: list[dict] = []
+    fresh: list[str] = []
+    since = started.timestamp()
+    for i, arch in enumerate(panel):
+        model = build_student(arch, c, data.num_classes)
+        m, p = count_macs_params(model, data.input_shape)
+        row: dict = {"arch": str(arch), "macs": m, "params": p}
+        runs = [{"seed": s, **_cached(*gt_task(arch, s), fresh, since=since)} for s in gt_seeds]
         row["gt"] = {"acc": float(np.mean([r["acc"] for r in runs])),
                      "seconds": float(np.mean([r["seconds"] for r in runs])), "runs": runs}
-        for steps in a.short_steps:
-            spec = ProxySpec(method="kd", steps=steps, batch_size=SHORT_BATCH, optimizer=a.short_optimizer,
-                             lr=a.short_lr, threads=a.threads, bn_recalibration=a.short_recal)
-
-            def short(spec: ProxySpec = spec) -> dict:
-                torch.manual_seed(a.seed)
-                res = run_proxy(build_student(arch, c, data.num_classes), data.train.x, data.train.y, data.val.x,
-                                data.val.y, outputs, spec, seed=a.seed, device=a.device)
-                return {"score": res.val_acc, "seconds": res.train_s + res.eval_s, "train_s": res.train_s,
-                        "val_loss": res.val_loss, "tse": res.train_loss_mean}
-
-            # cached with its thread count: a short run's seconds are part of what is measured; records
-            # made before runs kept their losses are trained again
-            key = f"short|{t_sha}|{data.fingerprint}|{arch}|{spec.model_dump_json()}|{a.seed}"
-            rec, se = _cached(key, short, fresh, need=("tse", "val_loss")), steps * SHORT_BATCH / n_train
+        for steps, spec in zip(a.short_steps, short_specs):
+            rec = _cached(*short_task(arch, spec), fresh, need=("tse", "val_loss"), since=since)
+            se = steps * SHORT_BATCH / n_train
             row[f"kd@{steps}"] = {"score": rec["score"], "seconds": rec["seconds"], "student_epochs": se}
             # the same run scored by its validation loss, and by its training speed (no evaluation pass)
             row[f"kd@{steps}-valloss"] = {"score": -rec["val_loss"], "seconds": rec["seconds"], "student_epochs": se}
@@ -286,7 +352,8 @@ def bench_fidelity(a: argparse.Namespace, command: str) -> dict:
     by_component = [{"component": n, **rank(-comp[:, i], gt)} for i, n in enumerate(scores.component_names)]
     result = {
         "benchmark": "fidelity", "command": command, "date": started.isoformat(timespec="seconds"),
-        "wall_s": (_dt.datetime.now(_dt.timezone.utc) - started).total_seconds(), "machine": machine_info(),
+        "wall_s": (_dt.datetime.now(_dt.timezone.utc) - started).total_seconds(), "jobs": a.jobs,
+        "machine": machine_info(),
         "data": {"name": a.data, "loader": data.name, "describe": data.describe(), "fingerprint": data.fingerprint},
         "teacher": {"name": a.teacher, "epochs": a.teacher_epochs, "val_acc": t_val, "test_acc": t_test_acc,
                     "sha256": t_sha, "train_samples": t_seen},
@@ -347,6 +414,10 @@ def _agreement_lines(ag: dict | None) -> list[str]:
             f"{ag['rho_ceiling_one_run']:.2f} against one seed and {ag['rho_ceiling_mean']:.2f} against the mean, "
             f"Kendall tau of about {ag['tau_ceiling_one_run']:.2f} and {ag['tau_ceiling_mean']:.2f} "
             "(Spearman-Brown estimate from the seeds' agreement; see kdnas.bench.ranking.seed_agreement)"]
+
+
+def _jobs(n: int) -> str:
+    return f" in {n} processes sharing the work (--jobs {n})" if n > 1 else ""
 
 
 def _runs_now(n: dict | None) -> str:
@@ -432,7 +503,7 @@ def _markdown(r: dict, stem: str) -> str:
     m = r["machine"]
     lines += ["", "## Machine", "", f"- CPU: {m['cpu_model']}; nproc {m['nproc']}; torch threads {m['torch_threads']}; "
               f"load average at start {m['loadavg_at_start']}", f"- torch {m['torch']}, Python {m['python']}",
-              f"- total wall time: {r['wall_s']:.0f} s" + _runs_now(r.get("runs_now")), "", f"Figure: `{stem}.png` (each proxy against the ground truth). "
+              f"- total wall time: {r['wall_s']:.0f} s{_jobs(r.get('jobs', 1))}" + _runs_now(r.get("runs_now")), "", f"Figure: `{stem}.png` (each proxy against the ground truth). "
               f"Every figure per architecture is in `{stem}.json`.", ""]
     return "\n".join(lines)
 
@@ -476,6 +547,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="seeds of the ground-truth runs, comma-separated (default --seed): each architecture's "
                         "ground truth is the mean over them, and the report says how alike the seeds rank the panel "
                         "(the ceiling of any proxy against one run)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="processes sharing the block table and the runs (each with --threads threads); seconds "
+                        "are measured with the cores shared, so compare figures taken at the same --jobs")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # a --jobs helper: no report
     p.add_argument("--name", default=None, help="report file stem (default fidelity-DATA)")
     p.add_argument("--out-dir", type=Path, default=Path("reports/benchmarks"))
     return p
@@ -485,7 +560,11 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry: parse `argv`, run the benchmark, print the Markdown report."""
     argv = list(sys.argv[1:] if argv is None else argv)
     a = _parser().parse_args(argv)
-    bench_fidelity(a, shlex.join(["kdnas", "bench", "fidelity", *argv]))
+    if a.jobs < 1:
+        raise UserError(f"--jobs must be at least 1, got {a.jobs}")
+    a.argv = argv
+    if bench_fidelity(a, shlex.join(["kdnas", "bench", "fidelity", *argv])) is None:
+        return 0  # a --jobs helper
     print((Path(a.out_dir) / f"{a.name or f'fidelity-{a.data}'}.md").read_text())
     return 0
 

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kdnas.blockwise.plan import HEAD, STEM, Block, BlockPlan
+from kdnas.claims import release, try_claim, wait_for
 from kdnas.distill.losses import hint_adapter, kd_loss
 from kdnas.distill.optim import make_optimizer, warmup_cosine
 from kdnas.distill.spec import BlockwiseSpec
@@ -240,6 +241,22 @@ def _subset(x: torch.Tensor, n: int, seed: int) -> torch.Tensor:
     return x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]]
 
 
+def _record(table: BlockTable, block: Block, path: Path, train_fn) -> None:  # noqa: ANN001
+    """Add `block` to `table`: from its result file when another builder has written it meanwhile,
+    else trained now by `train_fn()` and written."""
+    if path.is_file():
+        rec, cached = json.loads(path.read_text()), True
+    else:
+        rec, cached = train_fn(), False
+        _write_json(path, rec)
+        table.trained += 1
+        table.train_s += rec["train_s"]
+    if cached:
+        table.cached += 1
+    table.losses[(block.group, block.text())] = float(rec["loss"])
+    table.records.append({**rec, "cached": cached})
+
+
 def build_block_table(
     plan: BlockPlan,
     teacher: nn.Module,
@@ -272,10 +289,7 @@ def build_block_table(
             c_in, c_out = int(x_in.shape[1]), int(y.shape[1]) if y.dim() == 4 else num_classes
             path = folder / f"{block_key(teacher_id, data_fingerprint, block, c_in, c_out, spec)}.json"
             if path.is_file():
-                rec = json.loads(path.read_text())
-                table.losses[(block.group, block.text())] = float(rec["loss"])
-                table.records.append({**rec, "cached": True})
-                table.cached += 1
+                _record(table, block, path, None)
             else:
                 todo.append((block, path, c_in, c_out))
         if todo:
@@ -283,16 +297,25 @@ def build_block_table(
             train_io = teacher_stage_io(teacher, _subset(x_train, spec.max_samples, seed), feature_names, device=device)
             val_io = teacher_stage_io(teacher, _subset(x_val, spec.val_samples, seed), feature_names, device=device)
             table.features_s = time.perf_counter() - t0
+            # a block another builder is training is skipped at first and waited for at the end
+            deferred: list[tuple[Block, Path]] = []
             for i, (block, path, _c_in, _c_out) in enumerate(todo):
-                rec = train_block(block, train_io, val_io, spec, seed=seed, num_classes=num_classes, device=device)
-                _write_json(path, rec)
-                table.losses[(block.group, block.text())] = float(rec["loss"])
-                table.records.append({**rec, "cached": False})
-                table.trained += 1
-                table.train_s += rec["train_s"]
-                if verbose:
-                    print(f"  block {i + 1}/{len(todo)} {block.group} {block.text()}: loss {rec['loss']:.4f} "
-                          f"({rec['train_s']:.1f}s)", file=sys.stderr, flush=True)
+                if try_claim(path):
+                    try:
+                        _record(table, block, path, lambda b=block: train_block(
+                            b, train_io, val_io, spec, seed=seed, num_classes=num_classes, device=device))
+                    finally:
+                        release(path)
+                    if verbose and table.records[-1]["cached"] is False:
+                        rec = table.records[-1]
+                        print(f"  block {i + 1}/{len(todo)} {block.group} {block.text()}: loss {rec['loss']:.4f} "
+                              f"({rec['train_s']:.1f}s)", file=sys.stderr, flush=True)
+                else:
+                    deferred.append((block, path))
+            for block, path in deferred:
+                wait_for(path)  # when its builder died or failed without a result, train it here
+                _record(table, block, path, lambda b=block: train_block(
+                    b, train_io, val_io, spec, seed=seed, num_classes=num_classes, device=device))
     finally:
         torch.set_num_threads(prev)
     table.wall_s = time.perf_counter() - t_start

@@ -4,6 +4,7 @@ the teacher may see more training images than the students, and a second run rea
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from scipy import stats
 
 from kdnas.bench.fidelity import main
 from kdnas.bench.fidelity_compare import main as compare_main
+from kdnas.errors import UserError
 
 ARGS = ["--data", "digits", "--panel", "5", "--train-subset", "400", "--val-subset", "200", "--test-subset", "300",
         "--teacher-train", "900", "--teacher-epochs", "5", "--gt-epochs", "5", "--gt-batch", "32", "--short-steps", "5,10",
@@ -109,3 +111,29 @@ def test_another_panel_seed_draws_a_held_out_panel(tmp_path: Path, monkeypatch: 
     # the same teacher and block table, so the two panels' figures can be read side by side
     assert held["teacher"]["sha256"] == first["teacher"]["sha256"] and held["block_table"]["trained"] == 0
     assert held["short_kd"]["optimizer"] == "adamw" and "AdamW lr 0.003" in (tmp_path / "held.md").read_text()
+
+
+def test_jobs_share_the_runs_between_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--jobs 2: a helper process takes part of the runs (each made once), and the figures are the
+    ones a single process makes."""
+    args = [*ARGS, "--panel", "4", "--gt-epochs", "8", "--short-steps", "5", "--out-dir", str(tmp_path)]
+    monkeypatch.setenv("KDNAS_RUNS", str(tmp_path / "shared"))
+    assert main([*args, "--jobs", "2", "--name", "two"]) == 0
+    two = json.loads((tmp_path / "two.json").read_text())
+    cache = tmp_path / "shared" / "cache" / "fidelity"
+    made_by = [json.loads(f.read_text())["made_by"] for f in cache.glob("*.json")]
+    assert len(made_by) == 8 and len(set(made_by)) == 2 and os.getpid() in made_by
+    assert two["jobs"] == 2 and two["runs_now"]["gt"] == 4 and two["runs_now"]["short"] == 4
+    assert "made_by" not in two["panel"][0]["gt"]["runs"][0]
+    assert not list(cache.glob("*.claim"))
+    assert "(--jobs 2)" in (tmp_path / "two.md").read_text()
+    monkeypatch.setenv("KDNAS_RUNS", str(tmp_path / "alone"))
+    main([*args, "--name", "one"])
+    one = json.loads((tmp_path / "one.json").read_text())
+    assert [p["gt"]["acc"] for p in one["panel"]] == [p["gt"]["acc"] for p in two["panel"]]
+    assert [p["kd@5"]["score"] for p in one["panel"]] == [p["kd@5"]["score"] for p in two["panel"]]
+
+
+def test_jobs_below_one_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="--jobs"):
+        main([*ARGS, "--jobs", "0", "--out-dir", str(tmp_path)])

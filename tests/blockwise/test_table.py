@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from kdnas.arch import Stage
 from kdnas.blockwise import build_block_table, plan_blocks
 from kdnas.blockwise.plan import HEAD, STEM, Block
 from kdnas.blockwise.table import make_block, teacher_stage_io, train_block
+from kdnas.claims import claim_path
 from kdnas.distill.spec import BlockwiseSpec
 from kdnas.errors import ConfigError
 from kdnas.space import SearchSpace, load_space
@@ -67,6 +71,36 @@ def test_second_build_is_all_cache_hits(teacher, digits, tmp_path: Path) -> None
     other = build_block_table(plan, teacher, digits.train.x, digits.val.x,
                               **{**kw, "spec": spec.model_copy(update={"steps": 3})})
     assert other.trained == first.size
+
+
+
+def test_builders_sharing_a_cache_train_each_block_once(teacher, digits, tmp_path: Path) -> None:
+    """A block claimed by another live builder is waited for, not trained again; a claim left by a
+    dead one is taken over."""
+    space = SearchSpace.model_validate(TINY_SPACE)
+    plan = plan_blocks(space, (8, 8), _teacher_res(teacher, digits))
+    spec = BlockwiseSpec(steps=2, batch_size=16, max_samples=64, val_samples=32)
+    kw = dict(teacher_id="t", data_fingerprint=digits.fingerprint, num_classes=10, spec=spec)
+    ref = build_block_table(plan, teacher, digits.train.x, digits.val.x, cache=tmp_path / "ref", **kw)
+    files = sorted((tmp_path / "ref").glob("*.json"))
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    # another builder (a real process) holds the first two blocks and writes them after a while ...
+    pairs = [(str(f), str(shared / f.name)) for f in files[:2]]
+    code = ("import shutil, sys, time\nfrom pathlib import Path\nfrom kdnas.claims import try_claim, release\n"
+            f"pairs = {pairs!r}\nassert all(try_claim(Path(d)) for _, d in pairs)\nprint('held', flush=True)\n"
+            "time.sleep(1.5)\nfor s, d in pairs:\n    shutil.copy(s, d)\n    release(Path(d))\n")
+    other = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert other.stdout.readline().strip() == "held"
+    # ... and a third one was killed while it held the third block
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    claim_path(shared / files[2].name).write_text(f"{socket.gethostname()} {dead.pid}")
+    table = build_block_table(plan, teacher, digits.train.x, digits.val.x, cache=shared, **kw)
+    assert other.wait() == 0
+    assert table.trained == ref.size - 2 and table.cached == 2 and table.size == ref.size
+    assert table.losses == ref.losses  # the waited-for blocks are the other builder's results
+    assert not list(shared.glob("*.claim"))
 
 
 def test_a_trained_block_beats_an_untrained_one(teacher, digits) -> None:
