@@ -127,7 +127,10 @@ def test_jobs_share_the_runs_between_processes(tmp_path: Path, monkeypatch: pyte
     assert "made_by" not in two["panel"][0]["gt"]["runs"][0]
     assert not list(cache.glob("*.claim"))
     assert "(--jobs 2)" in (tmp_path / "two.md").read_text()
-    monkeypatch.setenv("KDNAS_RUNS", str(tmp_path / "alone"))
+    # the helper's records, made again by this process alone, are the same figures
+    for f in cache.glob("*.json"):
+        if json.loads(f.read_text())["made_by"] != os.getpid():
+            f.unlink()
     main([*args, "--name", "one"])
     one = json.loads((tmp_path / "one.json").read_text())
     assert [p["gt"]["acc"] for p in one["panel"]] == [p["gt"]["acc"] for p in two["panel"]]
