@@ -6,14 +6,17 @@ by creating ``<result>.claim`` exclusively (``O_CREAT | O_EXCL``, atomic on a lo
 folder) with its host and pid in it; the others skip the item and wait for its result file only
 when they have nothing else left to do. A claim whose owner died on this host (the pid is gone) is
 taken over, so a killed worker never leaves an item unfinished; an owner on another host is
-trusted to be alive, since its pid cannot be checked from here.
+trusted to be alive, since its pid cannot be checked from here. `obtain` is the whole protocol for
+one JSON result; the other functions are its parts.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -25,17 +28,13 @@ def claim_path(result: Path) -> Path:
 def _owner_alive(claim: Path) -> bool:
     try:
         host, pid = claim.read_text().split()
-    except (OSError, ValueError):
-        return True  # being written right now, or unreadable: do not steal it
-    if host != socket.gethostname():
-        return True
-    try:
-        os.kill(int(pid), 0)
+        if host == socket.gethostname():
+            os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, ValueError):
-        return True
-    return True
+    except (OSError, ValueError):
+        return True  # being written, unreadable, or not ours to signal: do not steal it
+    return True  # alive here, or on another host where its pid cannot be checked
 
 
 def try_claim(result: Path) -> bool:
@@ -68,9 +67,49 @@ def wait_for(result: Path, poll_s: float = 0.5) -> bool:
     """Wait while another live process holds the claim on `result`. True when the result file is
     there at the end; False when the claim went away without one (its owner failed or died), so
     the caller should do the work itself."""
-    while not result.is_file():
-        claim = claim_path(result)
-        if not claim.exists() or not _owner_alive(claim):
-            return result.is_file()
+    claim = claim_path(result)
+    while claim.exists() and _owner_alive(claim):
         time.sleep(poll_s)
-    return True
+    return result.is_file()
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write `data` to `path` atomically: a concurrent reader sees no file or the whole file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)
+
+
+def obtain(result: Path, make: Callable[[], dict], *, wait: bool = True,
+           usable: Callable[[dict], bool] = lambda rec: True) -> tuple[dict, bool] | None:
+    """The JSON record at `result`, made by `make()` and written by whichever process claims it
+    first; returns (record, made by this call).
+
+    When another live process holds the claim, waits for its result (`wait`), or returns None so
+    the caller can come back to it later. A stored record that is not `usable` (an older format)
+    is made again."""
+    def stored() -> dict | None:
+        if not result.is_file():
+            return None
+        rec = json.loads(result.read_text())
+        return rec if usable(rec) else None
+
+    while True:
+        rec = stored()
+        if rec is not None:
+            return rec, False
+        if try_claim(result):
+            break
+        if not wait:
+            return None
+        wait_for(result)  # then look again: its owner wrote it, or gave up and the claim is free
+    try:
+        rec = stored()  # written by another process between the first look and the claim
+        if rec is not None:
+            return rec, False
+        rec = make()
+        write_json(result, rec)
+        return rec, True
+    finally:
+        release(result)

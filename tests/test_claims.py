@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kdnas.claims import claim_path, release, try_claim, wait_for
+from kdnas.claims import claim_path, obtain, release, try_claim, wait_for
 
 
 def _hold(result: Path, seconds: float, write: bool) -> subprocess.Popen:
@@ -55,3 +55,27 @@ def test_an_owner_on_another_host_is_trusted(tmp_path: Path) -> None:
     result = tmp_path / "item.json"
     claim_path(result).write_text("some-other-host 1")
     assert not try_claim(result)
+
+
+def test_obtain_makes_a_record_once_and_defers_to_a_live_owner(tmp_path: Path) -> None:
+    result = tmp_path / "item.json"
+    calls: list[int] = []
+
+    def make() -> dict:
+        calls.append(1)
+        return {"v": len(calls)}
+
+    assert obtain(result, make) == ({"v": 1}, True)
+    assert obtain(result, make) == ({"v": 1}, False) and len(calls) == 1  # read back, not made again
+    # a stored record of an older format is made again
+    assert obtain(result, make, usable=lambda rec: "w" in rec) == ({"v": 2}, True)
+    # an item a live process holds: skipped without waiting, or waited for and read, not made here
+    other_item = tmp_path / "other.json"
+    code = (f"import time, json; from pathlib import Path; from kdnas.claims import try_claim, release\n"
+            f"p = Path({str(other_item)!r}); assert try_claim(p); print('held', flush=True); time.sleep(0.5)\n"
+            "p.write_text(json.dumps({'v': 'theirs'})); release(p)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    assert obtain(other_item, make, wait=False) is None
+    assert obtain(other_item, make) == ({"v": "theirs"}, False) and len(calls) == 2
+    assert proc.wait() == 0 and not claim_path(other_item).exists()

@@ -52,7 +52,7 @@ from kdnas.bench.machine import machine_info
 from kdnas.bench.predictor import features, loo_predictions
 from kdnas.bench.ranking import bootstrap, rank, seed_agreement
 from kdnas.blockwise import CostTable, ScoreTable, build_block_table, plan_blocks
-from kdnas.claims import release, try_claim, wait_for
+from kdnas.claims import obtain
 from kdnas.cost import count_macs_params
 from kdnas.data import DataBundle, DataSpec, load_data, with_train_from
 from kdnas.distill import ProxySpec, TrainRecipe, accuracy, run_proxy, teacher_outputs
@@ -138,42 +138,21 @@ def _cached(key_text: str, fn, fresh: list[str] | None = None, need: tuple[str, 
     """`fn()`'s record, computed once per key and kept under runs/cache/fidelity/ (again when the
     stored record lacks a field named in `need`).
 
-    Several processes share the work (`--jobs`): a key being computed by another live process is
-    waited for, or skipped (None) with `skip_claimed`. The key's kind (the text before its first
-    `|`) is appended to `fresh` when the record was written by this run: by this call, or at or
-    after the time `since` (by a helper of this run), so a report can say how much of its wall
-    time was spent now."""
+    Several processes share the work (`--jobs`, see `kdnas.claims.obtain`): a key another live
+    process is computing is waited for, or skipped (None) with `skip_claimed`. The key's kind (the
+    text before its first `|`) is appended to `fresh` when the record was written by this run: by
+    this call, or at or after the time `since` (by a helper of this run), so a report can say how
+    much of its wall time was spent now."""
     path = cache_dir() / "fidelity" / f"{hashlib.sha256(key_text.encode()).hexdigest()[:24]}.json"
-    kind = key_text.split("|", 1)[0]
-
-    def stored() -> dict | None:
-        if not path.is_file():
-            return None
-        rec = json.loads(path.read_text())
-        rec.pop("made_by", None)
-        return rec if all(k in rec for k in need) else None
-
-    rec = stored()
-    if rec is None and not try_claim(path):
-        if skip_claimed:
-            return None
-        wait_for(path)  # another process is on it; when it died without a result, compute it here
-        rec = stored()
-    if rec is not None:
-        if fresh is not None and since is not None and path.stat().st_mtime >= since:
-            fresh.append(kind)
-        return rec
-    try:
-        rec = fn()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps({**rec, "made_by": os.getpid()}))  # which process of a --jobs run made it
-        tmp.replace(path)
-    finally:
-        release(path)
-    if fresh is not None:
-        fresh.append(kind)
-    return rec
+    # made_by: which process of a --jobs run made the record (kept in the file, not in reports)
+    got = obtain(path, lambda: {**fn(), "made_by": os.getpid()}, wait=not skip_claimed,
+                 usable=lambda rec: all(k in rec for k in need))
+    if got is None:
+        return None
+    rec, made = got
+    if fresh is not None and (made or (since is not None and path.stat().st_mtime >= since)):
+        fresh.append(key_text.split("|", 1)[0])
+    return {k: v for k, v in rec.items() if k != "made_by"}
 
 
 def _shown(path: Path) -> str:
@@ -203,8 +182,11 @@ def bench_fidelity(a: argparse.Namespace, command: str) -> dict | None:
 
 
 def _spawn_helper(a: argparse.Namespace) -> subprocess.Popen:
-    argv = [*(getattr(a, "argv", None) or []), "--worker", "--jobs", "1"]
-    return subprocess.Popen([sys.executable, "-m", "kdnas.bench.fidelity", *argv])
+    # a helper must run this very command: without it, it would run the defaults' benchmark and fill
+    # the cache with runs nobody asked for
+    if getattr(a, "argv", None) is None:
+        raise ValueError("--jobs > 1 needs the command's arguments in a.argv (set by main)")
+    return subprocess.Popen([sys.executable, "-m", "kdnas.bench.fidelity", *a.argv, "--worker", "--jobs", "1"])
 
 
 def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen]) -> dict | None:

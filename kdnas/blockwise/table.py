@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kdnas.blockwise.plan import HEAD, STEM, Block, BlockPlan
-from kdnas.claims import release, try_claim, wait_for
+from kdnas.claims import obtain
 from kdnas.distill.losses import hint_adapter, kd_loss
 from kdnas.distill.optim import make_optimizer, warmup_cosine
 from kdnas.distill.spec import BlockwiseSpec
@@ -228,33 +227,21 @@ class BlockTable:
         return len(self.losses)
 
 
-def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data))
-    tmp.replace(path)  # atomic: a concurrent reader sees no file or the whole file
-
-
 def _subset(x: torch.Tensor, n: int, seed: int) -> torch.Tensor:
     if n >= len(x):
         return x
     return x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]]
 
 
-def _record(table: BlockTable, block: Block, path: Path, train_fn) -> None:  # noqa: ANN001
-    """Add `block` to `table`: from its result file when another builder has written it meanwhile,
-    else trained now by `train_fn()` and written."""
-    if path.is_file():
-        rec, cached = json.loads(path.read_text()), True
-    else:
-        rec, cached = train_fn(), False
-        _write_json(path, rec)
+def _record(table: BlockTable, block: Block, rec: dict, made: bool) -> None:
+    """Add `block`'s result to `table`; `made`: trained by this build, not read from the cache."""
+    if made:
         table.trained += 1
         table.train_s += rec["train_s"]
-    if cached:
+    else:
         table.cached += 1
     table.losses[(block.group, block.text())] = float(rec["loss"])
-    table.records.append({**rec, "cached": cached})
+    table.records.append({**rec, "cached": not made})
 
 
 def build_block_table(
@@ -283,39 +270,39 @@ def build_block_table(
     try:
         # channel counts come from one dry forward, so cache lookups need no teacher pass
         probe = teacher_stage_io(teacher, x_train[:2], feature_names, device=device)
-        todo: list[tuple[Block, Path, int, int]] = []
+        todo: list[tuple[Block, Path]] = []
         for block in plan.blocks:
             x_in, y = probe.block_io(block.group)
             c_in, c_out = int(x_in.shape[1]), int(y.shape[1]) if y.dim() == 4 else num_classes
             path = folder / f"{block_key(teacher_id, data_fingerprint, block, c_in, c_out, spec)}.json"
             if path.is_file():
-                _record(table, block, path, None)
+                _record(table, block, json.loads(path.read_text()), made=False)
             else:
-                todo.append((block, path, c_in, c_out))
+                todo.append((block, path))
         if todo:
             t0 = time.perf_counter()
             train_io = teacher_stage_io(teacher, _subset(x_train, spec.max_samples, seed), feature_names, device=device)
             val_io = teacher_stage_io(teacher, _subset(x_val, spec.val_samples, seed), feature_names, device=device)
             table.features_s = time.perf_counter() - t0
-            # a block another builder is training is skipped at first and waited for at the end
+
+            def trainer(block: Block):  # noqa: ANN202
+                return lambda: train_block(block, train_io, val_io, spec, seed=seed, num_classes=num_classes,
+                                           device=device)
+
+            # a block another builder is training (a claim, see kdnas.claims) is skipped at first and
+            # waited for at the end
             deferred: list[tuple[Block, Path]] = []
-            for i, (block, path, _c_in, _c_out) in enumerate(todo):
-                if try_claim(path):
-                    try:
-                        _record(table, block, path, lambda b=block: train_block(
-                            b, train_io, val_io, spec, seed=seed, num_classes=num_classes, device=device))
-                    finally:
-                        release(path)
-                    if verbose and table.records[-1]["cached"] is False:
-                        rec = table.records[-1]
-                        print(f"  block {i + 1}/{len(todo)} {block.group} {block.text()}: loss {rec['loss']:.4f} "
-                              f"({rec['train_s']:.1f}s)", file=sys.stderr, flush=True)
-                else:
+            for i, (block, path) in enumerate(todo):
+                got = obtain(path, trainer(block), wait=False)
+                if got is None:
                     deferred.append((block, path))
+                    continue
+                _record(table, block, *got)
+                if verbose and got[1]:
+                    print(f"  block {i + 1}/{len(todo)} {block.group} {block.text()}: loss {got[0]['loss']:.4f} "
+                          f"({got[0]['train_s']:.1f}s)", file=sys.stderr, flush=True)
             for block, path in deferred:
-                wait_for(path)  # when its builder died or failed without a result, train it here
-                _record(table, block, path, lambda b=block: train_block(
-                    b, train_io, val_io, spec, seed=seed, num_classes=num_classes, device=device))
+                _record(table, block, *obtain(path, trainer(block)))
     finally:
         torch.set_num_threads(prev)
     table.wall_s = time.perf_counter() - t_start
