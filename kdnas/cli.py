@@ -17,6 +17,7 @@ EXIT_USER_ERROR = 2
 
 def _cmd_search(args: argparse.Namespace) -> int:
     from kdnas.report import counts_line, format_front, write_tables
+    from kdnas.report.score import AXES
     from kdnas.study.search import search
     from kdnas.study.storage import load_existing
 
@@ -41,7 +42,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
           f"{summary.evaluated_now} evaluated now)")
     if summary.recovered:
         print(f"re-queued {len(summary.recovered)} trial(s) interrupted earlier: {list(summary.recovered)}")
-    print(format_front(files.front, setup.teacher_info))
+    print(format_front(files.front, setup.teacher_info, AXES[setup.cfg.proxy.score]))
     print(f"front: {files.pareto_csv}  trials: {files.trials_csv}")
     if summary.stopped_by == "interrupted":
         print(f"kdnas: interrupted; the study is consistent ({summary.complete} of {setup.cfg.budget.trials} "
@@ -71,7 +72,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
                           source=", ".join(sorted({url for url, _ in refs})))
     for v in report.views:
         print(f"study {v.name}: {counts_line(v.trials)}")
-        print(format_front(v.front, v.teacher) if len(v.front) else "no feasible trained trial yet: the front is empty")
+        print(format_front(v.front, v.teacher, v.axis) if len(v.front) else "no feasible trained trial yet: the front is empty")
     print(f"report: {report.index_html}  (also pareto.png, pareto.csv, trials.csv, summary.md in {report.folder})")
     return 0
 

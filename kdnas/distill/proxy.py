@@ -56,6 +56,17 @@ class ProxyResult:
     val_loss: float = math.nan
     train_loss_mean: float = math.nan
 
+    def score(self, kind: str) -> float:
+        """The value that ranks this student under `ProxySpec.score` `kind`, higher is better: the
+        accuracy, or a loss negated so that one direction (maximise) serves every kind."""
+        if kind == "accuracy":
+            return self.val_acc
+        if kind == "val_loss":
+            return -self.val_loss
+        if kind == "tse":
+            return -self.train_loss_mean
+        raise ValueError(f"unknown proxy score {kind!r}")
+
 
 def hint_adapters(pairs: list[HintPair]) -> nn.ModuleList:
     """One `hint_adapter` per hinted stage pair, in the pairs' order."""

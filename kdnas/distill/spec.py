@@ -35,6 +35,11 @@ class BlockwiseSpec(BaseModel):
         return ",".join(f"{k}={keep[k]}" for k in sorted(keep))
 
 
+#: The short run's learning rate when a config names the optimizer but no lr: SGD's is the search's
+#: long-standing default; AdamW's is the one `kdnas bench fidelity` measured (README, "Block-wise proxy").
+DEFAULT_LR = {"sgd": 0.05, "adamw": 3e-3}
+
+
 class ProxySpec(BaseModel):
     """A short distillation run that scores a student on the validation split.
 
@@ -43,11 +48,17 @@ class ProxySpec(BaseModel):
     table of block-wise distillation losses, then confirm the best with the ``kd`` run described by
     the other fields; see `BlockwiseSpec`). Budget: `steps`, or `epochs` over the training split
     (exactly one of them).
+
+    `score`: what ranks the students (the value of the study's first objective, higher is better):
+    ``accuracy`` (validation top-1), ``val_loss`` (minus the validation cross-entropy) or ``tse``
+    (minus the training objective averaged over every step: training speed, Ru et al. 2021). The run
+    records all three; `kdnas bench fidelity` measures how well each ranks (README, "Block-wise proxy").
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     method: Literal["kd", "hint", "ce", "blockwise"] = "kd"
+    score: Literal["accuracy", "val_loss", "tse"] = "accuracy"
     temperature: float = Field(4.0, gt=0)
     alpha: float = Field(0.9, ge=0, le=1, description="weight of the KD term; 1 - alpha weighs CE")
     hint_weight: float = Field(1.0, ge=0)
@@ -55,7 +66,7 @@ class ProxySpec(BaseModel):
     epochs: float | None = Field(None, gt=0)
     batch_size: int = Field(64, gt=0)
     optimizer: Literal["sgd", "adamw"] = "sgd"
-    lr: float = Field(0.05, gt=0)
+    lr: float = Field(0.05, gt=0, description="default: 0.05 for sgd, 0.003 for adamw (DEFAULT_LR)")
     momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(5e-4, ge=0)
     eval_batch_size: int = Field(1024, gt=0)
@@ -64,6 +75,15 @@ class ProxySpec(BaseModel):
         "score is measured (0: keep the running statistics of the run; see kdnas.distill.bn_recal)")
     threads: int = Field(1, gt=0, description="torch threads of one trial")
     blockwise: BlockwiseSpec = BlockwiseSpec()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lr_of_the_optimizer(cls, data: object) -> object:
+        # An lr tuned for one optimizer is wrong for the other by 10-30x: without an lr, take the
+        # chosen optimizer's (`optimizer: adamw` alone is then a complete setting).
+        if isinstance(data, dict) and "lr" not in data and data.get("optimizer") in DEFAULT_LR:
+            return {**data, "lr": DEFAULT_LR[data["optimizer"]]}
+        return data
 
     @model_validator(mode="after")
     def _one_budget(self) -> ProxySpec:

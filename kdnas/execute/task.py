@@ -62,6 +62,7 @@ class TrialOutcome:
     metrics: dict[str, float] = field(default_factory=dict)
     wall_s: float = 0.0
     where: dict[str, str] = field(default_factory=dict)
+    score: float | None = None  # what ranks the student (`ProxySpec.score`); the accuracy by default
 
 
 def hint_pairs(arch: Arch, ctx: ProxyContext) -> list[HintPair]:
@@ -104,9 +105,10 @@ def evaluate(task: TrialTask, ctx: ProxyContext) -> TrialOutcome:
             seed=task.seed, hints=hints, device=ctx.device,
         )
         metrics = {"train_s": result.train_s, "eval_s": result.eval_s, "final_loss": result.final_loss,
+                   "val_loss": result.val_loss, "tse": result.train_loss_mean,
                    "steps": float(result.steps), **{f"loss_{k}": v for k, v in result.loss_terms.items()}}
         return TrialOutcome(task.number, task.arch, True, result.val_acc, None, metrics,
-                            time.perf_counter() - t0, _where())
+                            time.perf_counter() - t0, _where(), result.score(ctx.spec.score))
     except TrialFailure as err:
         reason = str(err)
     except Exception as err:  # noqa: BLE001 - any bug in one student must fail only that trial

@@ -16,19 +16,26 @@ from plotly.subplots import make_subplots
 
 from kdnas.report.style import (COST_LABELS, PLOTLY_SYMBOLS, STATUS_COLOURS, TEACHER_COLOUR, fmt_acc, fmt_count,
                                 fmt_cost, fmt_ms, study_colour)
+from kdnas.report.score import ScoreAxis, common_axis
 from kdnas.report.view import UNTRAINED, RankCorrelation, StudyView, cost_limits, front_2d
 
 _HOVER = ("<b>%{customdata[0]}trial %{customdata[1]}</b> · %{customdata[2]}<br>%{customdata[3]}<br>"
-          "accuracy %{customdata[4]} · MACs %{customdata[5]} · params %{customdata[6]} · latency %{customdata[7]}"
+          "%{customdata[4]} · MACs %{customdata[5]} · params %{customdata[6]} · latency %{customdata[7]}"
           "<extra></extra>")
 _FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
 
 
-def _custom(df: pd.DataFrame, label: str) -> np.ndarray:
+def _scores(df: pd.DataFrame, axis: ScoreAxis) -> list[str]:
+    if not axis.is_loss:
+        return [f"accuracy {fmt_acc(v)}" for v in df["val_acc"]]
+    return [f"{axis.short} {axis.fmt(s)} · accuracy {fmt_acc(v)}" for s, v in zip(df["score"], df["val_acc"])]
+
+
+def _custom(df: pd.DataFrame, label: str, axis: ScoreAxis) -> np.ndarray:
     return np.column_stack([
         np.full(len(df), label, dtype=object), df["trial"].to_numpy(), df["status"].to_numpy(),
         df["arch"].fillna("(no architecture)").to_numpy(),
-        [fmt_acc(v) for v in df["val_acc"]], [fmt_count(v) for v in df["macs"]],
+        _scores(df, axis), [fmt_count(v) for v in df["macs"]],
         [fmt_count(v) for v in df["params"]], [fmt_ms(v) for v in df["latency_ms"]],
     ]) if len(df) else np.empty((0, 8), dtype=object)
 
@@ -48,8 +55,10 @@ def _base_layout(fig: go.Figure, height: int) -> None:
 
 
 def pareto_figure(views: list[StudyView], cost: str, height: int | None = None) -> go.Figure:
-    """Accuracy against one cost (macs | params | latency_ms), every study overlaid."""
+    """The proxy's score (accuracy, or the loss it ranked by) against one cost (macs | params |
+    latency_ms), every study overlaid."""
     multi = len(views) > 1
+    axis = common_axis([v.axis for v in views])
     has_strip = any((v.trials["status"].isin(UNTRAINED) & v.trials[cost].notna()).any() for v in views)
     if has_strip:
         fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.82, 0.18], vertical_spacing=0.04)
@@ -60,28 +69,28 @@ def pareto_figure(views: list[StudyView], cost: str, height: int | None = None) 
         label = f"{v.name} · " if multi else ""
         group = {"legendgroup": v.name, "legendgrouptitle_text": v.name} if multi else {}
         t = v.trials[v.trials[cost].notna()]
-        ok = t[(t["status"] == "ok") & t["val_acc"].notna()]
-        on_front = front_2d(ok["val_acc"].to_numpy(), ok[cost].to_numpy())
-        front, rest = ok[on_front].sort_values([cost, "val_acc"]), ok[~on_front]
+        ok = axis.ranked(t[t["status"] == "ok"])
+        on_front = front_2d(axis.rank(ok), ok[cost].to_numpy())
+        front, rest = ok[on_front].sort_values([cost, axis.column]), ok[~on_front]
         fig.add_trace(go.Scatter(
-            x=front[cost], y=front["val_acc"], mode="lines", line={"shape": "hv", "color": colour, "width": 2},
+            x=front[cost], y=axis.shown(front), mode="lines", line={"shape": "hv", "color": colour, "width": 2},
             name=f"{label}front (step)", hoverinfo="skip", showlegend=False, **group), row=1, col=1)
         fig.add_trace(go.Scatter(
-            x=front[cost], y=front["val_acc"], mode="markers", name=f"{label}front ({len(front)})",
+            x=front[cost], y=axis.shown(front), mode="markers", name=f"{label}front ({len(front)})",
             marker={"symbol": PLOTLY_SYMBOLS["front"], "size": 11, "color": colour,
                     "line": {"color": "#111827", "width": 1.2}},
-            customdata=_custom(front, label), hovertemplate=_HOVER, **group), row=1, col=1)
+            customdata=_custom(front, label, axis), hovertemplate=_HOVER, **group), row=1, col=1)
         fig.add_trace(go.Scatter(
-            x=rest[cost], y=rest["val_acc"], mode="markers", name=f"{label}trained, dominated ({len(rest)})",
+            x=rest[cost], y=axis.shown(rest), mode="markers", name=f"{label}trained, dominated ({len(rest)})",
             marker={"symbol": PLOTLY_SYMBOLS["ok"], "size": 7, "color": colour, "opacity": 0.4},
-            customdata=_custom(rest, label), hovertemplate=_HOVER, **group), row=1, col=1)
-        dup = t[(t["status"] == "duplicate") & t["val_acc"].notna()]
+            customdata=_custom(rest, label, axis), hovertemplate=_HOVER, **group), row=1, col=1)
+        dup = axis.ranked(t[t["status"] == "duplicate"])
         if len(dup):
             fig.add_trace(go.Scatter(
-                x=dup[cost], y=dup["val_acc"], mode="markers", name=f"{label}duplicate arch ({len(dup)})",
+                x=dup[cost], y=axis.shown(dup), mode="markers", name=f"{label}duplicate arch ({len(dup)})",
                 marker={"symbol": PLOTLY_SYMBOLS["duplicate"], "size": 8,
                         "color": colour if multi else STATUS_COLOURS["duplicate"], "line": {"width": 1.5}},
-                customdata=_custom(dup, label), hovertemplate=_HOVER, **group), row=1, col=1)
+                customdata=_custom(dup, label, axis), hovertemplate=_HOVER, **group), row=1, col=1)
         if has_strip:
             for row_y, status in enumerate(UNTRAINED):
                 s = t[t["status"] == status]
@@ -92,8 +101,9 @@ def pareto_figure(views: list[StudyView], cost: str, height: int | None = None) 
                     marker={"symbol": PLOTLY_SYMBOLS[status], "size": 8,
                             "color": colour if multi else STATUS_COLOURS[status],
                             "line": {"width": 1, "color": colour if multi else STATUS_COLOURS[status]}},
-                    customdata=_custom(s, label), hovertemplate=_HOVER, **group), row=2, col=1)
-    _add_teachers(fig, views, cost)
+                    customdata=_custom(s, label, axis), hovertemplate=_HOVER, **group), row=2, col=1)
+    if not axis.is_loss:  # the teacher has an accuracy, not the student run's loss
+        _add_teachers(fig, views, cost)
     for limit in cost_limits(views, cost):
         fig.add_vline(x=limit, line={"color": "#6b7280", "dash": "dash", "width": 1})
         # annotations on a log axis take log10 coordinates
@@ -101,7 +111,10 @@ def pareto_figure(views: list[StudyView], cost: str, height: int | None = None) 
                            showarrow=False, xanchor="right", yanchor="top", font={"size": 11, "color": "#6b7280"})
     _base_layout(fig, height or (560 if has_strip else 480))
     fig.update_xaxes(type="log", title_text=None if has_strip else COST_LABELS[cost], row=1, col=1)
-    fig.update_yaxes(title_text="proxy accuracy (validation top-1)", tickformat=".0%", row=1, col=1)
+    if axis.is_loss:  # up is better on every page: the loss runs downwards
+        fig.update_yaxes(title_text=axis.title, tickformat=".3f", autorange="reversed", row=1, col=1)
+    else:
+        fig.update_yaxes(title_text=axis.title, tickformat=".0%", row=1, col=1)
     if has_strip:
         fig.update_xaxes(type="log", title_text=COST_LABELS[cost], row=2, col=1)
         fig.update_yaxes(tickvals=list(range(len(UNTRAINED))), ticktext=[f"{s}" for s in UNTRAINED],
@@ -149,20 +162,25 @@ def hypervolume_figure(curves: dict[str, pd.DataFrame]) -> go.Figure:
 
 
 def correlation_figure(corrs: dict[str, RankCorrelation]) -> go.Figure:
-    """Proxy (validation) accuracy against final test accuracy after retraining."""
+    """The proxy's score (accuracy, or the loss it ranked by) against final test accuracy after retraining."""
     fig = go.Figure()
     multi = len(corrs) > 1
+    axis = common_axis([rc.axis for rc in corrs.values()])
     for i, (name, rc) in enumerate(corrs.items()):
         p = rc.pairs
         fig.add_trace(go.Scatter(
-            x=p["val_acc"], y=p["final_test_acc"], mode="markers",
+            x=axis.shown(p), y=p["final_test_acc"], mode="markers",
             name=f"{name}: Kendall τ {rc.kendall_tau:.3f}, Spearman ρ {rc.spearman_rho:.3f} (n={rc.n})",
             marker={"size": 9, "color": study_colour(i) if multi else STATUS_COLOURS["ok"]},
             customdata=np.column_stack([p["trial"], p["arch"]]),
-            hovertemplate="trial %{customdata[0]}<br>%{customdata[1]}<br>proxy %{x:.2%} · final %{y:.2%}<extra></extra>"))
+            hovertemplate="trial %{customdata[0]}<br>%{customdata[1]}<br>proxy %{x:" + (".4f" if axis.is_loss else ".2%")
+                          + "} · final %{y:.2%}<extra></extra>"))
     _base_layout(fig, 420)
     fig.update_layout(showlegend=True)
-    fig.update_xaxes(title_text="proxy accuracy (validation)", tickformat=".0%")
+    if axis.is_loss:
+        fig.update_xaxes(title_text=axis.title, tickformat=".3f", autorange="reversed")
+    else:
+        fig.update_xaxes(title_text="proxy accuracy (validation)", tickformat=".0%")
     fig.update_yaxes(title_text="final test accuracy (retrained)", tickformat=".0%")
     return fig
 

@@ -10,6 +10,7 @@ from datetime import datetime
 import pandas as pd
 
 from kdnas.report.figures import correlation_figure, cost_columns, hypervolume_figure, pareto_figure
+from kdnas.report.score import common_axis
 from kdnas.report.style import COST_LABELS, fmt_acc, fmt_cost, fmt_count, fmt_ms, missing, study_colour
 from kdnas.report.view import (FINAL_TEST_ACC, HV_DOC, STAGE_FIELDS, Headline, StudyView, block_usage,
                                rank_correlation)
@@ -142,7 +143,9 @@ def _banner(v: StudyView, multi: bool) -> str:
 def _front_table(views: list[StudyView], multi: bool) -> str:
     any_lat = any(v.front["latency_ms"].notna().any() for v in views)
     any_final = any(v.trials[FINAL_TEST_ACC].notna().any() for v in views)
-    heads = (["study"] if multi else []) + ["trial", "accuracy", "MACs", "params"] + (["latency"] if any_lat else []) \
+    losses = {v.axis.short for v in views if v.axis.is_loss}  # the score a study ranked by, when not accuracy
+    heads = (["study"] if multi else []) + ["trial"] + (["/".join(sorted(losses))] if losses else []) \
+        + ["accuracy", "MACs", "params"] + (["latency"] if any_lat else []) \
         + (["final test acc"] if any_final else []) + ["acc - teacher", "MACs vs teacher", "architecture"]
     cls = lambda h: ' class="l"' if h in ("study", "architecture") else ""  # noqa: E731
     rows = []
@@ -151,7 +154,10 @@ def _front_table(views: list[StudyView], multi: bool) -> str:
         te = v.teacher or {}
         for r in v.front.itertuples():
             cells = [f'<td class="l">{_tag(i, multi)}{_E(v.name)}</td>'] if multi else []
-            cells += [_num(r.trial, str(r.trial)), _num(r.val_acc, fmt_acc(r.val_acc)),
+            cells.append(_num(r.trial, str(r.trial)))
+            if losses:
+                cells.append(_num(-r.score if v.axis.is_loss else None, v.axis.fmt(r.score) if v.axis.is_loss else "-"))
+            cells += [_num(r.val_acc, fmt_acc(r.val_acc)),
                       _num(r.macs, fmt_count(r.macs)), _num(r.params, fmt_count(r.params))]
             if any_lat:
                 cells.append(_num(r.latency_ms, fmt_ms(r.latency_ms)))
@@ -235,8 +241,13 @@ def render_page(views: list[StudyView], headlines: list[Headline], curves: dict[
     plotted = any(len(v.trials) for v in views)
     if plotted:
         costs = cost_columns(views)
+        axis = common_axis([v.axis for v in views])
+        ranked_by = ("" if not axis.is_loss else
+                     f"The search ranked these students by {_E(axis.label)} (proxy.score: {axis.kind}), so that "
+                     "is the vertical axis, reversed so that up is better; the teacher has no such figure. ")
         body.append(
-            "<section><h2>Accuracy against MACs</h2><p class=\"note\">Every trial with a cost is one marker. "
+            f"<section><h2>{_E(axis.short[0].upper() + axis.short[1:])} against MACs</h2><p class=\"note\">{ranked_by}"
+            "Every trial with a cost is one marker. "
             "Filled markers joined by a step line: the front in accuracy and MACs. Faded: trained but dominated. "
             "Under the plot, trials without an accuracy: infeasible (over a constraint, never trained), failed, "
             "and running. The star and dotted line are the teacher. Hover for the trial, its architecture and "
@@ -244,7 +255,7 @@ def render_page(views: list[StudyView], headlines: list[Headline], curves: dict[
             f"{_fig_html(pareto_figure(views, 'macs'), 'fig-macs', first)}</section>")
         others = [c for c in costs if c != "macs"]
         if others:
-            figs = "".join(f"<div><h3>Accuracy against {COST_LABELS[c]}</h3>"
+            figs = "".join(f"<div><h3>{_E(axis.short[0].upper() + axis.short[1:])} against {COST_LABELS[c]}</h3>"
                            f"{_fig_html(pareto_figure(views, c, height=460), f'fig-{c}', first)}</div>" for c in others)
             body.append(f'<section><h2>Other costs</h2><p class="note">The same trials against '
                         f"{' and '.join(COST_LABELS[c] for c in others)} (fronts in that pair).</p>"

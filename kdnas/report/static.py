@@ -12,12 +12,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import NullFormatter, PercentFormatter  # noqa: E402
 
 from kdnas.report.style import MPL_MARKERS, STATUS_COLOURS, TEACHER_COLOUR, study_colour  # noqa: E402
+from kdnas.report.score import common_axis  # noqa: E402
 from kdnas.report.view import UNTRAINED, StudyView, cost_limits, front_2d  # noqa: E402
 
 
 def write_png(views: list[StudyView], path: Path, cost: str = "macs") -> Path:
     """Draw every study's trials and 2-D front; trials without accuracy in a strip underneath."""
     multi = len(views) > 1
+    axis = common_axis([v.axis for v in views])  # accuracy, or the loss the search ranked by
     has_strip = any((v.trials["status"].isin(UNTRAINED) & v.trials[cost].notna()).any() for v in views)
     with plt.rc_context({"font.size": 10, "axes.spines.top": False, "axes.spines.right": False}):
         if has_strip:
@@ -31,20 +33,20 @@ def write_png(views: list[StudyView], path: Path, cost: str = "macs") -> Path:
             colour = study_colour(i) if multi else STATUS_COLOURS["ok"]
             prefix = f"{v.name}: " if multi else ""
             t = v.trials[v.trials[cost].notna()]
-            ok = t[(t["status"] == "ok") & t["val_acc"].notna()]
-            mask = front_2d(ok["val_acc"].to_numpy(), ok[cost].to_numpy())
-            front, rest = ok[mask].sort_values([cost, "val_acc"]), ok[~mask]
+            ok = axis.ranked(t[t["status"] == "ok"])
+            mask = front_2d(axis.rank(ok), ok[cost].to_numpy())
+            front, rest = ok[mask].sort_values([cost, axis.column]), ok[~mask]
             if len(rest):
-                ax.scatter(rest[cost], rest["val_acc"], s=14, color=colour, alpha=0.3, linewidths=0,
+                ax.scatter(rest[cost], axis.shown(rest), s=14, color=colour, alpha=0.3, linewidths=0,
                            label=f"{prefix}dominated" if not multi else None)
-            dup = t[(t["status"] == "duplicate") & t["val_acc"].notna()]
+            dup = axis.ranked(t[t["status"] == "duplicate"])
             if len(dup):
-                ax.scatter(dup[cost], dup["val_acc"], s=18, facecolors="none",
+                ax.scatter(dup[cost], axis.shown(dup), s=18, facecolors="none",
                            edgecolors=colour if multi else STATUS_COLOURS["duplicate"], linewidths=0.8,
                            label=None if multi else "duplicate arch")
             if len(front):
-                ax.step(front[cost], front["val_acc"], where="post", color=colour, linewidth=1.6)
-                ax.scatter(front[cost], front["val_acc"], s=36, color=colour, edgecolors="#111827",
+                ax.step(front[cost], axis.shown(front), where="post", color=colour, linewidth=1.6)
+                ax.scatter(front[cost], axis.shown(front), s=36, color=colour, edgecolors="#111827",
                            linewidths=0.7, zorder=3, label=f"{prefix}front ({len(front)})")
                 drawn = True
             if strip is not None:
@@ -57,7 +59,7 @@ def write_png(views: list[StudyView], path: Path, cost: str = "macs") -> Path:
                                       linewidths=0.9, label=None)
                         drawn = True
         teachers = {(v.teacher["name"], v.teacher["val_acc"], v.teacher.get(cost)): v.teacher
-                    for v in views if v.teacher and v.teacher.get(cost) is not None}
+                    for v in views if v.teacher and v.teacher.get(cost) is not None and not axis.is_loss}
         for te in teachers.values():
             ax.scatter([te[cost]], [te["val_acc"]], s=160, marker="*", color=TEACHER_COLOUR, edgecolors="#111827",
                        linewidths=0.6, zorder=4, label=f"teacher {te['name']}")
@@ -69,11 +71,14 @@ def write_png(views: list[StudyView], path: Path, cost: str = "macs") -> Path:
             ax.annotate("limit", (limit, 1.0), xycoords=("data", "axes fraction"), xytext=(-3, -3),
                         textcoords="offset points", ha="right", va="top", fontsize=8, color="#6b7280")
         ax.set_xscale("log")
-        ax.set_ylabel("proxy accuracy (validation top-1)")
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        ax.set_ylabel(axis.title)
+        if axis.is_loss:
+            ax.invert_yaxis()  # up is better on every figure: the loss runs downwards
+        else:
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         ax.grid(True, which="major", alpha=0.25)
         title = " vs ".join(v.name for v in views)
-        ax.set_title(f"{title}: accuracy against {'MACs' if cost == 'macs' else cost}", fontsize=11, loc="left")
+        ax.set_title(f"{title}: {axis.short} against {'MACs' if cost == 'macs' else cost}", fontsize=11, loc="left")
         if not drawn:
             ax.text(0.5, 0.5, "no trial with an accuracy yet", transform=ax.transAxes, ha="center", va="center",
                     color="#6b7280")

@@ -31,17 +31,21 @@ def _study_md(v: StudyView, h: Headline) -> list[str]:
     lines.append(f"- hypervolume: {h.hypervolume:.4f}")
     rc = rank_correlation(v)
     if rc:
-        lines.append(f"- proxy vs final test accuracy (n={rc.n}): Kendall τ {rc.kendall_tau:.3f}, "
+        lines.append(f"- proxy {rc.axis.short} vs final test accuracy (n={rc.n}): Kendall τ {rc.kendall_tau:.3f}, "
                      f"Spearman ρ {rc.spearman_rho:.3f}")
     lines += ["", f"Pareto front ({'/'.join(v.objectives)}), cheapest first:", ""]
     if v.front.empty:
         lines += ["(empty)", ""]
         return lines
-    lat = v.front["latency_ms"].notna().any()
-    lines.append("| trial | accuracy | MACs | params |" + (" latency |" if lat else "") + " architecture |")
-    lines.append("|---:|---:|---:|---:|" + ("---:|" if lat else "") + "---|")
+    lat, ax = v.front["latency_ms"].notna().any(), v.axis
+    if ax.is_loss:
+        lines += [f"Ranked by proxy.score `{ax.kind}`: {ax.title}.", ""]
+    lines.append("| trial |" + (f" {ax.short} |" if ax.is_loss else "") + " accuracy | MACs | params |"
+                 + (" latency |" if lat else "") + " architecture |")
+    lines.append("|---:|" + ("---:|" if ax.is_loss else "") + "---:|---:|---:|" + ("---:|" if lat else "") + "---|")
     for r in v.front.itertuples():
-        lines.append(f"| {r.trial} | {fmt_acc(r.val_acc)} | {fmt_count(r.macs)} | {fmt_count(r.params)} |"
+        score = f" {ax.fmt(r.score)} |" if ax.is_loss else ""
+        lines.append(f"| {r.trial} |{score} {fmt_acc(r.val_acc)} | {fmt_count(r.macs)} | {fmt_count(r.params)} |"
                      + (f" {fmt_ms(r.latency_ms)} |" if lat else "") + f" `{r.arch}` |")
     lines.append("")
     return lines

@@ -9,6 +9,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
+from kdnas.report.score import ScoreAxis
 from kdnas.study import records as R
 from kdnas.study.front import front_frame, trials_frame
 
@@ -44,17 +45,22 @@ def _fmt_count(n: float | None) -> str:
     return f"{n / 1e6:.3f} M" if n >= 1e5 else f"{n / 1e3:.1f} K"
 
 
-def format_front(front: pd.DataFrame, teacher: dict | None = None) -> str:
-    """The front as an aligned text table, with the teacher as a reference line."""
-    lines = [f"{'trial':>5}  {'val_acc':>7}  {'MACs':>10}  {'params':>10}  {'lat ms':>7}  arch"]
+def format_front(front: pd.DataFrame, teacher: dict | None = None, axis: ScoreAxis | None = None) -> str:
+    """The front as an aligned text table, with the teacher as a reference line; a study ranked by a
+    loss (`axis`) shows that loss in a column of its own."""
+    loss = axis is not None and axis.is_loss
+    head = f"{axis.short:>8}  " if loss else ""  # type: ignore[union-attr]
+    lines = [f"{'trial':>5}  {head}{'val_acc':>7}  {'MACs':>10}  {'params':>10}  {'lat ms':>7}  arch"]
     if teacher:
         lat = teacher.get("latency_ms")
         lat_s = "-" if lat is None else f"{lat:.3f}"
-        lines.append(f"{'teach':>5}  {teacher['val_acc']:7.4f}  {_fmt_count(teacher['macs']):>10}  "
-                     f"{_fmt_count(teacher['params']):>10}  {lat_s:>7}  {teacher['name']}")
+        none = f"{'-':>8}  " if loss else ""
+        lines.append(f"{'teach':>5}  {none}{teacher['val_acc']:7.4f}  "
+                     f"{_fmt_count(teacher['macs']):>10}  {_fmt_count(teacher['params']):>10}  {lat_s:>7}  {teacher['name']}")
     for r in front.itertuples():
         lat = "-" if r.latency_ms is None or pd.isna(r.latency_ms) else f"{r.latency_ms:.3f}"
-        lines.append(f"{r.trial:>5}  {r.val_acc:7.4f}  {_fmt_count(r.macs):>10}  {_fmt_count(r.params):>10}  "
+        score = f"{axis.fmt(r.score):>8}  " if loss else ""  # type: ignore[union-attr]
+        lines.append(f"{r.trial:>5}  {score}{r.val_acc:7.4f}  {_fmt_count(r.macs):>10}  {_fmt_count(r.params):>10}  "
                      f"{lat:>7}  {r.arch}")
     return "\n".join(lines)
 

@@ -92,7 +92,7 @@ def format_show(v: StudyView) -> str:
     if v.trials.empty:
         lines.append("no trials yet")
     elif len(v.front):
-        lines.append(format_front(v.front, v.teacher))
+        lines.append(format_front(v.front, v.teacher, v.axis))
     elif v.count("failed") == len(v.trials):
         lines.append("every trial failed: the front is empty")
     else:

@@ -18,6 +18,7 @@ import pandas as pd
 from kdnas.arch import Arch
 from kdnas.errors import ConfigError
 from kdnas.pareto import hypervolume_2d, non_dominated_mask
+from kdnas.report.score import ScoreAxis, axis_of
 from kdnas.study import records as R
 from kdnas.study.front import front_frame_of, trials_frame_of
 
@@ -51,6 +52,11 @@ class StudyView:
         return int((self.trials["status"] == status).sum())
 
     @property
+    def axis(self) -> ScoreAxis:
+        """What ranked the study's trials (its `proxy.score`)."""
+        return axis_of(self.config)
+
+    @property
     def has_latency(self) -> bool:
         return bool(self.trials["latency_ms"].notna().any())
 
@@ -70,7 +76,7 @@ def load_view(study: optuna.Study) -> StudyView:
     trials = study.get_trials(deepcopy=False)
     frame = trials_frame_of(trials)
     frame[FINAL_TEST_ACC] = [t.user_attrs.get(FINAL_TEST_ACC) for t in trials]
-    for col in ("val_acc", "macs", "params", "latency_ms", FINAL_TEST_ACC):
+    for col in ("val_acc", "score", "macs", "params", "latency_ms", FINAL_TEST_ACC):
         frame[col] = pd.to_numeric(frame[col], errors="coerce")
     config = _json_attr(study, R.STUDY_CONFIG, {})
     teacher = _json_attr(study, R.STUDY_TEACHER, None)
@@ -213,15 +219,18 @@ class RankCorrelation:
     n: int
     kendall_tau: float
     spearman_rho: float
-    pairs: pd.DataFrame  # trial, arch, val_acc, final_test_acc
+    pairs: pd.DataFrame  # trial, arch, val_acc, score, final_test_acc
+    axis: ScoreAxis  # what the proxy ranked by (`x` of the pairs: their `axis.column`)
 
 
 def rank_correlation(view: StudyView) -> RankCorrelation | None:
-    """Kendall tau and Spearman rho of proxy accuracy against final test accuracy (retrained trials)."""
-    t = view.ok.dropna(subset=["val_acc", FINAL_TEST_ACC])
+    """Kendall tau and Spearman rho of the proxy's score (the study's `proxy.score`) against final
+    test accuracy (retrained trials)."""
+    col = view.axis.column
+    t = view.ok.dropna(subset=[col, FINAL_TEST_ACC])
     if len(t) < 2:
         return None
-    x, y = t["val_acc"].to_numpy(float), t[FINAL_TEST_ACC].to_numpy(float)
+    x, y = t[col].to_numpy(float), t[FINAL_TEST_ACC].to_numpy(float)
     try:
         from scipy import stats
 
@@ -229,4 +238,5 @@ def rank_correlation(view: StudyView) -> RankCorrelation | None:
     except ImportError:  # scipy comes with scikit-learn; pandas is the fallback
         s = pd.Series(x)
         tau, rho = float(s.corr(pd.Series(y), method="kendall")), float(s.corr(pd.Series(y), method="spearman"))
-    return RankCorrelation(len(t), tau, rho, t[["trial", "arch", "val_acc", FINAL_TEST_ACC]].reset_index(drop=True))
+    return RankCorrelation(len(t), tau, rho, t[["trial", "arch", "val_acc", "score", FINAL_TEST_ACC]].reset_index(drop=True),
+                           view.axis)

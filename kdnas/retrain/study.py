@@ -52,7 +52,8 @@ def one_per_arch(trials: list[FrozenTrial]) -> list[FrozenTrial]:
 
 def select_trials(study: optuna.Study, trials: list[int] | None = None, front: bool = False,
                   top: int | None = None) -> list[FrozenTrial]:
-    """The chosen trials: by number, the Pareto front, or the `top` by proxy accuracy (one per arch)."""
+    """The chosen trials: by number, the Pareto front, or the `top` by the proxy's score (`proxy.score`:
+    the first objective's value), one per arch."""
     all_trials = study.get_trials(deepcopy=False)
     chosen: list[FrozenTrial] = []
     if trials:
@@ -65,7 +66,7 @@ def select_trials(study: optuna.Study, trials: list[int] | None = None, front: b
     if front:
         chosen += front_trials(study)
     if top:
-        ok = sorted((t for t in all_trials if is_trained(t)), key=lambda t: -t.user_attrs[R.VAL_ACC])
+        ok = sorted((t for t in all_trials if is_trained(t)), key=lambda t: -t.values[0])
         chosen += ok[:top]
     out = one_per_arch(chosen)
     if not out:
@@ -79,10 +80,11 @@ def run_folder(study_name: str, trial: int, kd: bool, seed: int) -> Path:
 
 
 def agreement_of(study: optuna.Study) -> RankAgreement:
-    """Kendall tau / Spearman rho between proxy val accuracy and final test accuracy (KD runs)."""
+    """Kendall tau / Spearman rho between the proxy's score (the first objective: validation accuracy,
+    or a loss negated under `proxy.score`) and final test accuracy (KD runs)."""
     results = retrain_results(study)
     by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
-    pairs = [(by_number[n].user_attrs[R.VAL_ACC], r["final_test_acc"]) for n, r in sorted(results.items())
+    pairs = [(by_number[n].values[0], r["final_test_acc"]) for n, r in sorted(results.items())
              if n in by_number and "final_test_acc" in r]
     return rank_agreement([p for p, _ in pairs], [f for _, f in pairs])
 

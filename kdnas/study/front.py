@@ -20,6 +20,11 @@ def objectives_of(study: optuna.Study) -> list[str]:
     return cfg.get("objectives", ["accuracy", "macs"])
 
 
+def _score(ua: dict) -> float | None:
+    """What ranked a trial; studies stored before `proxy.score` existed ranked by the accuracy."""
+    return ua.get(R.SCORE, ua.get(R.VAL_ACC))
+
+
 def is_trained(t: FrozenTrial) -> bool:
     """A complete trial whose student was trained: feasible, not a duplicate (status ok)."""
     return t.state == TrialState.COMPLETE and t.user_attrs.get(R.STATUS) == R.STATUS_OK
@@ -54,13 +59,13 @@ def trials_frame_of(trials: Sequence[FrozenTrial]) -> pd.DataFrame:
         metrics = ua.get(R.METRICS) or {}
         rows.append({
             "trial": t.number, "state": t.state.name, "status": ua.get(R.STATUS, t.state.name.lower()),
-            "arch": ua.get(R.ARCH), "val_acc": ua.get(R.VAL_ACC), "macs": ua.get(R.MACS),
+            "arch": ua.get(R.ARCH), "val_acc": ua.get(R.VAL_ACC), "score": _score(ua), "macs": ua.get(R.MACS),
             "params": ua.get(R.PARAMS), "latency_ms": ua.get(R.LATENCY_MS), "wall_s": ua.get(R.WALL_S),
             "train_s": metrics.get("train_s"), "reason": ua.get(R.REASON),
             "duplicate_of_arch": ua.get(R.STATUS) == R.STATUS_DUPLICATE,
             "started": t.datetime_start, "finished": t.datetime_complete,
         })
-    return pd.DataFrame(rows, columns=["trial", "state", "status", "arch", "val_acc", "macs", "params", "latency_ms",
+    return pd.DataFrame(rows, columns=["trial", "state", "status", "arch", "val_acc", "score", "macs", "params", "latency_ms",
                                        "wall_s", "train_s", "reason", "duplicate_of_arch", "started", "finished"])
 
 
@@ -72,7 +77,7 @@ def front_frame(study: optuna.Study) -> pd.DataFrame:
 def front_frame_of(trials: Sequence[FrozenTrial], dirs: Sequence[optuna.study.StudyDirection]) -> pd.DataFrame:
     """`front_frame` over trials already read."""
     rows = [{"trial": t.number, "arch": t.user_attrs[R.ARCH], "val_acc": t.user_attrs[R.VAL_ACC],
-             "macs": t.user_attrs[R.MACS], "params": t.user_attrs[R.PARAMS],
+             "score": _score(t.user_attrs), "macs": t.user_attrs[R.MACS], "params": t.user_attrs[R.PARAMS],
              "latency_ms": t.user_attrs.get(R.LATENCY_MS)} for t in front_of(trials, dirs)]
-    df = pd.DataFrame(rows, columns=["trial", "arch", "val_acc", "macs", "params", "latency_ms"])
+    df = pd.DataFrame(rows, columns=["trial", "arch", "val_acc", "score", "macs", "params", "latency_ms"])
     return df.drop_duplicates(subset="arch", keep="first").reset_index(drop=True)

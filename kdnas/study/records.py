@@ -9,6 +9,7 @@ ARCH = "arch"  # canonical architecture text
 STATUS = "status"  # ok | infeasible | failed | duplicate
 REASON = "reason"  # why a trial failed or was infeasible
 VAL_ACC = "val_acc"
+SCORE = "score"  # what ranked the trial (proxy.score, higher is better): val_acc, -val_loss or -tse
 MACS = "macs"
 PARAMS = "params"
 LATENCY_MS = "latency_ms"

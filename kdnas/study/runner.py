@@ -47,9 +47,10 @@ CANCELLED = "cancelled"  # reason prefix of trials stopped by an interrupt; they
 _TICK_S = 0.5  # how often the driver looks up from waiting (signals, storage, other drivers)
 
 
-def objective_values(setup: SearchSetup, acc: float, costs: Costs) -> list[float]:
-    """Values in the order of the config's objectives."""
-    by_name = {"accuracy": acc, "macs": float(costs.macs), "params": float(costs.params),
+def objective_values(setup: SearchSetup, score: float, costs: Costs) -> list[float]:
+    """Values in the order of the config's objectives; the first ("accuracy") is the proxy's score
+    (`proxy.score`: the accuracy itself, or a loss negated)."""
+    by_name = {"accuracy": score, "macs": float(costs.macs), "params": float(costs.params),
                "latency": float(costs.latency_ms if costs.latency_ms is not None else "nan")}
     return [by_name[o] for o in setup.cfg.objectives]
 
@@ -66,17 +67,18 @@ def _over_budget(study: optuna.Study, number: int, budget: int) -> bool:
     return sum(1 for t in before if t.number < number) >= budget
 
 
-def _snapshot(study: optuna.Study) -> tuple[int, int, dict[str, tuple[float, int]]]:
-    """From the storage: complete and running counts, and {arch: (accuracy, trial)} of trained ones."""
+def _snapshot(study: optuna.Study) -> tuple[int, int, dict[str, tuple[float, float, int]]]:
+    """From the storage: complete and running counts, and {arch: (score, accuracy, trial)} of trained
+    ones (the score is the first objective's value)."""
     complete = running = 0
-    known: dict[str, tuple[float, int]] = {}
+    known: dict[str, tuple[float, float, int]] = {}
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)):
         if t.state == TrialState.RUNNING:
             running += 1
             continue
         complete += 1
         if t.user_attrs.get(R.STATUS) == R.STATUS_OK:
-            known.setdefault(t.user_attrs[R.ARCH], (t.user_attrs[R.VAL_ACC], t.number))
+            known.setdefault(t.user_attrs[R.ARCH], (t.values[0], t.user_attrs[R.VAL_ACC], t.number))
     return complete, running, known
 
 
@@ -242,9 +244,10 @@ def run_search(
                     complete, running = complete + 1, running - 1
                     bar.update(complete, "infeasible")
                 elif str(arch) in known:
-                    acc, first = known[str(arch)]
-                    tell(trial, objective_values(setup, acc, costs),
-                         {**attrs, R.STATUS: R.STATUS_DUPLICATE, R.VAL_ACC: acc, R.DUPLICATE_OF: first},
+                    score, acc, first = known[str(arch)]
+                    tell(trial, objective_values(setup, score, costs),
+                         {**attrs, R.STATUS: R.STATUS_DUPLICATE, R.VAL_ACC: acc, R.SCORE: score,
+                          R.DUPLICATE_OF: first},
                          TrialState.COMPLETE)
                     complete, running = complete + 1, running - 1
                     bar.update(complete, "duplicate")
@@ -272,13 +275,16 @@ def run_search(
                 evaluated_now += 1
                 common = {R.WALL_S: time.monotonic() - job.t0, R.WHERE: outcome.where, R.METRICS: outcome.metrics}
                 if outcome.ok:
-                    known[outcome.arch] = (outcome.val_acc, trial.number)  # type: ignore[assignment]
-                    tell(trial, objective_values(setup, outcome.val_acc, costs),  # type: ignore[arg-type]
-                         {**common, R.STATUS: R.STATUS_OK, R.VAL_ACC: outcome.val_acc}, TrialState.COMPLETE)
+                    score = outcome.val_acc if outcome.score is None else outcome.score
+                    known[outcome.arch] = (score, outcome.val_acc, trial.number)  # type: ignore[assignment]
+                    tell(trial, objective_values(setup, score, costs),  # type: ignore[arg-type]
+                         {**common, R.STATUS: R.STATUS_OK, R.VAL_ACC: outcome.val_acc, R.SCORE: score},
+                         TrialState.COMPLETE)
                     complete += 1
                     for follower, f_costs, _ in job.followers:
-                        tell(follower, objective_values(setup, outcome.val_acc, f_costs),  # type: ignore[arg-type]
-                             {R.STATUS: R.STATUS_DUPLICATE, R.VAL_ACC: outcome.val_acc, R.DUPLICATE_OF: trial.number},
+                        tell(follower, objective_values(setup, score, f_costs),  # type: ignore[arg-type]
+                             {R.STATUS: R.STATUS_DUPLICATE, R.VAL_ACC: outcome.val_acc, R.SCORE: score,
+                              R.DUPLICATE_OF: trial.number},
                              TrialState.COMPLETE)
                         complete += 1
                     bar.update(complete, "ok", acc=outcome.val_acc)

@@ -53,7 +53,7 @@ def ensure_storage_dir(url: str) -> None:
 
 # Fields added to a section after studies were stored without them: (section, field) -> the value
 # that reproduces how those studies ran. A stored study lacking the field is read as having it.
-_ADDED_FIELDS = {("proxy", "bn_recalibration"): 0}
+_ADDED_FIELDS = {("proxy", "bn_recalibration"): 0, ("proxy", "score"): "accuracy"}
 
 
 def _comparable(config: dict) -> dict:

@@ -106,3 +106,9 @@ def test_the_loss_is_the_mean_cross_entropy_over_every_batch():
         acc, loss = accuracy_and_loss(model, x, y, batch_size=batch)
         assert acc == pytest.approx(4 / 5)
         assert loss == pytest.approx(expected, rel=1e-6)
+
+
+def test_without_an_lr_the_optimizer_brings_its_own() -> None:
+    assert ProxySpec(steps=5).lr == 0.05 and ProxySpec(steps=5, optimizer="sgd").lr == 0.05
+    assert ProxySpec(steps=5, optimizer="adamw").lr == 3e-3
+    assert ProxySpec(steps=5, optimizer="adamw", lr=0.01).lr == 0.01  # a given lr is kept

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from pydantic import ValidationError
 
 from kdnas.arch import Arch
 from kdnas.distill import HintPair, ProxySpec, TeacherOutputs, accuracy, run_proxy
+from kdnas.distill.proxy import ProxyResult
 from kdnas.errors import TrialFailure
 from kdnas.space import build_student
 
@@ -121,3 +123,12 @@ def test_the_run_records_its_training_speed_and_validation_loss(data):
     with torch.no_grad():
         logits = model.eval()(x_val)
     assert result.val_loss == pytest.approx(float(torch.nn.functional.cross_entropy(logits, y_val)), rel=1e-5)
+
+
+def test_each_score_kind_ranks_higher_is_better() -> None:
+    r = ProxyResult(val_acc=0.8, final_loss=1.0, steps=10, train_s=1.0, eval_s=0.1, val_loss=0.6, train_loss_mean=1.3)
+    assert (r.score("accuracy"), r.score("val_loss"), r.score("tse")) == (0.8, -0.6, -1.3)
+    with pytest.raises(ValueError, match="unknown proxy score"):
+        r.score("loss")
+    with pytest.raises(ValidationError):
+        ProxySpec(steps=10, score="loss")

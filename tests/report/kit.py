@@ -28,10 +28,10 @@ def config(name: str, trials: int = 20, **over: object) -> dict:
     return cfg
 
 
-def new_study(url: str, name: str, *, trials: int = 20, teacher: dict | None = TEACHER) -> optuna.Study:
+def new_study(url: str, name: str, *, trials: int = 20, teacher: dict | None = TEACHER, **over: object) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(storage=url, study_name=name, directions=["maximize", "minimize"])
-    study.set_user_attr(R.STUDY_CONFIG, json.dumps(config(name, trials)))
+    study.set_user_attr(R.STUDY_CONFIG, json.dumps(config(name, trials, **over)))
     if teacher:
         study.set_user_attr(R.STUDY_TEACHER, json.dumps(teacher))
     return study
@@ -44,7 +44,7 @@ def add(study: optuna.Study, status: str, arch_text: str, acc: float | None = No
     state, values = TrialState.COMPLETE, None
     if status in ("ok", "duplicate"):
         attrs.update({R.STATUS: status, R.VAL_ACC: acc, R.WALL_S: 2.0, R.METRICS: {"train_s": 1.8}})
-        values = [acc, float(macs)]
+        values = [float(extra.get(R.SCORE, acc)), float(macs)]  # type: ignore[arg-type]
     elif status == "infeasible":
         attrs.update({R.STATUS: status, R.REASON: reason or f"macs {macs} > max_macs"})
         values = [0.0, float(macs)]
@@ -76,6 +76,19 @@ def demo_study(url: str, name: str = "demo", acc_shift: float = 0.0) -> optuna.S
 
 
 DEMO_FRONT = [0, 2, 4, 6]
+
+
+def tse_study(url: str, name: str = "tse") -> optuna.Study:
+    """A study ranked by training loss (proxy.score: tse) whose order differs from its accuracies':
+    its front is trials 0, 1, 3; by accuracy it would be 0, 2 (and 2 would lead)."""
+    s = new_study(url, name, proxy={"method": "kd", "steps": 100, "score": "tse"})
+    for i, (tse, acc, final) in enumerate([(1.20, 0.80, 0.85), (1.10, 0.75, 0.90), (1.15, 0.90, 0.88),
+                                           (0.90, 0.85, 0.93)]):
+        add(s, "ok", arch(8 + 8 * i, 16), acc, macs=100_000 * (i + 1), score=-tse, final_test_acc=final)
+    return s
+
+
+TSE_FRONT = [0, 1, 3]
 
 
 def sqlite_url(tmp: Path, file: str = "kdnas.db") -> str:

@@ -16,7 +16,7 @@ from kdnas.pareto import hypervolume_2d
 from kdnas.report import build_report
 from kdnas.report.view import block_usage, hv_macs_scale, hypervolume_curve, load_view, rank_correlation
 from kdnas.study.front import front_frame, trials_frame
-from tests.report.kit import DEMO_FRONT, add, arch, demo_study, new_study, sqlite_url
+from tests.report.kit import DEMO_FRONT, TSE_FRONT, add, arch, demo_study, new_study, sqlite_url, tse_study
 
 
 @pytest.fixture()
@@ -94,6 +94,29 @@ def test_rank_correlation_when_retrained(url: str, tmp_path: Path) -> None:
     assert "Proxy score against final accuracy" in page and 'id="fig-corr"' in page and "0.800" in page
     assert "Kendall τ 0.800" in rep.summary_md.read_text()
     assert "final_test_acc" in pd.read_csv(rep.trials_csv).columns
+
+
+def test_a_study_ranked_by_a_loss_is_reported_by_that_loss(url: str, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    study = tse_study(url)
+    v = load_view(study)
+    assert v.axis.kind == "tse" and v.front["trial"].tolist() == TSE_FRONT
+    rc = rank_correlation(v)  # the score that ranked, not the accuracy, against the final accuracy
+    assert rc is not None and rc.kendall_tau == pytest.approx(1.0)
+    rep = build_report([study], tmp_path / "reports")
+    page = rep.index_html.read_text()
+    assert "TSE against MACs" in page and "proxy.score: tse" in page and '"autorange":"reversed"' in page
+    table = page[page.index('id="front-table"'):]
+    table = table[: table.index("</table>")]
+    assert re.findall(r"<tr><td data-v=\"([\d.]+)\">", table) == [f"{float(t)!r}" for t in TSE_FRONT]
+    assert "<th>TSE</th>" in table and ">1.1000<" in table
+    md = rep.summary_md.read_text()
+    assert "| trial | TSE | accuracy |" in md and "| 1 | 1.1000 | 75.00 % |" in md
+    assert "proxy TSE vs final test accuracy (n=4): Kendall τ 1.000" in md
+    assert pd.read_csv(rep.pareto_csv)["score"].tolist() == [-1.2, -1.1, -0.9]
+    assert main(["show", "tse", "--storage", url]) == 0
+    out = capsys.readouterr().out
+    assert "     TSE  val_acc" in out and "  1.1000   0.7500" in out
 
 
 def test_report_command(url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

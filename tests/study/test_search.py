@@ -131,3 +131,23 @@ def test_time_budget_stops_the_search(tmp_path: Path, teacher_ckpt: Path) -> Non
                        budget={"trials": 50, "time_minutes": 0.0001})
     summary = _run(path)
     assert summary.stopped_by == "time" and summary.complete < 50
+
+
+@pytest.mark.parametrize("score", ["tse", "val_loss"])
+def test_a_loss_score_ranks_the_trials(tmp_path: Path, teacher_ckpt: Path, score: str) -> None:
+    path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)},
+                       proxy={"method": "kd", "steps": 15, "batch_size": 64, "lr": 0.05, "score": score},
+                       budget={"trials": 4})
+    assert _run(path).complete == 4
+    study = _study(path)
+    ok = [t for t in study.trials if t.user_attrs.get(R.STATUS) == R.STATUS_OK]
+    assert len(ok) >= 2
+    for t in ok:
+        loss = t.user_attrs[R.METRICS][score]
+        assert loss > 0 and t.values[0] == t.user_attrs[R.SCORE] == -loss  # maximised: the loss negated
+        assert 0.0 <= t.user_attrs[R.VAL_ACC] <= 1.0  # the accuracy is still recorded
+    front = front_frame(study)
+    by_arch = {t.user_attrs[R.ARCH]: t for t in ok}
+    for r in front.itertuples():  # no trained trial has a lower loss at no more MACs
+        assert not any(t.user_attrs[R.SCORE] > r.score and t.user_attrs[R.MACS] <= r.macs for t in ok)
+        assert r.score == by_arch[r.arch].user_attrs[R.SCORE]

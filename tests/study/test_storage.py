@@ -43,3 +43,25 @@ def test_a_study_stored_before_bn_recalibration_existed_resumes_with_its_old_beh
     d = study_dict(tmp_path)
     d["proxy"] = {**d["proxy"], "bn_recalibration": 0}
     assert check_resumable(config_from_dict(d))
+
+
+def test_a_study_stored_before_proxy_score_existed_resumes_ranked_by_accuracy(tmp_path: Path) -> None:
+    """Studies stored before `proxy.score` ranked by accuracy: they resume as they were, and asking
+    for another score is a config change named with its fix."""
+    import json
+
+    import pytest
+
+    from kdnas.errors import ConfigError
+    from kdnas.study import records as R
+    from kdnas.study.storage import check_resumable
+
+    study = open_study(config_from_dict(study_dict(tmp_path)))
+    old = json.loads(study.user_attrs[R.STUDY_CONFIG])
+    del old["proxy"]["score"]  # as an older kdnas stored it
+    study.set_user_attr(R.STUDY_CONFIG, json.dumps(old))
+    assert check_resumable(config_from_dict(study_dict(tmp_path)))
+    d = study_dict(tmp_path)
+    d["proxy"] = {**d["proxy"], "score": "tse"}
+    with pytest.raises(ConfigError, match=r"proxy\.score: accuracy in the stored study, tse now"):
+        check_resumable(config_from_dict(d))

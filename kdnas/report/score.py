@@ -1,0 +1,78 @@
+"""The axis a report ranks and plots trials by: the study's `proxy.score`.
+
+A study ranked by accuracy is plotted in accuracy. A study ranked by a loss (`val_loss`, `tse`)
+has its trials' first objective stored as the loss negated (so every study maximises it); its
+figures show the loss itself, lower is better, on a reversed axis, so that up still means better
+and the front drawn is the front the search kept. The teacher has no such loss, so its star is
+drawn on accuracy axes only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class ScoreAxis:
+    """How one `proxy.score` kind is ranked, plotted and written."""
+
+    kind: str  # accuracy | val_loss | tse
+    label: str  # axis title (a loss axis adds that lower is better)
+    short: str  # table heading
+
+    @property
+    def is_loss(self) -> bool:
+        return self.kind != "accuracy"
+
+    @property
+    def title(self) -> str:
+        """The axis title as drawn."""
+        return f"{self.label}, lower is better" if self.is_loss else self.label
+
+    @property
+    def column(self) -> str:
+        """The trials-frame column that ranks trials, higher is better."""
+        return "val_acc" if self.kind == "accuracy" else "score"
+
+    def ranked(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Rows with a value on this axis."""
+        return df[df[self.column].notna()]
+
+    def rank(self, df: pd.DataFrame) -> np.ndarray:
+        """Higher-is-better values of `df`'s rows."""
+        return df[self.column].to_numpy(float)
+
+    def shown(self, df: pd.DataFrame) -> np.ndarray:
+        """The plotted values: the accuracy, or the loss itself."""
+        v = self.rank(df)
+        return -v if self.is_loss else v
+
+    def fmt(self, ranked_value: object) -> str:
+        """A higher-is-better value as written in tables and hovers."""
+        if ranked_value is None or pd.isna(ranked_value):
+            return "-"
+        v = float(ranked_value)  # type: ignore[arg-type]
+        return f"{100 * v:.2f} %" if not self.is_loss else f"{-v:.4f}"
+
+
+AXES = {
+    "accuracy": ScoreAxis("accuracy", "proxy accuracy (validation top-1)", "accuracy"),
+    "val_loss": ScoreAxis("val_loss", "proxy validation loss", "val loss"),
+    "tse": ScoreAxis("tse", "proxy training loss, mean over the run (TSE)", "TSE"),
+}
+
+
+def axis_of(config: dict) -> ScoreAxis:
+    """The axis of a study from its stored config (accuracy for studies stored before `proxy.score`)."""
+    kind = (config.get("proxy") or {}).get("score", "accuracy") if isinstance(config, dict) else "accuracy"
+    return AXES.get(kind, AXES["accuracy"])
+
+
+def common_axis(axes: list[ScoreAxis]) -> ScoreAxis:
+    """The axis of a page overlaying studies: theirs when they agree, else accuracy, which every
+    study records."""
+    kinds = {a.kind for a in axes}
+    return axes[0] if len(kinds) == 1 else AXES["accuracy"]
