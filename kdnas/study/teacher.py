@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,11 +35,45 @@ class LoadedTeacher:
     meta: dict
 
 
+# Fields of `teacher_training` that do not change the trained weights (max_train is named apart).
+_NOT_IN_RECIPE_KEY = {"threads", "eval_batch_size", "auto", "max_train"}
+
+
+def _recipe(recipe: dict, seed: object) -> dict:
+    return {**{k: v for k, v in recipe.items() if k not in _NOT_IN_RECIPE_KEY}, "seed": seed}
+
+
+def recipe_key(cfg: StudyConfig) -> str:
+    """Eight hex digits naming how the teacher is trained (`teacher_training` and the study seed)."""
+    text = json.dumps(_recipe(cfg.teacher_training.model_dump(mode="json"), cfg.seed), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
 def default_checkpoint(cfg: StudyConfig, data: DataBundle) -> Path:
-    """Where a study's teacher is kept when the config names no checkpoint: keyed by teacher and data."""
+    """Where a study's teacher is kept when the config names no checkpoint: keyed by teacher, data and
+    training recipe, so that a study asking for another recipe never picks up a teacher trained
+    with this one (a 2-epoch teacher is not a 30-epoch one)."""
+    return _teachers_dir(cfg, data, f"-{recipe_key(cfg)}")
+
+
+def _teachers_dir(cfg: StudyConfig, data: DataBundle, suffix: str) -> Path:
     safe = cfg.teacher.name.replace(":", "_").replace(".", "_")
     more = f"-n{cfg.teacher_training.max_train}" if _sees_more(cfg) else ""
-    return runs_dir() / "teachers" / f"{safe}-{data.name}-{data.fingerprint[:10]}{more}.pt"
+    return runs_dir() / "teachers" / f"{safe}-{data.name}-{data.fingerprint[:10]}{more}{suffix}.pt"
+
+
+def _earlier_checkpoint(cfg: StudyConfig, data: DataBundle) -> Path | None:
+    """A teacher saved under the name used before the recipe was part of it, when its recorded
+    recipe is the one asked for (so it is reused, not trained again)."""
+    old = _teachers_dir(cfg, data, "")
+    if not old.is_file():
+        return None
+    try:
+        meta = load_checkpoint(old)[1]
+    except CheckpointError:
+        return None
+    want = _recipe(cfg.teacher_training.model_dump(mode="json"), cfg.seed)
+    return old if _recipe(meta.get("recipe") or {}, meta.get("seed")) == want else None
 
 
 def _sees_more(cfg: StudyConfig) -> bool:
@@ -56,8 +92,11 @@ def teacher_data(cfg: StudyConfig, data: DataBundle) -> DataBundle:
 
 
 def checkpoint_path(cfg: StudyConfig, data: DataBundle) -> Path:
-    """The checkpoint named in the config, or the default one."""
-    return cfg.teacher.checkpoint or default_checkpoint(cfg, data)
+    """The checkpoint named in the config, or the default one (or an earlier name of the same teacher)."""
+    if cfg.teacher.checkpoint:
+        return cfg.teacher.checkpoint
+    path = default_checkpoint(cfg, data)
+    return path if path.is_file() else (_earlier_checkpoint(cfg, data) or path)
 
 
 def _model_kwargs(data: DataBundle) -> dict:

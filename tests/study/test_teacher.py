@@ -8,7 +8,7 @@ import torch
 
 from kdnas.data import load_data
 from kdnas.study.config import config_from_dict
-from kdnas.study.teacher import default_checkpoint, teacher_data, train_teacher
+from kdnas.study.teacher import checkpoint_path, default_checkpoint, teacher_data, train_teacher
 from kdnas.teachers import load_checkpoint
 from tests.studykit import study_dict
 
@@ -36,7 +36,7 @@ def test_default_teacher_is_the_study_split_and_is_named_apart(tmp_path: Path) -
     data = load_data(same.data)
     assert teacher_data(same, data) is data
     assert default_checkpoint(same, data) != default_checkpoint(more, data)
-    assert default_checkpoint(more, data).name.endswith("-n1000.pt")
+    assert "-n1000-" in default_checkpoint(more, data).name
 
 
 def test_trained_teacher_records_how_many_images_it_saw(tmp_path: Path) -> None:
@@ -46,3 +46,23 @@ def test_trained_teacher_records_how_many_images_it_saw(tmp_path: Path) -> None:
     meta = train_teacher(cfg, data, out, verbose=False)
     assert meta["train_samples"] == 1000
     assert load_checkpoint(out)[1]["train_samples"] == 1000
+
+
+def _with(cfg, **training):  # noqa: ANN001, ANN202
+    return cfg.model_copy(update={"teacher_training": cfg.teacher_training.model_copy(update=training)})
+
+
+def test_a_teacher_trained_with_another_recipe_is_never_picked_up(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, None)
+    data = load_data(cfg.data)
+    longer, seeded = _with(cfg, epochs=30), cfg.model_copy(update={"seed": 1})
+    assert len({default_checkpoint(c, data) for c in (cfg, longer, seeded)}) == 3
+    assert default_checkpoint(_with(cfg, threads=1), data) == default_checkpoint(cfg, data)  # same weights
+    # A teacher saved under the name used before the recipe was part of it is reused when it was
+    # trained with the recipe asked for, and only then.
+    earlier = default_checkpoint(cfg, data).with_name(default_checkpoint(cfg, data).name.rsplit("-", 1)[0] + ".pt")
+    earlier.parent.mkdir(parents=True)
+    train_teacher(cfg, data, earlier, verbose=False)
+    assert checkpoint_path(cfg, data) == earlier
+    assert checkpoint_path(_with(cfg, threads=1), data) == earlier
+    assert checkpoint_path(longer, data) == default_checkpoint(longer, data) != earlier
