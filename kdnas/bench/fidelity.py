@@ -348,6 +348,7 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
         "short_kd": {"batch_size": SHORT_BATCH, "optimizer": a.short_optimizer, "lr": a.short_lr,
                      "bn_recalibration": a.short_recal, "steps": a.short_steps},
         "block_table": {"blocks": table.size, "trained": table.trained, "cached": table.cached,
+                        "by_other_jobs": table.by_others,
                         "wall_s": table.wall_s, "block_train_s": table.block_train_s,
                         "settings": bw.model_dump()},
         "runs_now": {"gt": fresh.count("gt"), "short": fresh.count("short"),
@@ -410,6 +411,11 @@ def _runs_now(n: dict | None) -> str:
             "runs were trained (the others were read from runs/cache/fidelity/, with the seconds they took then)")
 
 
+def _by_others(t: dict) -> str:
+    n = t.get("by_other_jobs", 0)
+    return f", {n} trained now by other --jobs processes" if n else ""
+
+
 def _component_lines(parts: list[dict] | None) -> list[str]:
     """The report's table of each block-wise component ranking the panel on its own (none in old results)."""
     if not parts:
@@ -443,7 +449,8 @@ def _markdown(r: dict, stem: str) -> str:
                 f"statistics recomputed on {r['short_kd']['bn_recalibration']} training images before scoring"]
                if "short_kd" in r else []),
              f"- block table: {r['block_table']['blocks']} blocks ({r['block_table']['trained']} trained now, "
-             f"{r['block_table']['cached']} cached), {r['block_table']['wall_s']:.0f} s in this run; its blocks took "
+             f"{r['block_table']['cached']} cached{_by_others(r['block_table'])}), {r['block_table']['wall_s']:.0f} s "
+             "in this run; its blocks took "
              f"{r['block_table'].get('block_train_s', float('nan')):.0f} s to train in all (as measured when each was "
              "trained); settings "
              f"{r['block_table']['settings']}", "",

@@ -205,8 +205,9 @@ class BlockTable:
     plan: BlockPlan
     losses: dict[tuple[str, str], float]
     records: list[dict] = field(default_factory=list)
-    trained: int = 0
-    cached: int = 0
+    trained: int = 0  # by this build
+    cached: int = 0  # found in the cache when the build began
+    by_others: int = 0  # trained during this build by another builder sharing the cache (claims)
     train_s: float = 0.0
     features_s: float = 0.0
     wall_s: float = 0.0
@@ -233,11 +234,15 @@ def _subset(x: torch.Tensor, n: int, seed: int) -> torch.Tensor:
     return x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]]
 
 
-def _record(table: BlockTable, block: Block, rec: dict, made: bool) -> None:
-    """Add `block`'s result to `table`; `made`: trained by this build, not read from the cache."""
+def _record(table: BlockTable, block: Block, rec: dict, made: bool, *, now: bool = False) -> None:
+    """Add `block`'s result to `table`; `made`: trained by this build, not read from the cache;
+    `now`: missing when the build began, so a record this build did not make was made meanwhile by
+    another builder."""
     if made:
         table.trained += 1
         table.train_s += rec["train_s"]
+    elif now:
+        table.by_others += 1
     else:
         table.cached += 1
     table.losses[(block.group, block.text())] = float(rec["loss"])
@@ -297,12 +302,12 @@ def build_block_table(
                 if got is None:
                     deferred.append((block, path))
                     continue
-                _record(table, block, *got)
+                _record(table, block, *got, now=True)
                 if verbose and got[1]:
                     print(f"  block {i + 1}/{len(todo)} {block.group} {block.text()}: loss {got[0]['loss']:.4f} "
                           f"({got[0]['train_s']:.1f}s)", file=sys.stderr, flush=True)
             for block, path in deferred:
-                _record(table, block, *obtain(path, trainer(block)))
+                _record(table, block, *obtain(path, trainer(block)), now=True)
     finally:
         torch.set_num_threads(prev)
     table.wall_s = time.perf_counter() - t_start

@@ -62,13 +62,15 @@ def enqueue_from_table(setup: SearchSetup, study: optuna.Study, *, verbose: bool
                             user_attrs={BLOCKWISE_LOSS: cand.score, BLOCKWISE_FRONT: cand.front})
     figures = {
         "blocks": table.size, "blocks_trained": table.trained, "blocks_cached": table.cached,
+        "blocks_by_others": table.by_others,
         "table_wall_s": table.wall_s, "block_train_s": table.train_s, "students_scored": found.n_scored,
         "students_feasible": found.n_feasible, "score_s": found.score_s, "students_per_s": found.students_per_s,
         "front_size": found.front_size, "picked": len(found.picked), "space_size": scores.space_size,
     }
     study.set_user_attr(STUDY_BLOCKWISE, json.dumps(figures))
     if verbose:
-        _log(f"blockwise: table {table.size} blocks ({table.trained} trained, {table.cached} cached) in "
+        others = f", {table.by_others} by other drivers" if table.by_others else ""
+        _log(f"blockwise: table {table.size} blocks ({table.trained} trained, {table.cached} cached{others}) in "
              f"{table.wall_s:.1f}s; scored {found.n_scored} students in {found.score_s * 1e3:.0f} ms "
              f"({found.n_feasible} feasible, front {found.front_size}); confirming {len(found.picked)} with kd")
     return figures

@@ -126,6 +126,8 @@ def test_jobs_share_the_runs_between_processes(tmp_path: Path, monkeypatch: pyte
     assert two["jobs"] == 2 and two["runs_now"]["gt"] == 4 and two["runs_now"]["short"] == 4
     assert "made_by" not in two["panel"][0]["gt"]["runs"][0]
     assert not list(cache.glob("*.claim"))
+    bt = two["block_table"]  # a fresh cache: every block trained by this process or the helper
+    assert bt["cached"] == 0 and bt["trained"] + bt["by_other_jobs"] == bt["blocks"]
     assert "(--jobs 2)" in (tmp_path / "two.md").read_text()
     # the helper's records, made again by this process alone, are the same figures
     for f in cache.glob("*.json"):
