@@ -416,6 +416,16 @@ def _by_others(t: dict) -> str:
     return f", {n} trained now by other --jobs processes" if n else ""
 
 
+def _as_study_lines(kd: dict | None) -> list[str]:
+    """How a study asks for the short runs of the table's kd@ rows (the `proxy` section)."""
+    if not kd:
+        return []
+    spec = (f"method: kd, steps: N, batch_size: {kd['batch_size']}, optimizer: {kd.get('optimizer', 'sgd')}, "
+            f"lr: {kd['lr']:g}, bn_recalibration: {kd['bn_recalibration']}")
+    return ["", f"A study searches with row `kd@N` by `proxy: {{{spec}, score: accuracy}}`; `kd@N-valloss` and "
+            "`kd@N-tse` are the same runs ranked by `score: val_loss` and `score: tse`."]
+
+
 def _component_lines(parts: list[dict] | None) -> list[str]:
     """The report's table of each block-wise component ranking the panel on its own (none in old results)."""
     if not parts:
@@ -463,6 +473,7 @@ def _markdown(r: dict, stem: str) -> str:
                      f"[{p['rho_ci'][0]:.2f}, {p['rho_ci'][1]:.2f}] | {p['seconds_per_arch']:.3g} | "
                      f"{100 * p['fraction_of_gt']:.3g} | {'' if se is None else f'{se:.3g}'} | "
                      f"{'' if one is None else f'{one:.3f}'} |")
+    lines += _as_study_lines(r.get("short_kd"))
     bw = r["proxies"]["blockwise"]
     lines += ["", f"Ground truth costs {gt['epochs']} student-epochs per architecture. The block table is paid once "
               f"for the whole space: {bw['table_seconds']:.0f} s of block training = {100 * bw['table_fraction_of_panel_gt']:.1f}% of "

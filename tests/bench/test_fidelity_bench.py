@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
+import yaml
 from scipy import stats
 
 from kdnas.bench.fidelity import main
 from kdnas.bench.fidelity_compare import main as compare_main
+from kdnas.distill.spec import ProxySpec
 from kdnas.errors import UserError
 
 ARGS = ["--data", "digits", "--panel", "5", "--train-subset", "400", "--val-subset", "200", "--test-subset", "300",
@@ -53,6 +56,11 @@ def test_every_proxy_is_ranked_against_a_trained_ground_truth(tmp_path: Path, mo
     md = (tmp_path / "out" / "fidelity-digits.md").read_text()
     assert "## Block-wise, one component at a time" in md and "| head |" in md
     assert "## Targets" in md and "900 training images" in md and "recomputed on 2048" in md
+    # the report says how a study asks for its short runs, in a form a study file accepts
+    said = re.search(r"row `kd@N` by `proxy: (\{[^`]*\})`", md).group(1).replace("steps: N", "steps: 10")
+    spec = ProxySpec.model_validate(yaml.safe_load(said))
+    assert (spec.optimizer, spec.lr, spec.batch_size) == (r["short_kd"]["optimizer"], r["short_kd"]["lr"], 64)
+    assert spec.bn_recalibration == r["short_kd"]["bn_recalibration"] and spec.score == "accuracy"
     assert (tmp_path / "out" / "fidelity-digits.png").stat().st_size > 0
     assert "Proxy fidelity on digits" in capsys.readouterr().out
 
