@@ -91,8 +91,11 @@ def spread_over_range(macs: np.ndarray, k: int) -> np.ndarray:
     return np.array(picked)
 
 
+_LOG_PREFIX = [""]  # "[helper PID] " in a --jobs helper, whose lines share the terminal with the main process's
+
+
 def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    print(_LOG_PREFIX[0] + msg, file=sys.stderr, flush=True)
 
 
 def _load(name: str, root: Path | None, n_train: int, n_val: int, n_test: int) -> DataBundle:
@@ -191,6 +194,7 @@ def _spawn_helper(a: argparse.Namespace) -> subprocess.Popen:
 
 def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen]) -> dict | None:
     started = _dt.datetime.now(_dt.timezone.utc)
+    _LOG_PREFIX[0] = f"[helper {os.getpid()}] " if a.worker else ""
     torch.set_num_threads(a.threads)
     data = _load(a.data, a.data_root, a.train_subset, a.val_subset, a.test_subset)
     _log(f"data: {data.describe()}")

@@ -121,7 +121,8 @@ def test_another_panel_seed_draws_a_held_out_panel(tmp_path: Path, monkeypatch: 
     assert held["short_kd"]["optimizer"] == "adamw" and "AdamW lr 0.003" in (tmp_path / "held.md").read_text()
 
 
-def test_jobs_share_the_runs_between_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_jobs_share_the_runs_between_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capfd: pytest.CaptureFixture[str]) -> None:
     """--jobs 2: a helper process takes part of the runs (each made once), and the figures are the
     ones a single process makes."""
     args = [*ARGS, "--panel", "4", "--gt-epochs", "8", "--short-steps", "5", "--out-dir", str(tmp_path)]
@@ -137,6 +138,9 @@ def test_jobs_share_the_runs_between_processes(tmp_path: Path, monkeypatch: pyte
     bt = two["block_table"]  # a fresh cache: every block trained by this process or the helper
     assert bt["cached"] == 0 and bt["trained"] + bt["by_other_jobs"] == bt["blocks"]
     assert "(--jobs 2)" in (tmp_path / "two.md").read_text()
+    helper = next(p for p in made_by if p != os.getpid())
+    err = capfd.readouterr().err  # the helper's lines are told apart from this process's
+    assert f"[helper {helper}] panel: 4 architectures" in err and "\npanel: 4 architectures" in err
     # the helper's records, made again by this process alone, are the same figures
     for f in cache.glob("*.json"):
         if json.loads(f.read_text())["made_by"] != os.getpid():
