@@ -235,7 +235,7 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
     gt_seeds = a.gt_seeds or [a.seed]
     # threads are how a run is executed, not part of its recipe: a ground truth cached at one thread count
     # serves every other (keyed as threads 1, which also keeps the keys of runs cached before this rule)
-    gt_key = gt_spec.model_copy(update={"threads": 1}).model_dump_json()
+    gt_key = gt_spec.model_copy(update={"threads": 1}).run_json()
     short_specs = [ProxySpec(method="kd", steps=steps, batch_size=SHORT_BATCH, optimizer=a.short_optimizer,
                              lr=a.short_lr, threads=a.threads, bn_recalibration=a.short_recal)
                    for steps in a.short_steps]
@@ -256,7 +256,7 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
             return {"score": res.val_acc, "seconds": res.train_s + res.eval_s, "train_s": res.train_s,
                     "val_loss": res.val_loss, "tse": res.train_loss_mean}
         # cached with its thread count: a short run's seconds are part of what is measured
-        return f"short|{t_sha}|{data.fingerprint}|{arch}|{spec.model_dump_json()}|{a.seed}", run
+        return f"short|{t_sha}|{data.fingerprint}|{arch}|{spec.run_json()}|{a.seed}", run
 
     # the work pass: every ground-truth run first (the long ones), then the short runs, each done by
     # whichever process of this run (--jobs) claims it first; records from before runs kept their

@@ -91,6 +91,11 @@ class ProxySpec(BaseModel):
             raise ValueError("give exactly one budget: 'steps' or 'epochs'")
         return self
 
+    def run_json(self) -> str:
+        """The fields that decide how the run trains, as JSON: what caches of runs are keyed by.
+        `score` is left out: it only says which of the run's recorded figures ranks it."""
+        return self.model_dump_json(exclude={"score"})
+
     def total_steps(self, n_train: int) -> int:
         """Optimizer steps of the run for a training split of `n_train` samples."""
         if self.steps is not None:

@@ -112,3 +112,16 @@ def test_without_an_lr_the_optimizer_brings_its_own() -> None:
     assert ProxySpec(steps=5).lr == 0.05 and ProxySpec(steps=5, optimizer="sgd").lr == 0.05
     assert ProxySpec(steps=5, optimizer="adamw").lr == 3e-3
     assert ProxySpec(steps=5, optimizer="adamw", lr=0.01).lr == 0.01  # a given lr is kept
+
+
+def test_a_runs_cache_key_leaves_out_what_only_ranks_it() -> None:
+    """Cached runs (kdnas bench fidelity) are keyed by `run_json`. A field added to ProxySpec changes
+    every key, so every cached run is trained again: this literal is the key as it was before
+    `score` existed. Change it only for a field that changes how a run trains; leave a field that
+    does not out of `run_json`."""
+    spec = ProxySpec(method="kd", steps=45, batch_size=64, optimizer="adamw", lr=3e-3, threads=1, score="tse")
+    assert spec.run_json() == (
+        '{"method":"kd","temperature":4.0,"alpha":0.9,"hint_weight":1.0,"steps":45,"epochs":null,"batch_size":64,'
+        '"optimizer":"adamw","lr":0.003,"momentum":0.9,"weight_decay":0.0005,"eval_batch_size":1024,'
+        '"bn_recalibration":2048,"threads":1,"blockwise":{"steps":150,"batch_size":64,"lr":0.003,"max_samples":2048,'
+        '"val_samples":512,"include_stem_head":true,"n_students":20000,"threads":1}}')
