@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from kdnas.report.style import fmt_acc, missing
+
 
 @dataclass(frozen=True)
 class ScoreAxis:
@@ -52,10 +54,9 @@ class ScoreAxis:
 
     def fmt(self, ranked_value: object) -> str:
         """A higher-is-better value as written in tables and hovers."""
-        if ranked_value is None or pd.isna(ranked_value):
-            return "-"
-        v = float(ranked_value)  # type: ignore[arg-type]
-        return f"{100 * v:.2f} %" if not self.is_loss else f"{-v:.4f}"
+        if not self.is_loss:
+            return fmt_acc(ranked_value)
+        return "-" if missing(ranked_value) or pd.isna(ranked_value) else f"{-float(ranked_value):.4f}"  # type: ignore[arg-type]
 
 
 AXES = {

@@ -275,7 +275,7 @@ def run_search(
                 evaluated_now += 1
                 common = {R.WALL_S: time.monotonic() - job.t0, R.WHERE: outcome.where, R.METRICS: outcome.metrics}
                 if outcome.ok:
-                    score = outcome.val_acc if outcome.score is None else outcome.score
+                    score = outcome.score
                     known[outcome.arch] = (score, outcome.val_acc, trial.number)  # type: ignore[assignment]
                     tell(trial, objective_values(setup, score, costs),  # type: ignore[arg-type]
                          {**common, R.STATUS: R.STATUS_OK, R.VAL_ACC: outcome.val_acc, R.SCORE: score},

@@ -53,10 +53,10 @@ def default_checkpoint(cfg: StudyConfig, data: DataBundle) -> Path:
     """Where a study's teacher is kept when the config names no checkpoint: keyed by teacher, data and
     training recipe, so that a study asking for another recipe never picks up a teacher trained
     with this one (a 2-epoch teacher is not a 30-epoch one)."""
-    return _teachers_dir(cfg, data, f"-{recipe_key(cfg)}")
+    return _teacher_file(cfg, data, f"-{recipe_key(cfg)}")
 
 
-def _teachers_dir(cfg: StudyConfig, data: DataBundle, suffix: str) -> Path:
+def _teacher_file(cfg: StudyConfig, data: DataBundle, suffix: str) -> Path:
     safe = cfg.teacher.name.replace(":", "_").replace(".", "_")
     more = f"-n{cfg.teacher_training.max_train}" if _sees_more(cfg) else ""
     return runs_dir() / "teachers" / f"{safe}-{data.name}-{data.fingerprint[:10]}{more}{suffix}.pt"
@@ -65,7 +65,7 @@ def _teachers_dir(cfg: StudyConfig, data: DataBundle, suffix: str) -> Path:
 def _earlier_checkpoint(cfg: StudyConfig, data: DataBundle) -> Path | None:
     """A teacher saved under the name used before the recipe was part of it, when its recorded
     recipe is the one asked for (so it is reused, not trained again)."""
-    old = _teachers_dir(cfg, data, "")
+    old = _teacher_file(cfg, data, "")
     if not old.is_file():
         return None
     try:
