@@ -26,6 +26,9 @@ short runs are cached per architecture under ``runs/cache/fidelity/``, so an int
 resumes and another seed costs only its own runs. `--panel-seed` draws a held-out panel under the
 same teacher, block table and recipes, to check a conclusion drawn from the first. `--jobs N`
 shares the block table and the runs among N processes (claims on the cache files, `kdnas.claims`).
+`--ground-truth-from REPORT.json` takes the ground-truth runs of a committed report into that cache
+(refused unless its teacher, data and recipe are this run's; `kdnas.bench.ground_truth`), so new
+proxies are scored on another checkout without hours of training again.
 Run ``kdnas bench fidelity --help``.
 """
 
@@ -48,6 +51,8 @@ import torch
 
 import kdnas
 from kdnas.arch import Arch
+from kdnas.bench.ground_truth import (check_recipe, committed_teacher, ground_truth_runs, load_result,
+                                      save_teacher)
 from kdnas.bench.machine import machine_info
 from kdnas.bench.predictor import features, loo_predictions
 from kdnas.bench.ranking import bootstrap, rank, seed_agreement
@@ -107,11 +112,14 @@ def _load(name: str, root: Path | None, n_train: int, n_val: int, n_test: int) -
     return load_data(spec)
 
 
-def _teacher(a: argparse.Namespace, data: DataBundle) -> tuple[torch.nn.Module, str, float, int]:
+def _teacher(a: argparse.Namespace, data: DataBundle,
+             committed: list[tuple[dict, Path]]) -> tuple[torch.nn.Module, str, float, int, Path]:
     """The bench's teacher, trained once and kept under runs/teachers/: on the students' training
     subset, or (`--teacher-train N`) on a larger draw from the same training pool, never validation
-    or test, loaded only when the teacher has to be trained. Returns the frozen model, its sha256,
-    its validation accuracy and how many training images it saw."""
+    or test, loaded only when the teacher has to be trained. Where none is kept yet and a report of
+    `committed` (--ground-truth-from) keeps the teacher these flags ask for, that one is taken
+    instead of training, so its ground truth applies. Returns the frozen model, its sha256, its
+    validation accuracy, how many training images it saw and its checkpoint's path."""
     c, h, w = data.input_shape
     more = a.teacher_train if a.teacher_train and a.teacher_train > len(data.train) else None
     n = f"-n{more}" if more else ""
@@ -122,6 +130,17 @@ def _teacher(a: argparse.Namespace, data: DataBundle) -> tuple[torch.nn.Module, 
         blob = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(blob["state"])
         val, seen = float(blob["val_acc"]), int(blob.get("train_samples", more or len(data.train)))  # older checkpoints: what the name says
+    elif taken := _first_committed_teacher(committed, a.teacher, a.teacher_epochs, more or len(data.train)):
+        r, src, blob = taken
+        model.load_state_dict(blob["state"])
+        sha = state_dict_sha256(freeze(model).state_dict())
+        if sha != r["teacher"]["sha256"]:
+            raise UserError(f"{src}: its teacher checkpoint (sha256 {sha[:12]}) is not the teacher its ground truth "
+                            f"names ({r['teacher']['sha256'][:12]})")
+        val, seen = float(blob["val_acc"]), int(blob["train_samples"])
+        _log(f"teacher {a.teacher} taken from {_shown(src)} (sha256 {sha[:12]}), not trained here")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"state": blob["state"], "val_acc": val, "train_samples": seen}, path)
     else:
         tdata = data if not more else with_train_from(data, _load(a.data, a.data_root, more, a.val_subset, a.test_subset))
         seen = len(tdata.train)
@@ -133,7 +152,17 @@ def _teacher(a: argparse.Namespace, data: DataBundle) -> tuple[torch.nn.Module, 
         torch.save({"state": {k: v.cpu() for k, v in model.state_dict().items()}, "val_acc": val,
                     "train_samples": seen}, path)
     model = freeze(model.cpu())
-    return model, state_dict_sha256(model.state_dict()), val, seen
+    return model, state_dict_sha256(model.state_dict()), val, seen, path
+
+
+def _first_committed_teacher(committed: list[tuple[dict, Path]], name: str, epochs: int,
+                             train_samples: int) -> tuple[dict, Path, dict] | None:
+    """(report, its path, checkpoint) of the first report in `committed` that keeps its teacher."""
+    for r, src in committed:
+        blob = committed_teacher(r, src, name=name, epochs=epochs, train_samples=train_samples)
+        if blob is not None:
+            return r, src, blob
+    return None
 
 
 def _cached(key_text: str, fn, fresh: list[str] | None = None, need: tuple[str, ...] = (),  # noqa: ANN001
@@ -153,7 +182,9 @@ def _cached(key_text: str, fn, fresh: list[str] | None = None, need: tuple[str, 
     if got is None:
         return None
     rec, made = got
-    if fresh is not None and (made or (since is not None and path.stat().st_mtime >= since)):
+    # a run taken from a report (--ground-truth-from) was written now but trained then
+    if fresh is not None and "imported_from" not in rec and (
+            made or (since is not None and path.stat().st_mtime >= since)):
         fresh.append(key_text.split("|", 1)[0])
     return {k: v for k, v in rec.items() if k != "made_by"}
 
@@ -199,7 +230,29 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
     data = _load(a.data, a.data_root, a.train_subset, a.val_subset, a.test_subset)
     _log(f"data: {data.describe()}")
     c, h, w = data.input_shape
-    teacher, t_sha, t_val, t_seen = _teacher(a, data)
+    n_train = len(data.train)
+    # bn_recalibration 0: a long run's running statistics have converged, and the cache keys stay stable
+    gt_spec = ProxySpec(method="kd", epochs=a.gt_epochs, batch_size=a.gt_batch, lr=a.gt_lr, threads=a.threads,
+                        bn_recalibration=0)
+    # threads are how a run is executed, not part of its recipe: a ground truth cached at one thread count
+    # serves every other (keyed as threads 1, which also keeps the keys of runs cached before this rule)
+    gt_key = gt_spec.model_copy(update={"threads": 1}).run_json()
+    recipe = _gt_recipe(a.gt_epochs, a.gt_batch, a.gt_lr, n_train, len(data.test))
+    # committed reports' ground truth (--ground-truth-from): data and recipe checked before anything is stored
+    committed = [(load_result(source), source) for source in a.ground_truth_from or []]
+    for r, source in committed:
+        check_recipe(r, _shown(source), fingerprint=data.fingerprint, recipe=recipe, key=gt_key)
+    teacher, t_sha, t_val, t_seen, t_path = _teacher(a, data, committed)
+
+    def gt_cache_key(arch: Arch | str, seed: int) -> str:
+        return f"gt|{t_sha}|{data.fingerprint}|{arch}|{gt_key}|{seed}"
+
+    # every report checked against the teacher before any run is taken
+    found = [ground_truth_runs(r, _shown(source), teacher_sha=t_sha, fingerprint=data.fingerprint, recipe=recipe,
+                               key=gt_key) for r, source in committed]
+    imported = {run.arch for runs in found for run in runs}
+    for run in (run for runs in found for run in runs):
+        _cached(gt_cache_key(run.arch, run.seed), lambda rec=run.record: rec)
     if not a.worker:  # spawned once the teacher is trained, so that only this process trains it
         helpers.extend(_spawn_helper(a) for _ in range(a.jobs - 1))
     t_test_acc = accuracy(teacher, data.test.x, data.test.y)
@@ -228,14 +281,7 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
     _log(f"panel: {len(panel)} architectures, {macs[chosen].min() / 1e6:.2f}-{macs[chosen].max() / 1e6:.2f} M MACs")
 
     outputs = teacher_outputs(teacher, data.train.x, teacher_id=t_sha, data_fingerprint=data.fingerprint)
-    n_train = len(data.train)
-    # bn_recalibration 0: a long run's running statistics have converged, and the cache keys stay stable
-    gt_spec = ProxySpec(method="kd", epochs=a.gt_epochs, batch_size=a.gt_batch, lr=a.gt_lr, threads=a.threads,
-                        bn_recalibration=0)
     gt_seeds = a.gt_seeds or [a.seed]
-    # threads are how a run is executed, not part of its recipe: a ground truth cached at one thread count
-    # serves every other (keyed as threads 1, which also keeps the keys of runs cached before this rule)
-    gt_key = gt_spec.model_copy(update={"threads": 1}).run_json()
     short_specs = [ProxySpec(method="kd", steps=steps, batch_size=SHORT_BATCH, optimizer=a.short_optimizer,
                              lr=a.short_lr, threads=a.threads, bn_recalibration=a.short_recal)
                    for steps in a.short_steps]
@@ -246,7 +292,7 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
             res = run_proxy(build_student(arch, c, data.num_classes), data.train.x, data.train.y, data.test.x,
                             data.test.y, outputs, gt_spec, seed=seed, device=a.device)
             return {"acc": res.val_acc, "seconds": res.train_s + res.eval_s, "steps": res.steps}
-        return f"gt|{t_sha}|{data.fingerprint}|{arch}|{gt_key}|{seed}", run
+        return gt_cache_key(arch, seed), run
 
     def short_task(arch: Arch, spec: ProxySpec) -> tuple[str, object]:
         def run() -> dict:
@@ -257,6 +303,10 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
                     "val_loss": res.val_loss, "tse": res.train_loss_mean}
         # cached with its thread count: a short run's seconds are part of what is measured
         return f"short|{t_sha}|{data.fingerprint}|{arch}|{spec.run_json()}|{a.seed}", run
+
+    covered = imported & {str(arch) for arch in panel}
+    if a.ground_truth_from:
+        _log(f"ground truth imported for {len(covered)} of the panel's {len(panel)} architectures")
 
     # the work pass: every ground-truth run first (the long ones), then the short runs, each done by
     # whichever process of this run (--jobs) claims it first; records from before runs kept their
@@ -344,10 +394,7 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
         "teacher": {"name": a.teacher, "epochs": a.teacher_epochs, "val_acc": t_val, "test_acc": t_test_acc,
                     "sha256": t_sha, "train_samples": t_seen},
         "space": _shown(a.space),
-        "ground_truth": {"recipe": f"KD (T=4, alpha=0.9) from cached teacher logits, {gt_epochs} epochs of batch "
-                                   f"{a.gt_batch}, SGD lr {a.gt_lr} cosine, no augmentation, {n_train} training images; "
-                                   f"test accuracy on {len(data.test)} images",
-                         "epochs": gt_epochs, "seeds": gt_seeds, "seconds_per_arch": gt_s,
+        "ground_truth": {"recipe": recipe, "key": gt_key, "epochs": gt_epochs, "seeds": gt_seeds, "seconds_per_arch": gt_s,
                          "seed_agreement": seed_agreement(per_seed, gt_seeds)},
         "short_kd": {"batch_size": SHORT_BATCH, "optimizer": a.short_optimizer, "lr": a.short_lr,
                      "bn_recalibration": a.short_recal, "steps": a.short_steps},
@@ -356,16 +403,25 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
                         "wall_s": table.wall_s, "block_train_s": table.block_train_s,
                         "settings": bw.model_dump()},
         "runs_now": {"gt": fresh.count("gt"), "short": fresh.count("short"),
+                     "gt_imported": sum("imported_from" in run for r in rows for run in r["gt"]["runs"]),
                      "gt_total": len(rows) * len(gt_seeds), "short_total": len(rows) * len(a.short_steps)},
         "proxies": proxies, "blockwise_by_component": by_component, "panel": rows,
     }
     out = Path(a.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    # the teacher beside the report, so that its ground truth can be taken elsewhere (--ground-truth-from)
+    result["teacher"]["checkpoint"] = save_teacher(out, t_sha, torch.load(t_path, map_location="cpu", weights_only=True))
     stem = a.name or f"fidelity-{a.data}"
     (out / f"{stem}.json").write_text(json.dumps(result, indent=1))
     _figure(rows, names, gt, out / f"{stem}.png")
     (out / f"{stem}.md").write_text(_markdown(result, stem))
     return result
+
+
+def _gt_recipe(epochs: int, batch: int, lr: float, n_train: int, n_test: int) -> str:
+    """The ground truth's recipe as a report states it (also what an imported report must match)."""
+    return (f"KD (T=4, alpha=0.9) from cached teacher logits, {epochs} epochs of batch {batch}, SGD lr {lr} cosine, "
+            f"no augmentation, {n_train} training images; test accuracy on {n_test} images")
 
 
 def _figure(rows: list[dict], names: list[str], gt: np.ndarray, path: Path) -> None:
@@ -411,8 +467,11 @@ def _runs_now(n: dict | None) -> str:
     """How many of the report's training runs this invocation made (the rest came from the cache)."""
     if not n:
         return ""
+    imported = n.get("gt_imported", 0)
     return (f", in which {n['gt']} of {n['gt_total']} ground-truth runs and {n['short']} of {n['short_total']} short "
-            "runs were trained (the others were read from runs/cache/fidelity/, with the seconds they took then)")
+            "runs were trained (the others were read from runs/cache/fidelity/, with the seconds they took then"
+            + (f"; {imported} ground-truth runs there came from committed reports, --ground-truth-from" if imported else "")
+            + ")")
 
 
 def _by_others(t: dict) -> str:
@@ -551,6 +610,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="seeds of the ground-truth runs, comma-separated (default --seed): each architecture's "
                         "ground truth is the mean over them, and the report says how alike the seeds rank the panel "
                         "(the ceiling of any proxy against one run)")
+    p.add_argument("--ground-truth-from", type=Path, action="append", default=None, metavar="REPORT.json",
+                   help="take the ground-truth runs of an earlier fidelity report into the cache instead of training "
+                        "them again (refused unless its teacher, data and recipe are this run's); repeatable")
     p.add_argument("--jobs", type=int, default=1,
                    help="processes sharing the block table and the runs (each with --threads threads); seconds "
                         "are measured with the cores shared, so compare figures taken at the same --jobs")

@@ -19,19 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from kdnas.bench.ground_truth import load_result
 from kdnas.bench.machine import generated_by
 from kdnas.bench.ranking import rank
 from kdnas.errors import UserError
-
-
-def _load(path: Path) -> dict:
-    try:
-        r = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise UserError(f"{path}: cannot read a fidelity result ({err})") from None
-    if not isinstance(r, dict) or r.get("benchmark") != "fidelity":
-        raise UserError(f"{path}: not a `kdnas bench fidelity` result (no \"benchmark\": \"fidelity\")")
-    return r
 
 
 def compare(a: dict, b: dict) -> dict:
@@ -103,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default="fidelity-compare", help="report file stem")
     p.add_argument("--out-dir", type=Path, default=Path("reports/benchmarks"))
     args = p.parse_args(argv)
-    a, b = _load(args.a), _load(args.b)
+    a, b = load_result(args.a), load_result(args.b)
     c = compare(a, b)
     if not c["shared"]:
         raise UserError(f"{args.a} and {args.b} share no architecture")

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from scipy import stats
 
@@ -73,9 +74,9 @@ def test_every_proxy_is_ranked_against_a_trained_ground_truth(tmp_path: Path, mo
     assert again["proxies"]["blockwise"]["table_seconds"] == pytest.approx(r["proxies"]["blockwise"]["table_seconds"])
     assert r["proxies"]["blockwise"]["table_seconds"] > 0
     assert [p["gt"] for p in again["panel"]] == [p["gt"] for p in panel]
-    assert r["runs_now"] == {"gt": 5, "short": 10, "gt_total": 5, "short_total": 10}
+    assert r["runs_now"] == {"gt": 5, "short": 10, "gt_imported": 0, "gt_total": 5, "short_total": 10}
     # short runs are keyed by their thread count (their seconds are measured), ground truths are not
-    assert again["runs_now"] == {"gt": 0, "short": 10, "gt_total": 5, "short_total": 10}
+    assert again["runs_now"] == {"gt": 0, "short": 10, "gt_imported": 0, "gt_total": 5, "short_total": 10}
     assert "0 of 5 ground-truth runs and 10 of 10 short runs were trained" in (
         tmp_path / "again" / "fidelity-digits.md").read_text()
 
@@ -154,3 +155,60 @@ def test_jobs_share_the_runs_between_processes(tmp_path: Path, monkeypatch: pyte
 def test_jobs_below_one_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="--jobs"):
         main([*ARGS, "--jobs", "0", "--out-dir", str(tmp_path)])
+
+
+def test_a_reports_ground_truth_is_taken_instead_of_trained_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture) -> None:
+    """A fresh checkout scores proxies against a committed report's ground truth without training it,
+    starting from the teacher the report keeps beside it; runs are taken only under the same
+    teacher, data and recipe."""
+    small = [*ARGS, "--panel", "3", "--gt-epochs", "2", "--short-steps", "2", "--out-dir", str(tmp_path)]
+    monkeypatch.setenv("KDNAS_RUNS", str(tmp_path / "here"))
+    main([*small, "--gt-seeds", "0,1", "--name", "committed"])
+    committed = json.loads((tmp_path / "committed.json").read_text())
+    assert committed["runs_now"]["gt"] == 6 and committed["runs_now"]["gt_imported"] == 0
+    kept = tmp_path / committed["teacher"]["checkpoint"]
+    assert kept.parent.name == "teachers" and committed["teacher"]["sha256"].startswith(kept.stem)
+    source = tmp_path / "committed.json"
+
+    monkeypatch.setenv("KDNAS_RUNS", str(tmp_path / "elsewhere"))  # another machine: nothing cached
+    elsewhere = tmp_path / "elsewhere"
+    # a report under another recipe is refused before anything is stored, its teacher included
+    with pytest.raises(UserError, match="another recipe"):
+        main([*small, "--gt-epochs", "3", "--ground-truth-from", str(source), "--name", "x"])
+    # a report whose kept teacher is not the one its ground truth names
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps({**committed, "teacher": {**committed["teacher"], "sha256": "0" * 64}}))
+    with pytest.raises(UserError, match="is not the teacher its ground truth names"):
+        main([*small, "--ground-truth-from", str(forged), "--name", "x"])
+    assert not [f for f in elsewhere.rglob("*") if f.is_file() and "data" not in f.parts] and not (tmp_path / "x.json").exists()
+    capsys.readouterr()
+
+    main([*small, "--gt-seeds", "0,1", "--ground-truth-from", str(source), "--name", "reused"])
+    err = capsys.readouterr().err
+    assert "taken from" in err and "training teacher" not in err
+    reused = json.loads((tmp_path / "reused.json").read_text())
+    assert reused["teacher"]["sha256"] == committed["teacher"]["sha256"]
+    assert reused["runs_now"]["gt"] == 0 and reused["runs_now"]["gt_imported"] == 6
+    assert reused["runs_now"]["short"] == 3  # the proxies are measured here
+    for mine, theirs in zip(reused["panel"], committed["panel"]):
+        assert mine["arch"] == theirs["arch"] and mine["gt"]["acc"] == theirs["gt"]["acc"]
+        assert all(run["imported_from"] == str(source) for run in mine["gt"]["runs"])
+    assert reused["proxies"]["kd@2"]["tau"] == pytest.approx(committed["proxies"]["kd@2"]["tau"])
+    assert "6 ground-truth runs there came from committed reports" in (tmp_path / "reused.md").read_text()
+    # a seed the report lacks is trained here, next to the imported ones
+    main([*small, "--gt-seeds", "0,2", "--ground-truth-from", str(source), "--name", "more"])
+    more = json.loads((tmp_path / "more.json").read_text())
+    assert more["runs_now"]["gt"] == 3 and more["runs_now"]["gt_imported"] == 3
+
+    # a checkout that already has another teacher under these flags keeps it, and takes no run
+    monkeypatch.setenv("KDNAS_RUNS", str(tmp_path / "third"))
+    teachers = tmp_path / "third" / "teachers"
+    teachers.mkdir(parents=True)
+    blob = torch.load(kept, weights_only=True)
+    name = next(iter(blob["state"]))
+    blob["state"][name] = blob["state"][name] + 0.01
+    torch.save(blob, teachers / next((elsewhere / "teachers").glob("*.pt")).name)
+    with pytest.raises(UserError, match="another teacher"):
+        main([*small, "--ground-truth-from", str(source), "--name", "x"])
+    assert not (tmp_path / "third" / "cache" / "fidelity").exists()
