@@ -15,6 +15,7 @@ that has no teacher yet starts from that one (`committed_teacher`).
 from __future__ import annotations
 
 import json
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,9 +68,12 @@ def ground_truth_runs(result: dict, source: str, *, teacher_sha: str, fingerprin
     check_recipe(result, source, fingerprint=fingerprint, recipe=recipe, key=key)
     theirs = result["teacher"]["sha256"]
     if theirs != teacher_sha:
+        fix = ("remove this run's teacher from runs/teachers/ to take the report's, or leave the report out"
+               if result["teacher"].get("checkpoint") else
+               "the report keeps no teacher checkpoint (it was made before reports kept one), so its ground truth "
+               "cannot be reused here")
         raise UserError(f"{source}: its ground truth was trained against another teacher (sha256 {theirs[:12]}, "
-                        f"this run's is {teacher_sha[:12]}); remove this run's teacher from runs/teachers/ to take "
-                        "the report's, or leave the report out")
+                        f"this run's is {teacher_sha[:12]}); {fix}")
     runs = []
     for row in result["panel"]:
         for run in row["gt"]["runs"]:
@@ -111,7 +115,7 @@ def committed_teacher(result: dict, source: Path, *, name: str, epochs: int, tra
     path = source.parent / rel
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError) as err:
+    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as err:
         raise UserError(f"{path}: cannot read the teacher checkpoint of {source} ({err})") from None
     if not isinstance(blob, dict) or "state" not in blob:
         raise UserError(f"{path}: not a teacher checkpoint (no \"state\")")

@@ -1,0 +1,81 @@
+"""`kdnas.bench.ground_truth`: which committed ground-truth runs a fidelity run may take, and why not."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from kdnas.bench.ground_truth import committed_teacher, ground_truth_runs, load_result, save_teacher
+from kdnas.errors import UserError
+
+RECIPE, KEY, SHA, FP = "KD 2 epochs", '{"epochs":2}', "a" * 64, "f" * 16
+
+
+def _result(**teacher: object) -> dict:
+    return {"benchmark": "fidelity", "data": {"fingerprint": FP},
+            "teacher": {"name": "resnet20", "epochs": 5, "train_samples": 900, "sha256": SHA, **teacher},
+            "ground_truth": {"recipe": RECIPE, "key": KEY},
+            "panel": [{"arch": "A", "gt": {"acc": 0.6, "runs": [{"seed": 0, "acc": 0.5, "seconds": 3.0, "steps": 9},
+                                                                 {"seed": 1, "acc": 0.7, "seconds": 4.0, "steps": 9}]}},
+                      {"arch": "B", "gt": {"acc": 0.4, "runs": [{"seed": 0, "acc": 0.4, "seconds": 2.0, "steps": 9}]}}]}
+
+
+def _runs(r: dict, **over: str) -> list:
+    kw = {"teacher_sha": SHA, "fingerprint": FP, "recipe": RECIPE, "key": KEY, **over}
+    return ground_truth_runs(r, "r.json", **kw)
+
+
+def test_every_seeds_run_is_taken_with_where_it_came_from() -> None:
+    runs = _runs(_result())
+    assert [(r.arch, r.seed) for r in runs] == [("A", 0), ("A", 1), ("B", 0)]
+    assert runs[1].record == {"acc": 0.7, "seconds": 4.0, "steps": 9, "imported_from": "r.json"}
+
+
+@pytest.mark.parametrize(("over", "said"), [({"fingerprint": "0" * 16}, "other data"),
+                                            ({"recipe": "KD 3 epochs"}, "another recipe"),
+                                            ({"key": '{"epochs":3}'}, "another recipe")])
+def test_other_data_or_another_recipe_is_refused(over: dict, said: str) -> None:
+    with pytest.raises(UserError, match=said):
+        _runs(_result(), **over)
+
+
+def test_a_report_without_its_key_is_matched_by_its_recipe_text() -> None:
+    old = _result()
+    del old["ground_truth"]["key"]
+    assert len(_runs(old)) == 3
+    with pytest.raises(UserError, match="another recipe"):
+        _runs(old, recipe="KD 3 epochs")
+
+
+def test_another_teacher_is_refused_saying_whether_the_reports_teacher_can_be_taken() -> None:
+    with pytest.raises(UserError, match="keeps no teacher checkpoint"):
+        _runs(_result(), teacher_sha="b" * 64)
+    with pytest.raises(UserError, match="remove this run's teacher"):
+        _runs(_result(checkpoint="teachers/aaaa.pt"), teacher_sha="b" * 64)
+
+
+def test_a_kept_teacher_is_taken_only_for_the_flags_it_was_trained_under(tmp_path: Path) -> None:
+    blob = {"state": {"w": torch.ones(2)}, "val_acc": 0.8, "train_samples": 900}
+    rel = save_teacher(tmp_path, SHA, blob)
+    assert rel == f"teachers/{SHA[:16]}.pt"
+    r = _result(checkpoint=rel)
+    src = tmp_path / "r.json"
+    got = committed_teacher(r, src, name="resnet20", epochs=5, train_samples=900)
+    assert torch.equal(got["state"]["w"], blob["state"]["w"]) and got["val_acc"] == 0.8
+    with pytest.raises(UserError, match="asks for resnet20 trained 8 epochs"):
+        committed_teacher(r, src, name="resnet20", epochs=8, train_samples=900)
+    assert committed_teacher(_result(), src, name="resnet20", epochs=5, train_samples=900) is None
+    (tmp_path / rel).write_text("not a checkpoint")
+    with pytest.raises(UserError, match="cannot read the teacher checkpoint"):
+        committed_teacher(r, src, name="resnet20", epochs=5, train_samples=900)
+
+
+def test_a_file_that_is_not_a_fidelity_result_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "x.json").write_text(json.dumps({"benchmark": "scaling"}))
+    with pytest.raises(UserError, match="not a `kdnas bench fidelity` result"):
+        load_result(tmp_path / "x.json")
+    with pytest.raises(UserError, match="cannot read"):
+        load_result(tmp_path / "missing.json")
