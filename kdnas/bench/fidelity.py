@@ -414,7 +414,7 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
     stem = a.name or f"fidelity-{a.data}"
     (out / f"{stem}.json").write_text(json.dumps(result, indent=1))
     _figure(rows, names, gt, out / f"{stem}.png")
-    (out / f"{stem}.md").write_text(_markdown(result, stem))
+    (out / f"{stem}.md").write_text(_markdown(result, stem, _shown(out / f"{stem}.json")))
     return result
 
 
@@ -504,14 +504,17 @@ def _component_lines(parts: list[dict] | None) -> list[str]:
             *(f"| {p['component']} | {fmt(p['tau'])} | {fmt(p['rho'])} |" for p in parts), ""]
 
 
-def _markdown(r: dict, stem: str) -> str:
+def _markdown(r: dict, stem: str, json_path: str) -> str:
     gt = r["ground_truth"]
     lines = [f"# Proxy fidelity on {r['data']['name']}", "", f"Generated {r['date']} by:", "", "```",
              r["command"], "```", "",
              f"- data: {r['data']['describe']}",
              f"- teacher: {r['teacher']['name']} trained {r['teacher']['epochs']} epochs on "
              f"{r['teacher'].get('train_samples', '?')} training images: val {r['teacher']['val_acc']:.4f}, "
-             f"test {r['teacher']['test_acc']:.4f}",
+             f"test {r['teacher']['test_acc']:.4f}"
+             + (f"; kept in `{r['teacher']['checkpoint']}`, so this ground truth can be reused on another checkout: the "
+                f"command above with `--ground-truth-from {json_path}`"
+                if r["teacher"].get("checkpoint") else ""),
              f"- space: `{r['space']}`; panel of {len(r['panel'])} architectures spread over its MACs range",
              f"- ground truth: {gt['recipe']}; {gt['seconds_per_arch']:.0f} s per architecture and seed; "
              f"seeds {', '.join(map(str, gt['seeds']))}"

@@ -170,6 +170,8 @@ def test_a_reports_ground_truth_is_taken_instead_of_trained_again(tmp_path: Path
     kept = tmp_path / committed["teacher"]["checkpoint"]
     assert kept.parent.name == "teachers" and committed["teacher"]["sha256"].startswith(kept.stem)
     source = tmp_path / "committed.json"
+    said = (tmp_path / "committed.md").read_text()  # the report says how to reuse its ground truth
+    assert f"kept in `{committed['teacher']['checkpoint']}`" in said and f"--ground-truth-from {source}`" in said
 
     monkeypatch.setenv("KDNAS_RUNS", str(tmp_path / "elsewhere"))  # another machine: nothing cached
     elsewhere = tmp_path / "elsewhere"
