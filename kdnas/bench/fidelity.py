@@ -51,12 +51,13 @@ import torch
 
 import kdnas
 from kdnas.arch import Arch
-from kdnas.bench.ground_truth import (check_recipe, committed_teacher, ground_truth_runs, load_result,
-                                      save_teacher)
+from kdnas.bench.ground_truth import (block_records, check_recipe, committed_teacher, ground_truth_runs,
+                                      load_result, save_teacher)
 from kdnas.bench.machine import machine_info
 from kdnas.bench.predictor import features, loo_predictions
 from kdnas.bench.ranking import bootstrap, rank, seed_agreement
 from kdnas.blockwise import CostTable, ScoreTable, build_block_table, plan_blocks
+from kdnas.blockwise.table import seed_block_cache
 from kdnas.claims import obtain
 from kdnas.cost import count_macs_params
 from kdnas.data import DataBundle, DataSpec, load_data, with_train_from
@@ -264,6 +265,11 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
     plan = plan_blocks(space, (h, w), [(s[1], s[2]) for s in shapes], True)
     costs = CostTable(space, plan.choices, data.input_shape, data.num_classes)
 
+    # the block table a committed report keeps, where it was trained with these settings
+    for r, source in committed:
+        n = seed_block_cache(block_records(r, bw), teacher_id=t_sha, data_fingerprint=data.fingerprint, spec=bw)
+        if n:
+            _log(f"{n} block results taken from {_shown(source)}")
     # the block table (its cost is paid once for the whole space, not per panel member)
     table = build_block_table(plan, teacher, data.train.x, data.val.x, teacher_id=t_sha,
                               data_fingerprint=data.fingerprint, num_classes=data.num_classes, spec=bw,
@@ -401,7 +407,9 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
         "block_table": {"blocks": table.size, "trained": table.trained, "cached": table.cached,
                         "by_other_jobs": table.by_others,
                         "wall_s": table.wall_s, "block_train_s": table.block_train_s,
-                        "settings": bw.model_dump()},
+                        "settings": bw.model_dump(),
+                        # every block's result, so that another checkout can take the table (--ground-truth-from)
+                        "records": [{k: v for k, v in rec.items() if k != "cached"} for rec in table.records]},
         "runs_now": {"gt": fresh.count("gt"), "short": fresh.count("short"),
                      "gt_imported": sum("imported_from" in run for r in rows for run in r["gt"]["runs"]),
                      "gt_total": len(rows) * len(gt_seeds), "short_total": len(rows) * len(a.short_steps)},

@@ -9,7 +9,9 @@ the same data (the loader's fingerprint of the subsets) and under the same recip
 import is refused, because a mixed ground truth would rank nothing. A teacher trained again is not
 bit-identical to the first (another code version, another machine), so each report keeps its
 teacher's checkpoint beside it (`teachers/<sha>.pt`, `save_teacher`), and an import on a checkout
-that has no teacher yet starts from that one (`committed_teacher`).
+that has no teacher yet starts from that one (`committed_teacher`). The block table's results are
+kept in the report too, and taken where the settings match (`block_records`), so a fresh checkout
+need not train its blocks again either.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from kdnas.distill.spec import BlockwiseSpec
 from kdnas.errors import UserError
 
 
@@ -120,3 +123,15 @@ def committed_teacher(result: dict, source: Path, *, name: str, epochs: int, tra
     if not isinstance(blob, dict) or "state" not in blob:
         raise UserError(f"{path}: not a teacher checkpoint (no \"state\")")
     return blob
+
+
+def block_records(result: dict, spec: BlockwiseSpec) -> list[dict]:
+    """The block table's results the report `result` keeps, when its table was trained with the
+    settings of `spec` (those in its cache key); none otherwise, and the table is trained here.
+    The report's teacher and data must already be checked (`ground_truth_runs`)."""
+    table = result.get("block_table", {})
+    try:
+        theirs = BlockwiseSpec.model_validate(table.get("settings", {}))
+    except ValueError:
+        return []
+    return list(table.get("records", [])) if theirs.fingerprint() == spec.fingerprint() else []

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -194,8 +195,32 @@ def train_block(block: Block, train: StageIO, val: StageIO, spec: BlockwiseSpec,
 
 def block_key(teacher_id: str, data_fingerprint: str, block: Block, c_in: int, c_out: int, spec: BlockwiseSpec) -> str:
     """Cache key of a block's result: teacher, data, block, its channels, the training settings."""
-    text = f"{CACHE_VERSION}|{teacher_id}|{data_fingerprint}|{block.group}|{block.text()}|{c_in}|{c_out}|{spec.fingerprint()}"
+    return _key(teacher_id, data_fingerprint, block.group, block.text(), c_in, c_out, spec)
+
+
+def _key(teacher_id: str, data_fingerprint: str, group: str, text: str, c_in: int, c_out: int,
+         spec: BlockwiseSpec) -> str:
+    text = f"{CACHE_VERSION}|{teacher_id}|{data_fingerprint}|{group}|{text}|{c_in}|{c_out}|{spec.fingerprint()}"
     return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def seed_block_cache(records: list[dict], *, teacher_id: str, data_fingerprint: str, spec: BlockwiseSpec,
+                     cache: Path | None = None) -> int:
+    """Write the block results `records` (a `BlockTable.records` list, kept in a report) into the
+    cache under their keys, where no result is cached yet; they must come from a table built against
+    this teacher and data with these settings. Returns how many were written."""
+    folder = cache or cache_dir() / "blockwise"
+    folder.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for rec in records:
+        path = folder / f"{_key(teacher_id, data_fingerprint, rec['group'], rec['block'], rec['c_in'], rec['c_out'], spec)}.json"
+        if path.is_file():
+            continue
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({k: v for k, v in rec.items() if k != "cached"}))
+        tmp.replace(path)
+        written += 1
+    return written
 
 
 @dataclass

@@ -193,6 +193,10 @@ def test_a_reports_ground_truth_is_taken_instead_of_trained_again(tmp_path: Path
     assert reused["teacher"]["sha256"] == committed["teacher"]["sha256"]
     assert reused["runs_now"]["gt"] == 0 and reused["runs_now"]["gt_imported"] == 6
     assert reused["runs_now"]["short"] == 3  # the proxies are measured here
+    # and the block table is taken from the report too: no block trained here, the same scores
+    assert len(committed["block_table"]["records"]) == committed["block_table"]["blocks"]
+    assert reused["block_table"]["trained"] == 0 and reused["block_table"]["cached"] == committed["block_table"]["blocks"]
+    assert [p["blockwise"]["score"] for p in reused["panel"]] == [p["blockwise"]["score"] for p in committed["panel"]]
     for mine, theirs in zip(reused["panel"], committed["panel"]):
         assert mine["arch"] == theirs["arch"] and mine["gt"]["acc"] == theirs["gt"]["acc"]
         assert all(run["imported_from"] == str(source) for run in mine["gt"]["runs"])

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from kdnas.bench.ground_truth import committed_teacher, ground_truth_runs, load_result, save_teacher
+from kdnas.bench.ground_truth import block_records, committed_teacher, ground_truth_runs, load_result, save_teacher
+from kdnas.distill.spec import BlockwiseSpec
 from kdnas.errors import UserError
 
 RECIPE, KEY, SHA, FP = "KD 2 epochs", '{"epochs":2}', "a" * 64, "f" * 16
@@ -79,3 +80,13 @@ def test_a_file_that_is_not_a_fidelity_result_is_refused(tmp_path: Path) -> None
         load_result(tmp_path / "x.json")
     with pytest.raises(UserError, match="cannot read"):
         load_result(tmp_path / "missing.json")
+
+
+def test_block_results_are_taken_only_under_the_settings_they_were_trained_with() -> None:
+    spec = BlockwiseSpec(steps=4, max_samples=64)
+    recs = [{"group": "t0", "block": "skip", "loss": 0.5, "train_s": 1.0, "c_in": 8, "c_out": 16}]
+    r = {**_result(), "block_table": {"settings": spec.model_dump(), "records": recs}}
+    assert block_records(r, spec) == recs
+    assert block_records(r, spec.model_copy(update={"threads": 2, "n_students": 9})) == recs  # not in the key
+    assert block_records(r, spec.model_copy(update={"steps": 5})) == []
+    assert block_records(_result(), spec) == []  # a report from before tables were kept
