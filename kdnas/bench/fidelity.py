@@ -114,34 +114,25 @@ def _load(name: str, root: Path | None, n_train: int, n_val: int, n_test: int) -
 
 
 def _teacher(a: argparse.Namespace, data: DataBundle,
-             committed: list[tuple[dict, Path]]) -> tuple[torch.nn.Module, str, float, int, Path]:
+             committed: list[tuple[dict, Path]]) -> tuple[torch.nn.Module, str, float, int]:
     """The bench's teacher, trained once and kept under runs/teachers/: on the students' training
     subset, or (`--teacher-train N`) on a larger draw from the same training pool, never validation
     or test, loaded only when the teacher has to be trained. Where none is kept yet and a report of
     `committed` (--ground-truth-from) keeps the teacher these flags ask for, that one is taken
     instead of training, so its ground truth applies. Returns the frozen model, its sha256, its
-    validation accuracy, how many training images it saw and its checkpoint's path."""
+    validation accuracy and how many training images it saw."""
     c, h, w = data.input_shape
     more = a.teacher_train if a.teacher_train and a.teacher_train > len(data.train) else None
     n = f"-n{more}" if more else ""
     path = runs_dir() / "teachers" / f"fidelity-{a.teacher}-{data.name}-{data.fingerprint[:10]}-e{a.teacher_epochs}{n}.pt"
     torch.manual_seed(a.seed)  # the initial weights too: a teacher trained twice in one process is the same teacher
     model = build_model(TeacherSpec(name=a.teacher), num_classes=data.num_classes, in_channels=c, input_size=(h, w))
-    if path.is_file():
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+    kept = path.is_file()
+    taken = None if kept else _first_committed_teacher(committed, a.teacher, a.teacher_epochs, more or len(data.train))
+    if kept or taken:
+        blob = torch.load(path, map_location="cpu", weights_only=True) if kept else taken[2]
         model.load_state_dict(blob["state"])
         val, seen = float(blob["val_acc"]), int(blob.get("train_samples", more or len(data.train)))  # older checkpoints: what the name says
-    elif taken := _first_committed_teacher(committed, a.teacher, a.teacher_epochs, more or len(data.train)):
-        r, src, blob = taken
-        model.load_state_dict(blob["state"])
-        sha = state_dict_sha256(freeze(model).state_dict())
-        if sha != r["teacher"]["sha256"]:
-            raise UserError(f"{src}: its teacher checkpoint (sha256 {sha[:12]}) is not the teacher its ground truth "
-                            f"names ({r['teacher']['sha256'][:12]})")
-        val, seen = float(blob["val_acc"]), int(blob["train_samples"])
-        _log(f"teacher {a.teacher} taken from {_shown(src)} (sha256 {sha[:12]}), not trained here")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"state": blob["state"], "val_acc": val, "train_samples": seen}, path)
     else:
         tdata = data if not more else with_train_from(data, _load(a.data, a.data_root, more, a.val_subset, a.test_subset))
         seen = len(tdata.train)
@@ -149,11 +140,23 @@ def _teacher(a: argparse.Namespace, data: DataBundle,
         recipe = TrainRecipe(epochs=a.teacher_epochs, batch_size=128, lr=0.1, warmup_epochs=1, augment=True,
                              threads=a.threads)
         val = train(model, tdata, recipe, seed=a.seed, device=a.device).val_acc
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"state": {k: v.cpu() for k, v in model.state_dict().items()}, "val_acc": val,
-                    "train_samples": seen}, path)
     model = freeze(model.cpu())
-    return model, state_dict_sha256(model.state_dict()), val, seen, path
+    sha = state_dict_sha256(model.state_dict())
+    if taken:
+        report, src, _ = taken
+        if sha != report["teacher"]["sha256"]:  # checked before it is kept: a refused import stores nothing
+            raise UserError(f"{src}: its teacher checkpoint (sha256 {sha[:12]}) is not the teacher its ground truth "
+                            f"names ({report['teacher']['sha256'][:12]})")
+        _log(f"teacher {a.teacher} taken from {_shown(src)} (sha256 {sha[:12]}), not trained here")
+    if not kept:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(_teacher_blob(model, val, seen), path)
+    return model, sha, val, seen
+
+
+def _teacher_blob(model: torch.nn.Module, val: float, seen: int) -> dict:
+    """A bench teacher's checkpoint: its weights, validation accuracy and training images."""
+    return {"state": {k: v.cpu() for k, v in model.state_dict().items()}, "val_acc": val, "train_samples": seen}
 
 
 def _first_committed_teacher(committed: list[tuple[dict, Path]], name: str, epochs: int,
@@ -243,16 +246,15 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
     committed = [(load_result(source), source) for source in a.ground_truth_from or []]
     for r, source in committed:
         check_recipe(r, _shown(source), fingerprint=data.fingerprint, recipe=recipe, key=gt_key)
-    teacher, t_sha, t_val, t_seen, t_path = _teacher(a, data, committed)
+    teacher, t_sha, t_val, t_seen = _teacher(a, data, committed)
 
     def gt_cache_key(arch: Arch | str, seed: int) -> str:
         return f"gt|{t_sha}|{data.fingerprint}|{arch}|{gt_key}|{seed}"
 
     # every report checked against the teacher before any run is taken
-    found = [ground_truth_runs(r, _shown(source), teacher_sha=t_sha, fingerprint=data.fingerprint, recipe=recipe,
-                               key=gt_key) for r, source in committed]
-    imported = {run.arch for runs in found for run in runs}
-    for run in (run for runs in found for run in runs):
+    found = [run for r, source in committed for run in ground_truth_runs(
+        r, _shown(source), teacher_sha=t_sha, fingerprint=data.fingerprint, recipe=recipe, key=gt_key)]
+    for run in found:
         _cached(gt_cache_key(run.arch, run.seed), lambda rec=run.record: rec)
     if not a.worker:  # spawned once the teacher is trained, so that only this process trains it
         helpers.extend(_spawn_helper(a) for _ in range(a.jobs - 1))
@@ -310,8 +312,8 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
         # cached with its thread count: a short run's seconds are part of what is measured
         return f"short|{t_sha}|{data.fingerprint}|{arch}|{spec.run_json()}|{a.seed}", run
 
-    covered = imported & {str(arch) for arch in panel}
     if a.ground_truth_from:
+        covered = {run.arch for run in found} & {str(arch) for arch in panel}
         _log(f"ground truth imported for {len(covered)} of the panel's {len(panel)} architectures")
 
     # the work pass: every ground-truth run first (the long ones), then the short runs, each done by
@@ -418,7 +420,7 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
     out = Path(a.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # the teacher beside the report, so that its ground truth can be taken elsewhere (--ground-truth-from)
-    result["teacher"]["checkpoint"] = save_teacher(out, t_sha, torch.load(t_path, map_location="cpu", weights_only=True))
+    result["teacher"]["checkpoint"] = save_teacher(out, t_sha, _teacher_blob(teacher, t_val, t_seen))
     stem = a.name or f"fidelity-{a.data}"
     (out / f"{stem}.json").write_text(json.dumps(result, indent=1))
     _figure(rows, names, gt, out / f"{stem}.png")

@@ -52,8 +52,8 @@ def check_recipe(result: dict, source: str, *, fingerprint: str, recipe: str, ke
     run's data under this run's recipe. `recipe` is the recipe text a report states, `key` the
     ground-truth spec's cache key; reports from before the key was written are matched by their text."""
     try:
-        theirs, gt, _ = result["data"]["fingerprint"], result["ground_truth"], result["panel"]
-        result["teacher"]["sha256"]
+        theirs, gt = result["data"]["fingerprint"], result["ground_truth"]
+        result["panel"], result["teacher"]["sha256"]  # noqa: B018 (there, for the steps after this check)
     except (KeyError, TypeError):
         raise UserError(f"{source}: a fidelity result without its teacher, data or ground truth") from None
     if theirs != fingerprint:

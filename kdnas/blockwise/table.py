@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -214,12 +213,8 @@ def seed_block_cache(records: list[dict], *, teacher_id: str, data_fingerprint: 
     written = 0
     for rec in records:
         path = folder / f"{_key(teacher_id, data_fingerprint, rec['group'], rec['block'], rec['c_in'], rec['c_out'], spec)}.json"
-        if path.is_file():
-            continue
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({k: v for k, v in rec.items() if k != "cached"}))
-        tmp.replace(path)
-        written += 1
+        # written the way a trained block is (claimed, atomic), so a concurrent builder never reads half a file
+        written += obtain(path, lambda rec=rec: {k: v for k, v in rec.items() if k != "cached"})[1]
     return written
 
 
