@@ -30,7 +30,7 @@ def study_dict(tmp: Path, **over) -> dict:
         "teacher": {"name": "resnet20"},
         "teacher_training": {"auto": True, "epochs": 2, "batch_size": 128, "lr": 0.05, "threads": 2},
         "space": str(space),
-        "proxy": {"method": "kd", "steps": 15, "batch_size": 64, "lr": 0.05},
+        "proxy": {"method": "kd", "steps": 15, "batch_size": 64, "optimizer": "sgd", "lr": 0.05},
         "objectives": ["accuracy", "macs"],
         "budget": {"trials": 6},
         "storage": f"sqlite:///{tmp / 'study.db'}",

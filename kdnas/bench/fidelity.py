@@ -12,7 +12,8 @@ then scores the same panel:
   BatchNorm statistics recomputed on `--short-recal` training images, scored on the validation split
   (what a kdnas trial does); ``kd@N-valloss`` scores the same run by its validation cross-entropy,
   ``kd@N-tse`` by its training speed (the mean training loss over the run, Ru et al. 2021), which
-  needs no evaluation pass and is costed without one;
+  needs no evaluation pass and is costed without one, ``kd@N-tselate`` by the mean over the run's
+  second half only (TSE-E);
 - ``blockwise``: the block table's loss (negated: higher is better), with and without stem/head;
   ``blockwise_fit``: DONNA's predictor over the block losses, leave-one-out; the report also ranks
   the panel by each component of the block-wise score alone (stem, each teacher stage, head), to
@@ -74,6 +75,7 @@ SHARED = Path(kdnas.__file__).resolve().parents[2] / "shared" / "datasets"  # ..
 SHARED_ROOTS = {"fashion_mnist": SHARED / "fashion-mnist", "cifar10": SHARED / "cifar10-jpeg"}
 DEFAULT_SPACE = Path(kdnas.__file__).resolve().parents[1] / "search_spaces" / "mbv2.yaml"
 SHORT_BATCH = 64
+SHORT_FIELDS = ("tse", "val_loss", "tse_late")  # a cached short run lacking one of these (recorded later) is trained again
 OPTIMIZER_NAMES = {"sgd": "SGD", "adamw": "AdamW"}
 PANEL_POOL = 200_000  # random students the panel is drawn from (costed from the block table: about a second)
 
@@ -236,8 +238,8 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
     c, h, w = data.input_shape
     n_train = len(data.train)
     # bn_recalibration 0: a long run's running statistics have converged, and the cache keys stay stable
-    gt_spec = ProxySpec(method="kd", epochs=a.gt_epochs, batch_size=a.gt_batch, lr=a.gt_lr, threads=a.threads,
-                        bn_recalibration=0)
+    gt_spec = ProxySpec(method="kd", epochs=a.gt_epochs, batch_size=a.gt_batch, optimizer="sgd", lr=a.gt_lr,
+                        threads=a.threads, bn_recalibration=0)
     # threads are how a run is executed, not part of its recipe: a ground truth cached at one thread count
     # serves every other (keyed as threads 1, which also keeps the keys of runs cached before this rule)
     gt_key = gt_spec.model_copy(update={"threads": 1}).run_json()
@@ -308,7 +310,7 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
             res = run_proxy(build_student(arch, c, data.num_classes), data.train.x, data.train.y, data.val.x,
                             data.val.y, outputs, spec, seed=a.seed, device=a.device)
             return {"score": res.val_acc, "seconds": res.train_s + res.eval_s, "train_s": res.train_s,
-                    "val_loss": res.val_loss, "tse": res.train_loss_mean}
+                    "val_loss": res.val_loss, "tse": res.train_loss_mean, "tse_late": res.train_loss_late}
         # cached with its thread count: a short run's seconds are part of what is measured
         return f"short|{t_sha}|{data.fingerprint}|{arch}|{spec.run_json()}|{a.seed}", run
 
@@ -322,7 +324,7 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
     for key, fn in [gt_task(arch, s) for arch in panel for s in gt_seeds]:
         _cached(key, fn, skip_claimed=True)
     for key, fn in [short_task(arch, spec) for arch in panel for spec in short_specs]:
-        _cached(key, fn, need=("tse", "val_loss"), skip_claimed=True)
+        _cached(key, fn, need=SHORT_FIELDS, skip_claimed=True)
     if a.worker:
         return None
     for helper in helpers:
@@ -339,12 +341,13 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
         row["gt"] = {"acc": float(np.mean([r["acc"] for r in runs])),
                      "seconds": float(np.mean([r["seconds"] for r in runs])), "runs": runs}
         for steps, spec in zip(a.short_steps, short_specs):
-            rec = _cached(*short_task(arch, spec), fresh, need=("tse", "val_loss"), since=since)
+            rec = _cached(*short_task(arch, spec), fresh, need=SHORT_FIELDS, since=since)
             se = steps * SHORT_BATCH / n_train
             row[f"kd@{steps}"] = {"score": rec["score"], "seconds": rec["seconds"], "student_epochs": se}
             # the same run scored by its validation loss, and by its training speed (no evaluation pass)
             row[f"kd@{steps}-valloss"] = {"score": -rec["val_loss"], "seconds": rec["seconds"], "student_epochs": se}
             row[f"kd@{steps}-tse"] = {"score": -rec["tse"], "seconds": rec["train_s"], "student_epochs": se}
+            row[f"kd@{steps}-tselate"] = {"score": -rec["tse_late"], "seconds": rec["train_s"], "student_epochs": se}
         t0 = time.perf_counter()
         code = panel_codes[i][None]
         row["blockwise"] = {"score": -float(scores.score(code)[0]), "seconds": time.perf_counter() - t0}
@@ -374,7 +377,7 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
     for r, v in zip(rows, fitted):
         r["blockwise_fit"] = {"score": float(v), "seconds": (time.perf_counter() - t0) / len(rows)}
     gt_epochs = a.gt_epochs
-    names = [f"kd@{s}{v}" for s in a.short_steps for v in ("", "-valloss", "-tse")]
+    names = [f"kd@{s}{v}" for s in a.short_steps for v in ("", "-valloss", "-tse", "-tselate")]
     names += ["blockwise", "blockwise_stages", "blockwise_fit", "synflow", "naswot", "macs_proxy", "params_proxy"]
     proxies = {}
     for name in names:
@@ -496,7 +499,8 @@ def _as_study_lines(kd: dict | None) -> list[str]:
     spec = (f"method: kd, steps: N, batch_size: {kd['batch_size']}, optimizer: {kd.get('optimizer', 'sgd')}, "
             f"lr: {kd['lr']:g}, bn_recalibration: {kd['bn_recalibration']}")
     return ["", f"A study searches with row `kd@N` by `proxy: {{{spec}, score: accuracy}}`; `kd@N-valloss` and "
-            "`kd@N-tse` are the same runs ranked by `score: val_loss` and `score: tse`."]
+            "`kd@N-tse` are the same runs ranked by `score: val_loss` and `score: tse`; `kd@N-tselate` (the "
+            "training loss over the run's second half) is measured here only, not a `proxy.score`."]
 
 
 def _component_lines(parts: list[dict] | None) -> list[str]:

@@ -34,7 +34,7 @@ def _study(tmp: Path, name: str, workers: int, trials: int, steps: int) -> dict:
         "teacher": {"name": "resnet20"},
         "teacher_training": {"auto": True, "epochs": 2, "batch_size": 128, "lr": 0.05, "threads": 2},
         "space": str(space),
-        "proxy": {"method": "kd", "steps": steps, "batch_size": 64, "lr": 0.05, "threads": 1},
+        "proxy": {"method": "kd", "steps": steps, "batch_size": 64, "optimizer": "sgd", "lr": 0.05, "threads": 1},
         "objectives": ["accuracy", "macs"],
         "budget": {"trials": trials},
         "storage": f"sqlite:///{tmp / 'bench.db'}",

@@ -44,7 +44,9 @@ class ProxyResult:
     Besides the score (`val_acc`), two smoother signals of the same run: `val_loss`, the validation
     cross-entropy, and `train_loss_mean`, the training objective averaged over every step: the
     training-speed estimate (TSE) of Ru et al., NeurIPS 2021, divided by the step count, which a
-    student that learns faster keeps lower and which needs no evaluation pass.
+    student that learns faster keeps lower and which needs no evaluation pass. `train_loss_late`
+    averages the second half of the steps only (Ru et al.'s TSE-E, which leaves out the first steps,
+    where every student's loss is close to its initial one).
     """
 
     val_acc: float
@@ -55,6 +57,7 @@ class ProxyResult:
     loss_terms: dict[str, float] = field(default_factory=dict)
     val_loss: float = math.nan
     train_loss_mean: float = math.nan
+    train_loss_late: float = math.nan
 
     def score(self, kind: str) -> float:
         """The value that ranks this student under `ProxySpec.score` `kind`, higher is better: the
@@ -103,7 +106,8 @@ def run_proxy(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, total, warmup))
     n, bs = len(x_train), min(spec.batch_size, len(x_train))
     perm, pos = torch.randperm(n, generator=gen), 0
-    loss_val, terms_sum, loss_sum = math.nan, {}, 0.0
+    loss_val, terms_sum, loss_sum, late_sum = math.nan, {}, 0.0, 0.0
+    late_from = total // 2
     t0 = time.perf_counter()
     for step in range(total):
         if pos + bs > n:
@@ -127,6 +131,8 @@ def run_proxy(
         sched.step()
         loss_val = float(loss.detach())
         loss_sum += loss_val
+        if step >= late_from:
+            late_sum += loss_val
         if step >= total - 10:  # average the last few steps' terms for the record
             for k, v in terms.items():
                 terms_sum[k] = terms_sum.get(k, 0.0) + float(v.detach()) / min(10, total)
@@ -134,7 +140,7 @@ def run_proxy(
     t1 = time.perf_counter()
     acc, val_loss = proxy_eval(student, x_train, x_val, y_val, spec, seed)
     return ProxyResult(acc, loss_val, total, train_s, time.perf_counter() - t1, terms_sum, val_loss,
-                       loss_sum / max(1, total))
+                       loss_sum / max(1, total), late_sum / max(1, total - late_from))
 
 
 def proxy_eval(student: nn.Module, x_train: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,

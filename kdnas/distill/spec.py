@@ -35,8 +35,8 @@ class BlockwiseSpec(BaseModel):
         return ",".join(f"{k}={keep[k]}" for k in sorted(keep))
 
 
-#: The short run's learning rate when a config names the optimizer but no lr: SGD's is the search's
-#: long-standing default; AdamW's is the one `kdnas bench fidelity` measured (README, "Block-wise proxy").
+#: The short run's learning rate when a config gives no lr: SGD's was the search's default before
+#: AdamW; AdamW's is the one `kdnas bench fidelity` measured (README, "Block-wise proxy").
 DEFAULT_LR = {"sgd": 0.05, "adamw": 3e-3}
 
 
@@ -53,20 +53,25 @@ class ProxySpec(BaseModel):
     ``accuracy`` (validation top-1), ``val_loss`` (minus the validation cross-entropy) or ``tse``
     (minus the training objective averaged over every step: training speed, Ru et al. 2021). The run
     records all three; `kdnas bench fidelity` measures how well each ranks (README, "Block-wise proxy").
+
+    Defaults: AdamW (lr 0.003) scored by ``tse``, the pair that ranked CIFAR-10 panels best in
+    `kdnas bench fidelity` (README, "Which score ranks students best"). An `lr` is tied to its
+    optimizer (SGD's and AdamW's differ by 10-30x), so an `lr` without an `optimizer` is refused
+    rather than read as an AdamW rate.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     method: Literal["kd", "hint", "ce", "blockwise"] = "kd"
-    score: Literal["accuracy", "val_loss", "tse"] = "accuracy"
+    score: Literal["accuracy", "val_loss", "tse"] = "tse"
     temperature: float = Field(4.0, gt=0)
     alpha: float = Field(0.9, ge=0, le=1, description="weight of the KD term; 1 - alpha weighs CE")
     hint_weight: float = Field(1.0, ge=0)
     steps: int | None = Field(None, gt=0)
     epochs: float | None = Field(None, gt=0)
     batch_size: int = Field(64, gt=0)
-    optimizer: Literal["sgd", "adamw"] = "sgd"
-    lr: float = Field(0.05, gt=0, description="default: 0.05 for sgd, 0.003 for adamw (DEFAULT_LR)")
+    optimizer: Literal["sgd", "adamw"] = "adamw"
+    lr: float = Field(3e-3, gt=0, description="default: 0.05 for sgd, 0.003 for adamw (DEFAULT_LR)")
     momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(5e-4, ge=0)
     eval_batch_size: int = Field(1024, gt=0)
@@ -80,9 +85,15 @@ class ProxySpec(BaseModel):
     @classmethod
     def _lr_of_the_optimizer(cls, data: object) -> object:
         # An lr tuned for one optimizer is wrong for the other by 10-30x: without an lr, take the
-        # chosen optimizer's (`optimizer: adamw` alone is then a complete setting).
-        if isinstance(data, dict) and "lr" not in data and data.get("optimizer") in DEFAULT_LR:
-            return {**data, "lr": DEFAULT_LR[data["optimizer"]]}
+        # chosen optimizer's (`optimizer: sgd` alone is then a complete setting); an lr alone may
+        # have been written for SGD, the default before AdamW, so it must say which it is for.
+        if not isinstance(data, dict):
+            return data
+        if "lr" in data and "optimizer" not in data:
+            raise ValueError(f"lr {data['lr']} is given without an optimizer: add 'optimizer: sgd' or "
+                             f"'optimizer: adamw' (the default is adamw, lr {DEFAULT_LR['adamw']})")
+        if "lr" not in data and data.get("optimizer", "adamw") in DEFAULT_LR:
+            return {**data, "lr": DEFAULT_LR[data.get("optimizer", "adamw")]}
         return data
 
     @model_validator(mode="after")

@@ -54,6 +54,10 @@ def ensure_storage_dir(url: str) -> None:
 # Fields added to a section after studies were stored without them: (section, field) -> the value
 # that reproduces how those studies ran. A stored study lacking the field is read as having it.
 _ADDED_FIELDS = {("proxy", "bn_recalibration"): 0, ("proxy", "score"): "accuracy"}
+# Fields whose default changed. Studies are stored with every default filled in, so one stored under
+# the old default holds it; a config that relies on the default no longer matches it, and the
+# refusal names these fields with the value that continues the study.
+_CHANGED_DEFAULTS = (("proxy", "optimizer"), ("proxy", "lr"), ("proxy", "score"))
 
 
 def _comparable(config: dict) -> dict:
@@ -72,7 +76,7 @@ def _with_added_fields(stored: dict) -> dict:
 
 def _added_field_hint(stored: dict, current: dict) -> str:
     hints = [f"{section}.{field}: {stored[section][field]} in the stored study, {current[section].get(field)} now"
-             for (section, field) in _ADDED_FIELDS
+             for (section, field) in dict.fromkeys([*_ADDED_FIELDS, *_CHANGED_DEFAULTS])
              if isinstance(stored.get(section), dict) and isinstance(current.get(section), dict)
              and stored[section].get(field) != current[section].get(field)]
     return f" [{'; '.join(hints)}: set it in the config to continue this study]" if hints else ""

@@ -35,14 +35,16 @@ def test_every_proxy_is_ranked_against_a_trained_ground_truth(tmp_path: Path, mo
     assert len(panel) == 5 and len({p["arch"] for p in panel}) == 5
     assert all(p["gt"]["acc"] > 0.2 for p in panel)  # 5 epochs of KD learn digits well above chance (0.1)
     assert len({round(p["gt"]["acc"], 4) for p in panel}) > 1
-    expected = {"kd@5", "kd@10", "kd@5-valloss", "kd@10-valloss", "kd@5-tse", "kd@10-tse", "blockwise", "blockwise_stages", "blockwise_fit", "synflow", "naswot",
-                "macs_proxy", "params_proxy"}
+    expected = {f"kd@{n}{v}" for n in (5, 10) for v in ("", "-valloss", "-tse", "-tselate")}
+    expected |= {"blockwise", "blockwise_stages", "blockwise_fit", "synflow", "naswot", "macs_proxy", "params_proxy"}
     assert set(r["proxies"]) == expected
     for name, p in r["proxies"].items():
         assert -1 <= p["tau"] <= 1 and p["tau_ci"][0] <= p["tau_ci"][1], name
     assert r["proxies"]["kd@10"]["student_epochs_per_arch"] == pytest.approx(10 * 64 / 400)
     for p in panel:  # one short run, three scores: the training-speed one costs no evaluation pass
         assert p["kd@10-tse"]["seconds"] < p["kd@10"]["seconds"] == p["kd@10-valloss"]["seconds"]
+        assert p["kd@10-tselate"]["seconds"] == p["kd@10-tse"]["seconds"]
+        assert p["kd@10-tselate"]["score"] > p["kd@10-tse"]["score"]  # the second half's losses lie below the mean
         assert p["kd@10-tse"]["score"] < 0 and p["kd@10-valloss"]["score"] < 0
     # the validation loss and the accuracy of the same run mostly agree on who is better
     assert stats.kendalltau([p["kd@10-valloss"]["score"] for p in panel], [p["kd@10"]["score"] for p in panel])[0] > 0

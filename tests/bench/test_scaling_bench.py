@@ -11,7 +11,7 @@ from tests.execute.conftest import ARCH, _blobs
 def test_machine_ceiling_times_the_same_trial_alone_and_two_at_once() -> None:
     xt, yt = _blobs(128, 0)
     xv, yv = _blobs(64, 1)
-    ctx = ProxyContext(xt, yt, xv, yv, None, ProxySpec(method="ce", steps=20, batch_size=32, lr=0.05, threads=1),
+    ctx = ProxyContext(xt, yt, xv, yv, None, ProxySpec(method="ce", steps=20, batch_size=32, optimizer="sgd", lr=0.05, threads=1),
                        in_channels=1, num_classes=2)
     c = machine_ceiling(ctx, ARCH, 0)
     assert c["arch"] == ARCH and c["alone_s"] > 0 and len(c["together_each_s"]) == 2

@@ -109,9 +109,22 @@ def test_the_loss_is_the_mean_cross_entropy_over_every_batch():
 
 
 def test_without_an_lr_the_optimizer_brings_its_own() -> None:
-    assert ProxySpec(steps=5).lr == 0.05 and ProxySpec(steps=5, optimizer="sgd").lr == 0.05
+    assert ProxySpec(steps=5, optimizer="sgd").lr == 0.05
     assert ProxySpec(steps=5, optimizer="adamw").lr == 3e-3
     assert ProxySpec(steps=5, optimizer="adamw", lr=0.01).lr == 0.01  # a given lr is kept
+    assert ProxySpec(steps=5, optimizer="sgd", lr=0.1).lr == 0.1
+
+
+def test_the_default_short_run_is_adamw_ranked_by_training_speed() -> None:
+    spec = ProxySpec(steps=5)
+    assert (spec.optimizer, spec.lr, spec.score) == ("adamw", 3e-3, "tse")
+
+
+def test_an_lr_without_its_optimizer_is_refused() -> None:
+    """`lr: 0.1` was an SGD rate while SGD was the default; read under today's AdamW default it
+    would diverge silently, so the spec asks which optimizer it is for."""
+    with pytest.raises(pydantic.ValidationError, match="lr 0.1 is given without an optimizer"):
+        ProxySpec(steps=5, lr=0.1)
 
 
 def test_a_runs_cache_key_leaves_out_what_only_ranks_it() -> None:

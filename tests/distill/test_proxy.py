@@ -27,7 +27,7 @@ def _teacher(y: torch.Tensor, x: torch.Tensor) -> TeacherOutputs:
     return TeacherOutputs(logits.float(), {1: feats}, key="fake")
 
 
-SPEC = dict(steps=40, batch_size=32, lr=0.05)
+SPEC = dict(steps=40, batch_size=32, optimizer="sgd", lr=0.05)
 
 
 @pytest.mark.parametrize("method", ["kd", "ce", "hint"])
@@ -70,7 +70,7 @@ def test_kd_needs_teacher_outputs(data):
 def test_same_seed_same_result_other_seed_other_result(data):
     x_train, y_train, x_val, y_val = data
     teacher = _teacher(y_train, x_train)
-    spec = ProxySpec(method="kd", steps=15, batch_size=16, lr=0.05)
+    spec = ProxySpec(method="kd", steps=15, batch_size=16, optimizer="sgd", lr=0.05)
     a = run_proxy(_student(3), x_train, y_train, x_val, y_val, teacher, spec, seed=11)
     b = run_proxy(_student(3), x_train, y_train, x_val, y_val, teacher, spec, seed=11)
     c = run_proxy(_student(3), x_train, y_train, x_val, y_val, teacher, spec, seed=12)
@@ -104,7 +104,7 @@ def test_inf_inputs_fail_the_trial(data):
 
 def test_huge_learning_rate_fails_the_trial(data):
     x_train, y_train, x_val, y_val = data
-    spec = ProxySpec(method="kd", steps=50, lr=1e30, batch_size=32)
+    spec = ProxySpec(method="kd", steps=50, optimizer="sgd", lr=1e30, batch_size=32)
     with pytest.raises(TrialFailure, match="non-finite loss"):
         run_proxy(_student(), x_train, y_train, x_val, y_val, _teacher(y_train, x_train), spec, seed=0)
 
@@ -112,10 +112,16 @@ def test_huge_learning_rate_fails_the_trial(data):
 def test_the_run_records_its_training_speed_and_validation_loss(data):
     x_train, y_train, x_val, y_val = data
     teacher = _teacher(y_train, x_train)
-    one = run_proxy(_student(), x_train, y_train, x_val, y_val, teacher, ProxySpec(method="kd", steps=1), seed=0)
-    assert one.train_loss_mean == one.final_loss  # one step: the mean over steps is that step's loss
+    one = run_proxy(_student(), x_train, y_train, x_val, y_val, teacher, ProxySpec(method="kd", **{**SPEC, "steps": 1}),
+                    seed=0)
+    assert one.train_loss_mean == one.train_loss_late == one.final_loss  # one step: the means are that step's loss
+    two = run_proxy(_student(), x_train, y_train, x_val, y_val, teacher, ProxySpec(method="kd", **{**SPEC, "steps": 2}),
+                    seed=0)
+    assert two.train_loss_late == two.final_loss  # the second half of two steps is the last one
+    assert two.train_loss_mean == pytest.approx((one.final_loss + two.final_loss) / 2)  # same seed: same first step
     many = run_proxy(_student(), x_train, y_train, x_val, y_val, teacher, ProxySpec(method="kd", **SPEC), seed=0)
     assert many.train_loss_mean > many.final_loss  # it learns, so the mean over the run lies above its end
+    assert many.train_loss_mean > many.train_loss_late  # and the first half's losses lie above the second's
     assert many.val_loss < one.val_loss  # and the validation loss falls with it
     model = _student()
     result = run_proxy(model, x_train, y_train, x_val, y_val, teacher,

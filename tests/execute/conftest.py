@@ -38,7 +38,7 @@ def make_ctx():
             xt = x_train
         logits = torch.stack([1.0 - 2.0 * yt, 2.0 * yt - 1.0], 1).float() * 4.0
         feats = {1: torch.nn.functional.avg_pool2d(xt, 2).repeat(1, 5, 1, 1).half()}  # (N, 5, 2, 2)
-        fields = {"method": "kd", "steps": 30, "batch_size": 32, "lr": 0.05, **spec}
+        fields = {"method": "kd", "steps": 30, "batch_size": 32, "optimizer": "sgd", "lr": 0.05, **spec}
         return ProxyContext(xt, yt, xv, yv, TeacherOutputs(logits, feats, "fake"), ProxySpec(**fields),
                             in_channels=1, num_classes=2, alignment=((2, 1),), teacher_channels=(3, 5))
 

@@ -25,7 +25,7 @@ WORKER = textwrap.dedent('''
     y = torch.arange(192) % 2
     x = torch.randn(192, 1, 4, 4, generator=g) + (2.0 * y - 1.0).view(-1, 1, 1, 1)
     logits = torch.stack([1.0 - 2.0 * y, 2.0 * y - 1.0], 1).float() * 4.0
-    spec = ProxySpec(method="kd", steps=3, batch_size=192, lr=0.05, threads=1)
+    spec = ProxySpec(method="kd", steps=3, batch_size=192, optimizer="sgd", lr=0.05, threads=1)
     ctx = ProxyContext(x, y, x, y, TeacherOutputs(logits, {}, "fake"), spec, in_channels=1, num_classes=2)
     small = "stem_c4-ir_s1_k3_e1_c4_d1-head_c0"
     wide = "stem_c4-ir_s1_k3_e1_c4096_d1-ir_s1_k3_e6_c8_d1-head_c0"  # 24,576 hidden channels: gigabytes

@@ -60,7 +60,7 @@ def _start_and_wait(cmd: list[str], tmp: Path, complete: int) -> subprocess.Pope
 
 def _config(tmp: Path, teacher_ckpt: Path, trials: int) -> Path:
     return write_study(tmp, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)},
-                       proxy={"method": "kd", "steps": 150, "batch_size": 64, "lr": 0.05},
+                       proxy={"method": "kd", "steps": 150, "batch_size": 64, "optimizer": "sgd", "lr": 0.05},
                        sampler={"name": "random"}, budget={"trials": trials})
 
 

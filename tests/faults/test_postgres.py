@@ -72,7 +72,7 @@ def postgres_url():
 def test_two_drivers_fill_the_budget_together(tmp_path, teacher_ckpt, postgres_url):
     budget = 8
     path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)},
-                       proxy={"method": "kd", "steps": 60, "batch_size": 64, "lr": 0.05},
+                       proxy={"method": "kd", "steps": 60, "batch_size": 64, "optimizer": "sgd", "lr": 0.05},
                        sampler={"name": "random"}, budget={"trials": budget}, storage=postgres_url,
                        storage_heartbeat_s=2)
     procs = []

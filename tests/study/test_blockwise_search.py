@@ -18,7 +18,7 @@ from tests.studykit import write_study
 
 
 def test_blockwise_search_writes_a_confirmed_front(tmp_path: Path, teacher_ckpt: Path) -> None:
-    proxy = {"method": "blockwise", "steps": 10, "batch_size": 64, "lr": 0.05,
+    proxy = {"method": "blockwise", "steps": 10, "batch_size": 64, "optimizer": "sgd", "lr": 0.05,
              "blockwise": {"steps": 3, "batch_size": 16, "max_samples": 128, "val_samples": 64, "n_students": 500}}
     path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)}, proxy=proxy,
                        budget={"trials": 3})

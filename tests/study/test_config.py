@@ -30,6 +30,7 @@ def test_demo_study_loads_with_resolved_paths() -> None:
         ({"budget": {"trials": -3}}, "budget.trials", "greater than 0"),
         ({"proxy": {"method": "kd", "steps": -5}}, "proxy.steps", "greater than 0"),
         ({"proxy": {"method": "kd"}}, "proxy", "exactly one budget"),
+        ({"proxy": {"method": "kd", "steps": 5, "lr": 0.1}}, "proxy", "add 'optimizer: sgd' or 'optimizer: adamw'"),
         ({"proxy": {"method": "magic", "steps": 5}}, "proxy.method", "'kd', 'hint', 'ce' or 'blockwise'"),
         ({"objectives": ["macs", "accuracy"]}, "objectives", "first objective must be 'accuracy'"),
         ({"objectives": ["accuracy"]}, "objectives", "one or two"),

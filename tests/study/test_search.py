@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import optuna
@@ -36,7 +37,9 @@ def test_search_fills_budget_and_resumes_without_redoing(tmp_path: Path, teacher
         assert t.user_attrs[R.ARCH] and t.user_attrs[R.MACS] > 0 and t.user_attrs[R.PARAMS] > 0
         if t.user_attrs[R.STATUS] == R.STATUS_OK:
             assert 0.0 <= t.user_attrs[R.VAL_ACC] <= 1.0
-            assert t.values[0] == t.user_attrs[R.VAL_ACC] and t.values[1] == t.user_attrs[R.MACS]
+            # ranked by the default score, training speed: the first objective is the loss negated
+            assert t.values[0] == t.user_attrs[R.SCORE] == -t.user_attrs[R.METRICS]["tse"]
+            assert t.values[1] == t.user_attrs[R.MACS]
             assert t.user_attrs[R.WALL_S] > 0 and t.user_attrs[R.WHERE]["executor"] == "local"
     assert not front_frame(study).empty
 
@@ -66,7 +69,7 @@ def test_infeasible_students_are_never_trained(tmp_path: Path, teacher_ckpt: Pat
 
 def test_non_finite_loss_fails_the_trial_and_the_search_goes_on(tmp_path: Path, teacher_ckpt: Path) -> None:
     path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)},
-                       proxy={"method": "kd", "steps": 20, "lr": 1e30}, budget={"trials": 2, "max_failures": 3})
+                       proxy={"method": "kd", "steps": 20, "optimizer": "sgd", "lr": 1e30}, budget={"trials": 2, "max_failures": 3})
     summary = _run(path)
     failed = _study(path).get_trials(states=(TrialState.FAIL,))
     assert summary.stopped_by == "failures" and len(failed) == 3  # it went on after the first failure
@@ -133,13 +136,18 @@ def test_time_budget_stops_the_search(tmp_path: Path, teacher_ckpt: Path) -> Non
     assert summary.stopped_by == "time" and summary.complete < 50
 
 
-@pytest.mark.parametrize("score", ["tse", "val_loss"])
-def test_a_loss_score_ranks_the_trials(tmp_path: Path, teacher_ckpt: Path, score: str) -> None:
-    path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)},
-                       proxy={"method": "kd", "steps": 15, "batch_size": 64, "lr": 0.05, "score": score},
+@pytest.mark.parametrize("score", ["tse", "val_loss", None])
+def test_a_loss_score_ranks_the_trials(tmp_path: Path, teacher_ckpt: Path, score: str | None) -> None:
+    """`score` None: the defaults, AdamW at 0.003 ranked by training speed."""
+    proxy = {"method": "kd", "steps": 15, "batch_size": 64}
+    proxy |= {"optimizer": "sgd", "lr": 0.05, "score": score} if score else {}
+    path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)}, proxy=proxy,
                        budget={"trials": 4})
     assert _run(path).complete == 4
     study = _study(path)
+    stored = json.loads(study.user_attrs[R.STUDY_CONFIG])["proxy"]
+    assert (stored["optimizer"], stored["lr"], stored["score"]) == (("sgd", 0.05, score) if score else ("adamw", 3e-3, "tse"))
+    score = score or "tse"
     ok = [t for t in study.trials if t.user_attrs.get(R.STATUS) == R.STATUS_OK]
     assert len(ok) >= 2
     for t in ok:

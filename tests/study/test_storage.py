@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import optuna
+
 from kdnas.study.config import config_from_dict
 from kdnas.study.storage import open_study
 from tests.studykit import study_dict
@@ -60,8 +62,41 @@ def test_a_study_stored_before_proxy_score_existed_resumes_ranked_by_accuracy(tm
     old = json.loads(study.user_attrs[R.STUDY_CONFIG])
     del old["proxy"]["score"]  # as an older kdnas stored it
     study.set_user_attr(R.STUDY_CONFIG, json.dumps(old))
-    assert check_resumable(config_from_dict(study_dict(tmp_path)))
     d = study_dict(tmp_path)
+    d["proxy"] = {**d["proxy"], "score": "accuracy"}
+    assert check_resumable(config_from_dict(d))
     d["proxy"] = {**d["proxy"], "score": "tse"}
     with pytest.raises(ConfigError, match=r"proxy\.score: accuracy in the stored study, tse now"):
         check_resumable(config_from_dict(d))
+
+
+def test_a_study_stored_under_the_old_proxy_defaults_names_them_when_resumed(tmp_path: Path) -> None:
+    """Before AdamW ranked by training speed became the default, a config without `optimizer`,
+    `lr` and `score` meant SGD at 0.05 ranked by accuracy, and its study was stored so. The same
+    config now means another proxy: resuming is refused with the three values that continue it,
+    and nothing is written."""
+    import json
+
+    import pytest
+
+    from kdnas.errors import ConfigError
+    from kdnas.study import records as R
+    from kdnas.study.storage import check_resumable
+
+    old_style = study_dict(tmp_path)
+    old_style["proxy"] = {**old_style["proxy"], "optimizer": "sgd", "lr": 0.05, "score": "accuracy"}
+    study = open_study(config_from_dict(old_style))
+    stored = study.user_attrs[R.STUDY_CONFIG]
+    relying = study_dict(tmp_path)
+    relying["proxy"] = {k: v for k, v in relying["proxy"].items() if k not in {"optimizer", "lr"}}
+    with pytest.raises(ConfigError) as err:
+        check_resumable(config_from_dict(relying))
+    msg = str(err.value)
+    for hint in ("proxy.optimizer: sgd in the stored study, adamw now", "proxy.lr: 0.05 in the stored study, 0.003 now",
+                 "proxy.score: accuracy in the stored study, tse now"):
+        assert hint in msg, msg
+    assert "\n" not in msg
+    again = optuna.load_study(study_name=study.study_name, storage=config_from_dict(old_style).storage_url)
+    assert again.user_attrs[R.STUDY_CONFIG] == stored and not again.trials
+    assert json.loads(stored)["proxy"]["optimizer"] == "sgd"
+    assert check_resumable(config_from_dict(old_style))
