@@ -68,6 +68,8 @@ class ProxyResult:
             return -self.val_loss
         if kind == "tse":
             return -self.train_loss_mean
+        if kind == "tse_late":
+            return -self.train_loss_late
         raise ValueError(f"unknown proxy score {kind!r}")
 
 

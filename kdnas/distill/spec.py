@@ -51,8 +51,9 @@ class ProxySpec(BaseModel):
 
     `score`: what ranks the students (the value of the study's first objective, higher is better):
     ``accuracy`` (validation top-1), ``val_loss`` (minus the validation cross-entropy) or ``tse``
-    (minus the training objective averaged over every step: training speed, Ru et al. 2021). The run
-    records all three; `kdnas bench fidelity` measures how well each ranks (README, "Block-wise proxy").
+    (minus the training objective averaged over every step: training speed, Ru et al. 2021) or
+    ``tse_late`` (the same over the second half of the steps only: Ru et al.'s TSE-E). The run
+    records all four; `kdnas bench fidelity` measures how well each ranks (README, "Block-wise proxy").
 
     Defaults: AdamW (lr 0.003) scored by ``tse``, the pair that ranked CIFAR-10 panels best in
     `kdnas bench fidelity` (README, "Which score ranks students best"). An `lr` is tied to its
@@ -63,7 +64,7 @@ class ProxySpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     method: Literal["kd", "hint", "ce", "blockwise"] = "kd"
-    score: Literal["accuracy", "val_loss", "tse"] = "tse"
+    score: Literal["accuracy", "val_loss", "tse", "tse_late"] = "tse"
     temperature: float = Field(4.0, gt=0)
     alpha: float = Field(0.9, ge=0, le=1, description="weight of the KD term; 1 - alpha weighs CE")
     hint_weight: float = Field(1.0, ge=0)

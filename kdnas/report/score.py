@@ -1,6 +1,6 @@
 """The axis a report ranks and plots trials by: the study's `proxy.score`.
 
-A study ranked by accuracy is plotted in accuracy. A study ranked by a loss (`val_loss`, `tse`)
+A study ranked by accuracy is plotted in accuracy. A study ranked by a loss (`val_loss`, `tse`, `tse_late`)
 has its trials' first objective stored as the loss negated (so every study maximises it); its
 figures show the loss itself, lower is better, on a reversed axis, so that up still means better
 and the front drawn is the front the search kept. The teacher has no such loss, so its star is
@@ -21,7 +21,7 @@ from kdnas.report.style import fmt_acc, missing
 class ScoreAxis:
     """How one `proxy.score` kind is ranked, plotted and written."""
 
-    kind: str  # accuracy | val_loss | tse
+    kind: str  # accuracy | val_loss | tse | tse_late
     label: str  # axis title (a loss axis adds that lower is better)
     short: str  # table heading
 
@@ -63,6 +63,7 @@ AXES = {
     "accuracy": ScoreAxis("accuracy", "proxy accuracy (validation top-1)", "accuracy"),
     "val_loss": ScoreAxis("val_loss", "proxy validation loss", "val loss"),
     "tse": ScoreAxis("tse", "proxy training loss, mean over the run (TSE)", "TSE"),
+    "tse_late": ScoreAxis("tse_late", "proxy training loss, mean over the run's second half (TSE-E)", "TSE-E"),
 }
 
 

@@ -132,8 +132,9 @@ def test_the_run_records_its_training_speed_and_validation_loss(data):
 
 
 def test_each_score_kind_ranks_higher_is_better() -> None:
-    r = ProxyResult(val_acc=0.8, final_loss=1.0, steps=10, train_s=1.0, eval_s=0.1, val_loss=0.6, train_loss_mean=1.3)
-    assert (r.score("accuracy"), r.score("val_loss"), r.score("tse")) == (0.8, -0.6, -1.3)
+    r = ProxyResult(val_acc=0.8, final_loss=1.0, steps=10, train_s=1.0, eval_s=0.1, val_loss=0.6, train_loss_mean=1.3,
+                    train_loss_late=1.1)
+    assert (r.score("accuracy"), r.score("val_loss"), r.score("tse"), r.score("tse_late")) == (0.8, -0.6, -1.3, -1.1)
     with pytest.raises(ValueError, match="unknown proxy score"):
         r.score("loss")
     with pytest.raises(ValidationError):

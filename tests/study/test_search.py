@@ -136,7 +136,7 @@ def test_time_budget_stops_the_search(tmp_path: Path, teacher_ckpt: Path) -> Non
     assert summary.stopped_by == "time" and summary.complete < 50
 
 
-@pytest.mark.parametrize("score", ["tse", "val_loss", None])
+@pytest.mark.parametrize("score", ["tse", "val_loss", "tse_late", None])
 def test_a_loss_score_ranks_the_trials(tmp_path: Path, teacher_ckpt: Path, score: str | None) -> None:
     """`score` None: the defaults, AdamW at 0.003 ranked by training speed."""
     proxy = {"method": "kd", "steps": 15, "batch_size": 64}
