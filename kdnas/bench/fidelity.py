@@ -498,9 +498,9 @@ def _as_study_lines(kd: dict | None) -> list[str]:
         return []
     spec = (f"method: kd, steps: N, batch_size: {kd['batch_size']}, optimizer: {kd.get('optimizer', 'sgd')}, "
             f"lr: {kd['lr']:g}, bn_recalibration: {kd['bn_recalibration']}")
-    return ["", f"A study searches with row `kd@N` by `proxy: {{{spec}, score: accuracy}}`; `kd@N-valloss` and "
-            "`kd@N-tse` are the same runs ranked by `score: val_loss` and `score: tse`; `kd@N-tselate` (the "
-            "training loss over the run's second half) is measured here only, not a `proxy.score`."]
+    return ["", f"A study searches with row `kd@N` by `proxy: {{{spec}, score: accuracy}}`; `kd@N-valloss`, "
+            "`kd@N-tse` and `kd@N-tselate` are the same runs ranked by `score: val_loss`, `score: tse` and "
+            "`score: tse_late`."]
 
 
 def _component_lines(parts: list[dict] | None) -> list[str]:
