@@ -310,7 +310,7 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
             res = run_proxy(build_student(arch, c, data.num_classes), data.train.x, data.train.y, data.val.x,
                             data.val.y, outputs, spec, seed=a.seed, device=a.device)
             return {"score": res.val_acc, "seconds": res.train_s + res.eval_s, "train_s": res.train_s,
-                    "val_loss": res.val_loss, "tse": res.train_loss_mean, "tse_late": res.train_loss_late}
+                    **res.losses()}
         # cached with its thread count: a short run's seconds are part of what is measured
         return f"short|{t_sha}|{data.fingerprint}|{arch}|{spec.run_json()}|{a.seed}", run
 

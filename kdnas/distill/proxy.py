@@ -59,17 +59,17 @@ class ProxyResult:
     train_loss_mean: float = math.nan
     train_loss_late: float = math.nan
 
+    def losses(self) -> dict[str, float]:
+        """The run's losses under the names `ProxySpec.score`, trial metrics and bench records use."""
+        return {"val_loss": self.val_loss, "tse": self.train_loss_mean, "tse_late": self.train_loss_late}
+
     def score(self, kind: str) -> float:
         """The value that ranks this student under `ProxySpec.score` `kind`, higher is better: the
         accuracy, or a loss negated so that one direction (maximise) serves every kind."""
         if kind == "accuracy":
             return self.val_acc
-        if kind == "val_loss":
-            return -self.val_loss
-        if kind == "tse":
-            return -self.train_loss_mean
-        if kind == "tse_late":
-            return -self.train_loss_late
+        if kind in self.losses():
+            return -self.losses()[kind]
         raise ValueError(f"unknown proxy score {kind!r}")
 
 

@@ -105,7 +105,7 @@ def evaluate(task: TrialTask, ctx: ProxyContext) -> TrialOutcome:
             seed=task.seed, hints=hints, device=ctx.device,
         )
         metrics = {"train_s": result.train_s, "eval_s": result.eval_s, "final_loss": result.final_loss,
-                   "val_loss": result.val_loss, "tse": result.train_loss_mean, "tse_late": result.train_loss_late,
+                   **result.losses(),
                    "steps": float(result.steps), **{f"loss_{k}": v for k, v in result.loss_terms.items()}}
         return TrialOutcome(task.number, task.arch, True, result.val_acc, None, metrics,
                             time.perf_counter() - t0, _where(), result.score(ctx.spec.score))
