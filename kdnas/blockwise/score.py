@@ -8,7 +8,8 @@ space uniformly.
 
 Each group's loss is divided by the mean loss of the group's blocks before summing (the "sum of
 per-stage normalised losses"): otherwise the stage with the largest raw loss would decide the
-ranking alone. Lower is better.
+ranking alone. Lower is better. The block's figure is its validation loss, or (`kind` "tse") its
+training speed, the mean training loss over its steps.
 """
 
 from __future__ import annotations
@@ -25,14 +26,17 @@ from kdnas.blockwise.table import BlockTable
 class ScoreTable:
     """Per-choice additive contributions to the block-wise loss, by group (see module doc)."""
 
-    def __init__(self, table: BlockTable) -> None:
+    def __init__(self, table: BlockTable, kind: str = "loss") -> None:
         plan = table.plan
         self.plan = plan
-        finite = [v for v in table.losses.values() if math.isfinite(v)]
+        values = table.losses if kind == "loss" else table.tse
+        if any(math.isnan(values.get(k, math.nan)) for k in table.losses):
+            raise ValueError(f"the block table lacks '{kind}' for some blocks (cached before it was kept)")
+        finite = [v for v in values.values() if math.isfinite(v)]
         worst = 2.0 * max(finite) if finite else 1.0
 
         def loss(block: Block) -> float:
-            v = table.loss(block)
+            v = table.value(block, kind)
             return v if math.isfinite(v) else worst  # a block that diverged ranks last, not NaN
 
         def norm(values: list[float]) -> float:

@@ -167,6 +167,7 @@ def train_block(block: Block, train: StageIO, val: StageIO, spec: BlockwiseSpec,
     n, bs = len(x_tr), min(spec.batch_size, len(x_tr))
     t0 = time.perf_counter()
     train_loss = math.nan
+    step_losses = torch.zeros(total)  # kept on the tensor side: no sync per step
     for step in range(total):
         idx = torch.randint(0, n, (bs,), generator=gen)
         out = model(x_tr[idx].float().to(device))
@@ -178,6 +179,7 @@ def train_block(block: Block, train: StageIO, val: StageIO, spec: BlockwiseSpec,
         loss.backward()
         opt.step()
         sched.step()
+        step_losses[step] = loss.detach()
         train_loss = float(loss.detach())
     train_s = time.perf_counter() - t0
     model.eval()
@@ -187,8 +189,11 @@ def train_block(block: Block, train: StageIO, val: StageIO, spec: BlockwiseSpec,
             out = model(x_va[s : s + 256].float().to(device))
             tot += float(_loss(block, out, y_va[s : s + 256].to(device), var_va)) * len(out)
             count += len(out)
-    loss_val = tot / max(1, count) if math.isfinite(train_loss) else math.inf
-    return {"group": block.group, "block": block.text(), "loss": loss_val, "train_loss": train_loss,
+    finite = math.isfinite(train_loss)
+    loss_val = tot / max(1, count) if finite else math.inf
+    # training speed: the mean training loss over every step (as `proxy.score: tse` for whole students)
+    tse = float(step_losses.mean()) if finite else math.inf
+    return {"group": block.group, "block": block.text(), "loss": loss_val, "train_loss": train_loss, "tse": tse,
             "train_s": train_s, "steps": total, "c_in": c_in, "c_out": c_out}
 
 
@@ -220,10 +225,11 @@ def seed_block_cache(records: list[dict], *, teacher_id: str, data_fingerprint: 
 
 @dataclass
 class BlockTable:
-    """Every block's validation loss, with what building the table cost."""
+    """Every block's validation loss and training speed, with what building the table cost."""
 
     plan: BlockPlan
     losses: dict[tuple[str, str], float]
+    tse: dict[tuple[str, str], float] = field(default_factory=dict)  # NaN for results cached before it was kept
     records: list[dict] = field(default_factory=list)
     trained: int = 0  # by this build
     cached: int = 0  # found in the cache when the build began
@@ -235,6 +241,10 @@ class BlockTable:
     def loss(self, block: Block) -> float:
         """The loss of `block` (KeyError when the plan did not include it)."""
         return self.losses[(block.group, block.text())]
+
+    def value(self, block: Block, kind: str = "loss") -> float:
+        """`block`'s validation loss (`kind` "loss") or training speed ("tse")."""
+        return (self.losses if kind == "loss" else self.tse)[(block.group, block.text())]
 
     @property
     def block_train_s(self) -> float:
@@ -266,6 +276,7 @@ def _record(table: BlockTable, block: Block, rec: dict, made: bool, *, now: bool
     else:
         table.cached += 1
     table.losses[(block.group, block.text())] = float(rec["loss"])
+    table.tse[(block.group, block.text())] = float(rec.get("tse", math.nan))
     table.records.append({**rec, "cached": not made})
 
 
@@ -284,9 +295,16 @@ def build_block_table(
     cache: Path | None = None,
     device: str = "cpu",
     verbose: bool = False,
+    need: tuple[str, ...] = (),
 ) -> BlockTable:
     """Train (or load from the cache) every block of `plan`; the teacher runs once per build, and
-    not at all when every block is cached."""
+    not at all when every block is cached. A cached result lacking a field of `need` (or the
+    `spec.score` field: results cached before `tse` was kept) is trained again."""
+    fields = {*need, spec.score}
+
+    def usable(rec: dict) -> bool:
+        return all(f in rec for f in fields)
+
     t_start = time.perf_counter()
     folder = cache or cache_dir() / "blockwise"
     table = BlockTable(plan, {})
@@ -300,8 +318,9 @@ def build_block_table(
             x_in, y = probe.block_io(block.group)
             c_in, c_out = int(x_in.shape[1]), int(y.shape[1]) if y.dim() == 4 else num_classes
             path = folder / f"{block_key(teacher_id, data_fingerprint, block, c_in, c_out, spec)}.json"
-            if path.is_file():
-                _record(table, block, json.loads(path.read_text()), made=False)
+            rec = json.loads(path.read_text()) if path.is_file() else None
+            if rec is not None and usable(rec):
+                _record(table, block, rec, made=False)
             else:
                 todo.append((block, path))
         if todo:
@@ -318,7 +337,7 @@ def build_block_table(
             # waited for at the end
             deferred: list[tuple[Block, Path]] = []
             for i, (block, path) in enumerate(todo):
-                got = obtain(path, trainer(block), wait=False)
+                got = obtain(path, trainer(block), wait=False, usable=usable)
                 if got is None:
                     deferred.append((block, path))
                     continue
@@ -327,7 +346,7 @@ def build_block_table(
                     print(f"  block {i + 1}/{len(todo)} {block.group} {block.text()}: loss {got[0]['loss']:.4f} "
                           f"({got[0]['train_s']:.1f}s)", file=sys.stderr, flush=True)
             for block, path in deferred:
-                _record(table, block, *obtain(path, trainer(block)), now=True)
+                _record(table, block, *obtain(path, trainer(block), usable=usable), now=True)
     finally:
         torch.set_num_threads(prev)
     table.wall_s = time.perf_counter() - t_start

@@ -16,6 +16,7 @@ class BlockwiseSpec(BaseModel):
     Blocks train on `max_samples` training images' teacher features and are scored on up to
     `val_samples` validation images' features. `n_students` architectures (all of them where the
     space is smaller) are scored from the table; the confirmed front holds `budget.trials` members.
+    `score` picks the block's figure a student's score sums (`kdnas.blockwise.score`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -28,6 +29,9 @@ class BlockwiseSpec(BaseModel):
     include_stem_head: bool = Field(True, description="score the stem and head widths too (stem/head blocks)")
     n_students: int = Field(20000, gt=0, description="architectures scored from the table (random sample)")
     threads: int = Field(1, gt=0, description="torch threads while training blocks")
+    score: Literal["loss", "tse"] = Field(
+        "loss", description="what a block contributes to a student's score: its validation loss after training, "
+        "or its training speed (the mean training loss over its steps, TSE)")
 
     def fingerprint(self) -> str:
         """What changes a block's loss (part of every block's cache key); scoring fields excluded."""

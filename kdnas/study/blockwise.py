@@ -52,7 +52,7 @@ def enqueue_from_table(setup: SearchSetup, study: optuna.Study, *, verbose: bool
         data_fingerprint=setup.data.fingerprint, num_classes=setup.data.num_classes, spec=bw, seed=cfg.seed,
         feature_names=names, verbose=verbose,
     )
-    scores = ScoreTable(table)
+    scores = ScoreTable(table, bw.score)
     costs = CostTable(setup.space, plan.choices, setup.data.input_shape, setup.data.num_classes)
     found = search_table(scores, costs, n=bw.n_students, k=remaining, seed=cfg.seed,
                          max_macs=cfg.constraints.max_macs, max_params=cfg.constraints.max_params,

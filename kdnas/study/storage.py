@@ -51,9 +51,10 @@ def ensure_storage_dir(url: str) -> None:
         Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
 
 
-# Fields added to a section after studies were stored without them: (section, field) -> the value
+# Fields added after studies were stored without them: their path (section, ..., field) -> the value
 # that reproduces how those studies ran. A stored study lacking the field is read as having it.
-_ADDED_FIELDS = {("proxy", "bn_recalibration"): 0, ("proxy", "score"): "accuracy"}
+_ADDED_FIELDS = {("proxy", "bn_recalibration"): 0, ("proxy", "score"): "accuracy",
+                 ("proxy", "blockwise", "score"): "loss"}
 # Fields whose default changed. Studies are stored with every default filled in, so one stored under
 # the old default holds it; a config that relies on the default no longer matches it, and the
 # refusal names these fields with the value that continues the study.
@@ -64,21 +65,31 @@ def _comparable(config: dict) -> dict:
     return {k: v for k, v in config.items() if k not in _RESUMABLE_FIELDS}
 
 
+def _section(config: dict, path: tuple[str, ...]) -> dict | None:
+    """The dict that holds the field at `path` (None where a section on the way is absent: a
+    study whose proxy has no `blockwise` settings, say)."""
+    for key in path[:-1]:
+        config = config.get(key) if isinstance(config, dict) else None
+    return config if isinstance(config, dict) else None
+
+
 def _with_added_fields(stored: dict) -> dict:
     """`stored` as this version would have written it: fields added since are filled with the value
     that reproduces the stored study's behaviour."""
     out = json.loads(json.dumps(stored))
-    for (section, field), old in _ADDED_FIELDS.items():
-        if isinstance(out.get(section), dict) and field not in out[section]:
-            out[section][field] = old
+    for path, old in _ADDED_FIELDS.items():
+        section = _section(out, path)
+        if section is not None and path[-1] not in section:
+            section[path[-1]] = old
     return out
 
 
 def _added_field_hint(stored: dict, current: dict) -> str:
-    hints = [f"{section}.{field}: {stored[section][field]} in the stored study, {current[section].get(field)} now"
-             for (section, field) in dict.fromkeys([*_ADDED_FIELDS, *_CHANGED_DEFAULTS])
-             if isinstance(stored.get(section), dict) and isinstance(current.get(section), dict)
-             and stored[section].get(field) != current[section].get(field)]
+    hints = []
+    for path in dict.fromkeys([*_ADDED_FIELDS, *_CHANGED_DEFAULTS]):
+        was, now = _section(stored, path), _section(current, path)
+        if was is not None and now is not None and was.get(path[-1]) != now.get(path[-1]):
+            hints.append(f"{'.'.join(path)}: {was.get(path[-1])} in the stored study, {now.get(path[-1])} now")
     return f" [{'; '.join(hints)}: set it in the config to continue this study]" if hints else ""
 
 

@@ -36,8 +36,12 @@ def test_every_proxy_is_ranked_against_a_trained_ground_truth(tmp_path: Path, mo
     assert all(p["gt"]["acc"] > 0.2 for p in panel)  # 5 epochs of KD learn digits well above chance (0.1)
     assert len({round(p["gt"]["acc"], 4) for p in panel}) > 1
     expected = {f"kd@{n}{v}" for n in (5, 10) for v in ("", "-valloss", "-tse", "-tselate")}
-    expected |= {"blockwise", "blockwise_stages", "blockwise_fit", "synflow", "naswot", "macs_proxy", "params_proxy"}
+    expected |= {"blockwise", "blockwise_tse", "blockwise_stages", "blockwise_fit", "synflow", "naswot", "macs_proxy",
+                 "params_proxy"}
     assert set(r["proxies"]) == expected
+    # every block result the report keeps has its training speed, and the two block-wise scores differ
+    assert all(rec["tse"] > 0 for rec in r["block_table"]["records"])
+    assert [p["blockwise_tse"]["score"] for p in panel] != [p["blockwise"]["score"] for p in panel]
     for name, p in r["proxies"].items():
         assert -1 <= p["tau"] <= 1 and p["tau_ci"][0] <= p["tau_ci"][1], name
     assert r["proxies"]["kd@10"]["student_epochs_per_arch"] == pytest.approx(10 * 64 / 400)

@@ -74,3 +74,20 @@ def test_pareto_layers_and_search_respect_the_constraint() -> None:
     assert found.n_scored == space.size() and 0 < found.n_feasible < found.n_scored and len(found.picked) == 5
     assert all(c.macs <= limit for c in found.picked)
     assert found.score_s < 30
+
+
+def test_scores_by_block_training_speed_use_it_and_refuse_a_table_without_it() -> None:
+    import pytest
+
+    space = SearchSpace.model_validate(TINY_SPACE)
+    plan = plan_blocks(space, (8, 8), RES)
+    table = _fake_table(plan)
+    codes = ScoreTable(table).sample(50, seed=1)
+    with pytest.raises(ValueError, match="lacks 'tse'"):
+        ScoreTable(table, "tse")
+    # training speeds ranking the blocks the other way round reverse every student's order
+    table.tse = {k: 2.0 - v for k, v in table.losses.items()}
+    by_loss, by_tse = ScoreTable(table).score(codes), ScoreTable(table, "tse").score(codes)
+    assert np.corrcoef(by_loss, by_tse)[0, 1] < -0.5
+    table.tse = dict(table.losses)
+    assert np.allclose(ScoreTable(table, "tse").score(codes), by_loss)

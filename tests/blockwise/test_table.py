@@ -73,6 +73,33 @@ def test_second_build_is_all_cache_hits(teacher, digits, tmp_path: Path) -> None
     assert other.trained == first.size
 
 
+def test_block_training_speed_is_kept_and_results_without_it_are_trained_again(teacher, digits, tmp_path: Path) -> None:
+    """Every block records its training speed (the mean training loss over its steps). A cached
+    result from before it was kept serves a table scored by loss, and is trained again, to the same
+    loss, when the training speed is asked for."""
+    import json
+    import math
+
+    space = SearchSpace.model_validate(TINY_SPACE)
+    plan = plan_blocks(space, (8, 8), _teacher_res(teacher, digits))
+    spec = BlockwiseSpec(steps=20, batch_size=16, max_samples=64, val_samples=32)
+    kw = dict(teacher_id="t", data_fingerprint=digits.fingerprint, num_classes=10, cache=tmp_path)
+    first = build_block_table(plan, teacher, digits.train.x, digits.val.x, spec=spec, **kw)
+    assert all(math.isfinite(rec["tse"]) and rec["tse"] > 0 for rec in first.records)
+    # blocks learn: the first steps are worse than the last, so the mean over every step is above the last step's
+    assert sum(rec["tse"] > rec["train_loss"] for rec in first.records) > 0.8 * len(first.records)
+    assert first.tse == {(r["group"], r["block"]): r["tse"] for r in first.records}
+    for f in tmp_path.glob("*.json"):  # as an older kdnas cached them
+        f.write_text(json.dumps({k: v for k, v in json.loads(f.read_text()).items() if k != "tse"}))
+    by_loss = build_block_table(plan, teacher, digits.train.x, digits.val.x, spec=spec, **kw)
+    assert by_loss.trained == 0 and all(math.isnan(v) for v in by_loss.tse.values())
+    by_tse = build_block_table(plan, teacher, digits.train.x, digits.val.x,
+                               spec=spec.model_copy(update={"score": "tse"}), **kw)
+    assert by_tse.trained == first.size
+    assert by_tse.losses == first.losses and by_tse.tse == first.tse  # seeded: the same blocks again
+    assert build_block_table(plan, teacher, digits.train.x, digits.val.x, spec=spec, need=("tse",), **kw).trained == 0
+
+
 
 def test_builders_sharing_a_cache_train_each_block_once(teacher, digits, tmp_path: Path) -> None:
     """A block claimed by another live builder is waited for, not trained again; a claim left by a

@@ -100,3 +100,26 @@ def test_a_study_stored_under_the_old_proxy_defaults_names_them_when_resumed(tmp
     assert again.user_attrs[R.STUDY_CONFIG] == stored and not again.trials
     assert json.loads(stored)["proxy"]["optimizer"] == "sgd"
     assert check_resumable(config_from_dict(old_style))
+
+
+def test_a_blockwise_study_stored_before_block_scores_existed_resumes_scored_by_loss(tmp_path: Path) -> None:
+    """Block-wise studies stored before `proxy.blockwise.score` summed block losses: they resume
+    as they were; asking for the blocks' training speed is a config change named by its full path."""
+    import json
+
+    import pytest
+
+    from kdnas.errors import ConfigError
+    from kdnas.study import records as R
+    from kdnas.study.storage import check_resumable
+
+    d = study_dict(tmp_path)
+    d["proxy"] = {**d["proxy"], "method": "blockwise"}
+    study = open_study(config_from_dict(d))
+    old = json.loads(study.user_attrs[R.STUDY_CONFIG])
+    del old["proxy"]["blockwise"]["score"]  # as an older kdnas stored it
+    study.set_user_attr(R.STUDY_CONFIG, json.dumps(old))
+    assert check_resumable(config_from_dict(d))
+    d["proxy"] = {**d["proxy"], "blockwise": {"score": "tse"}}
+    with pytest.raises(ConfigError, match=r"proxy\.blockwise\.score: loss in the stored study, tse now"):
+        check_resumable(config_from_dict(d))
