@@ -59,9 +59,12 @@ def check_recipe(result: dict, source: str, *, fingerprint: str, recipe: str, ke
     if theirs != fingerprint:
         raise UserError(f"{source}: its ground truth was trained on other data (fingerprint {theirs}, this run's is "
                         f"{fingerprint}); use the same --data and subset sizes")
-    if gt.get("key", key) != key or gt.get("recipe") != recipe:
+    if gt.get("recipe") != recipe:
         raise UserError(f"{source}: its ground truth has another recipe ({gt.get('recipe')!r}; this run's is "
                         f"{recipe!r})")
+    if gt.get("key", key) != key:
+        raise UserError(f"{source}: its ground truth has another recipe: the same text, other run settings "
+                        f"({gt['key']}; this run's are {key})")
 
 
 def ground_truth_runs(result: dict, source: str, *, teacher_sha: str, fingerprint: str, recipe: str,

@@ -90,3 +90,17 @@ def test_block_results_are_taken_only_under_the_settings_they_were_trained_with(
     assert block_records(r, spec.model_copy(update={"threads": 2, "n_students": 9})) == recs  # not in the key
     assert block_records(r, spec.model_copy(update={"steps": 5})) == []
     assert block_records(_result(), spec) == []  # a report from before tables were kept
+
+
+def test_the_committed_reports_ground_truth_keys_are_what_this_version_computes() -> None:
+    """Cached runs are keyed by `ProxySpec.run_json()`: a field added to the spec (even a nested
+    scoring one) must not change the keys, or every cached and committed ground truth is trained again."""
+    from kdnas.distill.spec import ProxySpec
+
+    root = Path(__file__).resolve().parents[2] / "reports" / "benchmarks"
+    r = load_result(root / "fidelity-cifar10-t10k-teacher2-adamw-gt2.json")
+    spec = ProxySpec(method="kd", epochs=12, batch_size=128, optimizer="sgd", lr=0.1, threads=1, bn_recalibration=0)
+    assert spec.run_json() == r["ground_truth"]["key"]
+    scored = spec.model_copy(update={"score": "accuracy", "blockwise": BlockwiseSpec(score="tse")})
+    assert scored.run_json() == spec.run_json()
+    assert spec.model_copy(update={"epochs": 13}).run_json() != spec.run_json()
