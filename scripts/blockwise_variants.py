@@ -3,7 +3,7 @@ reports' ground truths: no training, only the figures those reports keep.
 
 Usage (from the repository root, in the project's environment):
 
-    python scripts/blockwise_variants.py reports/benchmarks/fidelity-*.json
+    python scripts/blockwise_variants.py REPORT.json [REPORT.json ...]
 
 For every report with per-component block losses (the fidelity benchmark's `blockwise_components`)
 it writes one row of Kendall tau against that report's ground truth, for:

@@ -45,6 +45,7 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -230,9 +231,26 @@ def _spawn_helper(a: argparse.Namespace) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "kdnas.bench.fidelity", *a.argv, "--worker", "--jobs", "1"])
 
 
+def _exit_with_parent() -> None:
+    """Stop this helper once the process that spawned it is gone (killed, even by SIGKILL): left
+    running, it would go on training runs, under its parent's settings, that nobody reads. Its
+    claims are then a dead process's, which other builders take over (`kdnas.claims`)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:  # an orphan is re-parented, so its parent id changes
+            time.sleep(1.0)
+        _log("the benchmark that started this helper is gone: stopping")
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen]) -> dict | None:
     started = _dt.datetime.now(_dt.timezone.utc)
     _LOG_PREFIX[0] = f"[helper {os.getpid()}] " if a.worker else ""
+    if a.worker:
+        _exit_with_parent()
     torch.set_num_threads(a.threads)
     data = _load(a.data, a.data_root, a.train_subset, a.val_subset, a.test_subset)
     _log(f"data: {data.describe()}")

@@ -59,8 +59,12 @@ class ProxySpec(BaseModel):
     ``tse_late`` (the same over the second half of the steps only: Ru et al.'s TSE-E). The run
     records all four; `kdnas bench fidelity` measures how well each ranks (README, "Block-wise proxy").
 
-    Defaults: AdamW (lr 0.003) scored by ``tse``, the pair that ranked CIFAR-10 panels best in
-    `kdnas bench fidelity` (README, "Which score ranks students best"). An `lr` is tied to its
+    Defaults: AdamW (lr 0.003) scored by ``tse_late``: AdamW ranked by a training loss ranked the
+    CIFAR-10 panels best in `kdnas bench fidelity`, and the second half's loss best of all within 5%
+    of the ground truth's cost on both panels with two ground-truth seeds (README, "Which score
+    ranks students best"). Before 2026-11-25 the default score was ``tse``, and before that SGD at
+    0.05 scored by ``accuracy`` (a study stored under either is refused on resume with the values
+    that continue it). An `lr` is tied to its
     optimizer (SGD's and AdamW's differ by 10-30x), so an `lr` without an `optimizer` is refused
     rather than read as an AdamW rate.
     """
@@ -68,7 +72,7 @@ class ProxySpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     method: Literal["kd", "hint", "ce", "blockwise"] = "kd"
-    score: Literal["accuracy", "val_loss", "tse", "tse_late"] = "tse"
+    score: Literal["accuracy", "val_loss", "tse", "tse_late"] = "tse_late"
     temperature: float = Field(4.0, gt=0)
     alpha: float = Field(0.9, ge=0, le=1, description="weight of the KD term; 1 - alpha weighs CE")
     hint_weight: float = Field(1.0, ge=0)

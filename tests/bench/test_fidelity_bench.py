@@ -158,6 +158,40 @@ def test_jobs_share_the_runs_between_processes(tmp_path: Path, monkeypatch: pyte
     assert [p["kd@5"]["score"] for p in one["panel"]] == [p["kd@5"]["score"] for p in two["panel"]]
 
 
+def _alive(pid: int) -> bool:
+    try:  # a zombie (exited, not yet reaped by its new parent) counts as gone
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_helper_stops_when_its_benchmark_is_killed(tmp_path: Path) -> None:
+    """--jobs 2 whose main process is killed (SIGKILL: no handler runs) does not leave its helper
+    training runs nobody will read."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "KDNAS_RUNS": str(tmp_path / "runs")}
+    args = [*ARGS, "--gt-epochs", "400", "--out-dir", str(tmp_path), "--jobs", "2"]
+    main_proc = subprocess.Popen([sys.executable, "-m", "kdnas.bench.fidelity", *args], env=env,
+                                 stderr=subprocess.PIPE, text=True)
+    helper = None
+    for line in main_proc.stderr:  # the helper's lines are prefixed with its pid once it has started
+        m = re.match(r"\[helper (\d+)\] data:", line)
+        if m:
+            helper = int(m.group(1))
+            break
+    assert helper is not None and _alive(helper)
+    main_proc.send_signal(signal.SIGKILL)
+    main_proc.wait()
+    deadline = time.monotonic() + 20
+    while _alive(helper) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(helper)
+
+
 def test_jobs_below_one_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="--jobs"):
         main([*ARGS, "--jobs", "0", "--out-dir", str(tmp_path)])

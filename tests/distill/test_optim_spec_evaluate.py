@@ -115,9 +115,9 @@ def test_without_an_lr_the_optimizer_brings_its_own() -> None:
     assert ProxySpec(steps=5, optimizer="sgd", lr=0.1).lr == 0.1
 
 
-def test_the_default_short_run_is_adamw_ranked_by_training_speed() -> None:
+def test_the_default_short_run_is_adamw_ranked_by_its_second_half_training_speed() -> None:
     spec = ProxySpec(steps=5)
-    assert (spec.optimizer, spec.lr, spec.score) == ("adamw", 3e-3, "tse")
+    assert (spec.optimizer, spec.lr, spec.score) == ("adamw", 3e-3, "tse_late")
 
 
 def test_an_lr_without_its_optimizer_is_refused() -> None:

@@ -93,7 +93,7 @@ def test_a_study_stored_under_the_old_proxy_defaults_names_them_when_resumed(tmp
         check_resumable(config_from_dict(relying))
     msg = str(err.value)
     for hint in ("proxy.optimizer: sgd in the stored study, adamw now", "proxy.lr: 0.05 in the stored study, 0.003 now",
-                 "proxy.score: accuracy in the stored study, tse now"):
+                 "proxy.score: accuracy in the stored study, tse_late now"):
         assert hint in msg, msg
     assert "\n" not in msg
     again = optuna.load_study(study_name=study.study_name, storage=config_from_dict(old_style).storage_url)
@@ -123,3 +123,21 @@ def test_a_blockwise_study_stored_before_block_scores_existed_resumes_scored_by_
     d["proxy"] = {**d["proxy"], "blockwise": {"score": "tse"}}
     with pytest.raises(ConfigError, match=r"proxy\.blockwise\.score: loss in the stored study, tse now"):
         check_resumable(config_from_dict(d))
+
+
+def test_a_study_stored_under_the_whole_run_training_speed_default_names_it_when_resumed(tmp_path: Path) -> None:
+    """`score: tse` was the default before `tse_late`: a study stored then holds it, and a config
+    relying on the default is refused with the value that continues it."""
+    import pytest
+
+    from kdnas.errors import ConfigError
+    from kdnas.study.storage import check_resumable
+
+    was = study_dict(tmp_path)
+    was["proxy"] = {k: v for k, v in was["proxy"].items() if k not in {"optimizer", "lr"}} | {"score": "tse"}
+    open_study(config_from_dict(was))
+    now = study_dict(tmp_path)
+    now["proxy"] = {k: v for k, v in was["proxy"].items() if k != "score"}
+    with pytest.raises(ConfigError, match=r"proxy\.score: tse in the stored study, tse_late now"):
+        check_resumable(config_from_dict(now))
+    assert check_resumable(config_from_dict(was))
