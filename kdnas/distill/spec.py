@@ -62,7 +62,7 @@ class ProxySpec(BaseModel):
     Defaults: AdamW (lr 0.003) scored by ``tse_late``: AdamW ranked by a training loss ranked the
     CIFAR-10 panels best in `kdnas bench fidelity`, and the second half's loss best of all within 5%
     of the ground truth's cost on both panels with two ground-truth seeds (README, "Which score
-    ranks students best"). Before 2026-11-25 the default score was ``tse``, and before that SGD at
+    ranks students best"). The earlier defaults were the score ``tse`` and, before it, SGD at
     0.05 scored by ``accuracy`` (a study stored under either is refused on resume with the values
     that continue it). An `lr` is tied to its
     optimizer (SGD's and AdamW's differ by 10-30x), so an `lr` without an `optimizer` is refused
