@@ -167,7 +167,7 @@ def train_block(block: Block, train: StageIO, val: StageIO, spec: BlockwiseSpec,
     n, bs = len(x_tr), min(spec.batch_size, len(x_tr))
     t0 = time.perf_counter()
     train_loss = math.nan
-    step_losses = torch.zeros(total)  # kept on the tensor side: no sync per step
+    step_losses = torch.zeros(total)  # every step's training loss: their mean is the block's training speed
     for step in range(total):
         idx = torch.randint(0, n, (bs,), generator=gen)
         out = model(x_tr[idx].float().to(device))
