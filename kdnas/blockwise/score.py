@@ -29,14 +29,14 @@ class ScoreTable:
     def __init__(self, table: BlockTable, kind: str = "loss") -> None:
         plan = table.plan
         self.plan = plan
-        values = table.losses if kind == "loss" else table.tse
+        values = table.values(kind)
         if any(math.isnan(values.get(k, math.nan)) for k in table.losses):
             raise ValueError(f"the block table lacks '{kind}' for some blocks (cached before it was kept)")
         finite = [v for v in values.values() if math.isfinite(v)]
         worst = 2.0 * max(finite) if finite else 1.0
 
         def loss(block: Block) -> float:
-            v = table.value(block, kind)
+            v = values[(block.group, block.text())]
             return v if math.isfinite(v) else worst  # a block that diverged ranks last, not NaN
 
         def norm(values: list[float]) -> float:

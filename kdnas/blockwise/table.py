@@ -238,13 +238,11 @@ class BlockTable:
     features_s: float = 0.0
     wall_s: float = 0.0
 
-    def loss(self, block: Block) -> float:
-        """The loss of `block` (KeyError when the plan did not include it)."""
-        return self.losses[(block.group, block.text())]
-
-    def value(self, block: Block, kind: str = "loss") -> float:
-        """`block`'s validation loss (`kind` "loss") or training speed ("tse")."""
-        return (self.losses if kind == "loss" else self.tse)[(block.group, block.text())]
+    def values(self, kind: str = "loss") -> dict[tuple[str, str], float]:
+        """Every block's validation loss (`kind` "loss") or training speed ("tse"), by (group, block text)."""
+        if kind not in ("loss", "tse"):
+            raise ValueError(f"unknown block figure {kind!r}: loss or tse")
+        return self.losses if kind == "loss" else self.tse
 
     @property
     def block_train_s(self) -> float:
