@@ -189,6 +189,7 @@ def test_a_helper_stops_when_its_benchmark_is_killed(tmp_path: Path) -> None:
     deadline = time.monotonic() + 20
     while _alive(helper) and time.monotonic() < deadline:
         time.sleep(0.2)
+    main_proc.stderr.close()
     assert not _alive(helper)
 
 
