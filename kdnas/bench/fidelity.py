@@ -60,7 +60,8 @@ from kdnas.bench.machine import machine_info
 from kdnas.bench.predictor import features, loo_predictions
 from kdnas.bench.ranking import bootstrap, rank, seed_agreement
 from kdnas.blockwise import CostTable, ScoreTable, build_block_table, plan_blocks
-from kdnas.blockwise.table import seed_block_cache
+from kdnas.blockwise.stitch import stitched_scores
+from kdnas.blockwise.table import seed_block_cache, subset_index
 from kdnas.claims import obtain
 from kdnas.cost import count_macs_params
 from kdnas.data import DataBundle, DataSpec, load_data, with_train_from
@@ -296,8 +297,14 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
     # the block table (its cost is paid once for the whole space, not per panel member)
     table = build_block_table(plan, teacher, data.train.x, data.val.x, teacher_id=t_sha,
                               data_fingerprint=data.fingerprint, num_classes=data.num_classes, spec=bw,
-                              seed=a.seed, device=a.device, verbose=True, need=("tse",))
+                              seed=a.seed, device=a.device, verbose=True, need=("tse", "weights") if a.stitch else ("tse",))
     scores = ScoreTable(table)
+    # students stitched from their trained blocks run on the blocks' validation images
+    pick = subset_index(len(data.val), bw.val_samples, a.seed)
+    stitch_x, stitch_y = data.val.x[pick], data.val.y[pick]
+    with torch.inference_mode():
+        stitch_t = torch.cat([teacher(stitch_x[s : s + 256].to(a.device)).cpu() for s in range(0, len(stitch_x), 256)])
+    stitched = ["blockwise_stitched", "blockwise_stitched_acc"] if a.stitch else []
     scores_tse = ScoreTable(table, "tse")  # the same students scored by their blocks' training speed
     # --panel-seed draws another panel (a held-out one) with everything else, teacher and table included, unchanged
     codes = scores.sample(PANEL_POOL, a.seed if a.panel_seed is None else a.panel_seed)
@@ -375,6 +382,11 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
         row["blockwise_components"] = [float(v) for v in comp]
         row["blockwise_stages"] = {"score": -float(comp[1:-1].sum()), "seconds": row["blockwise"]["seconds"]}
         row["blockwise_tse"] = {"score": -float(scores_tse.score(code)[0]), "seconds": row["blockwise"]["seconds"]}
+        if stitched:
+            t0 = time.perf_counter()
+            st = stitched_scores(table, arch, stitch_x, stitch_y, stitch_t)
+            row["blockwise_stitched"] = {"score": -st["kd"], "seconds": time.perf_counter() - t0, **st}
+            row["blockwise_stitched_acc"] = {"score": st["acc"], "seconds": row["blockwise_stitched"]["seconds"]}
         torch.manual_seed(a.seed)
         t0 = time.perf_counter()
         row["synflow"] = {"score": synflow_score(build_student(arch, c, data.num_classes), data.input_shape)}
@@ -399,7 +411,8 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
         r["blockwise_fit"] = {"score": float(v), "seconds": (time.perf_counter() - t0) / len(rows)}
     gt_epochs = a.gt_epochs
     names = [f"kd@{s}{v}" for s in a.short_steps for v in ("", "-valloss", "-tse", "-tselate")]
-    names += ["blockwise", "blockwise_tse", "blockwise_stages", "blockwise_fit", "synflow", "naswot", "macs_proxy", "params_proxy"]
+    names += ["blockwise", "blockwise_tse", *stitched, "blockwise_stages", "blockwise_fit", "synflow", "naswot",
+              "macs_proxy", "params_proxy"]
     proxies = {}
     for name in names:
         x = np.array([r[name]["score"] for r in rows], dtype=float)
@@ -575,8 +588,10 @@ def _markdown(r: dict, stem: str, json_path: str) -> str:
                      f"{100 * p['fraction_of_gt']:.3g} | {'' if se is None else f'{se:.3g}'} | "
                      f"{'' if one is None else f'{one:.3f}'} |")
     lines += _as_study_lines(r.get("short_kd"))
-    # the block-wise scores a study can ask for (proxy.blockwise.score): the better one is judged
-    bw_name = max((k for k in ("blockwise", "blockwise_tse") if k in r["proxies"]), key=lambda k: r["proxies"][k]["tau"])
+    # the block-wise scores from the table alone (not the fit, which needs ground truth; not the stages-only
+    # part, which leaves blocks out): the best one is judged
+    judged = ("blockwise", "blockwise_tse", "blockwise_stitched", "blockwise_stitched_acc")
+    bw_name = max((k for k in judged if k in r["proxies"]), key=lambda k: r["proxies"][k]["tau"])
     bw = r["proxies"][bw_name]
     lines += ["", f"Ground truth costs {gt['epochs']} student-epochs per architecture. The block table is paid once "
               f"for the whole space: {bw['table_seconds']:.0f} s of block training = {100 * bw['table_fraction_of_panel_gt']:.1f}% of "
@@ -586,7 +601,12 @@ def _markdown(r: dict, stem: str, json_path: str) -> str:
               "It needs trained architectures to fit, so it is shown for comparison and not judged against the "
               "1% target. `blockwise` sums the blocks' validation losses after training (`proxy.blockwise.score: "
               "loss`), `blockwise_tse` their training speed, the mean training loss over the block's steps "
-              "(`score: tse`), from the same block runs.", "", *_component_lines(r.get("blockwise_by_component")),
+              "(`score: tse`), from the same block runs."
+              + (" `blockwise_stitched` runs each student stitched from its trained blocks (stem block, each "
+                 "teacher stage's chain, head block, each fed the previous block's output; see "
+                 "`kdnas.blockwise.stitch`) on the blocks' validation images and ranks it by its KD loss to the "
+                 "teacher, `blockwise_stitched_acc` by its accuracy; a study cannot ask for these yet."
+                 if "blockwise_stitched" in r["proxies"] else ""), "", *_component_lines(r.get("blockwise_by_component")),
               "## Targets", ""]
     kd = {k: v for k, v in r["proxies"].items() if k.startswith("kd@") and v["fraction_of_gt"] <= 0.05}
     best_kd = max(kd.items(), key=lambda kv: kv[1]["tau"]) if kd else None
@@ -644,6 +664,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--block-batch", type=int, default=32)
     p.add_argument("--block-lr", type=float, default=3e-3)
     p.add_argument("--block-samples", type=int, default=1024)
+    p.add_argument("--stitch", action=argparse.BooleanOptionalAction, default=True,
+                   help="also score each student stitched from its trained blocks (keeps block weights; a table "
+                        "taken from a report, which keeps no weights, is then trained again)")
     p.add_argument("--boot", type=int, default=1000)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")

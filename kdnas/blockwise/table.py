@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -148,8 +149,10 @@ def _loss(block: Block, out: torch.Tensor, target: torch.Tensor, var: float) -> 
 
 
 def train_block(block: Block, train: StageIO, val: StageIO, spec: BlockwiseSpec, *, seed: int,
-                num_classes: int, device: str = "cpu") -> dict:
-    """Train one block for `spec.steps` and measure its loss on `val`; returns the record cached."""
+                num_classes: int, device: str = "cpu", keep: Path | None = None) -> dict:
+    """Train one block for `spec.steps` and measure its loss on `val`; returns the record cached.
+    With `keep`, the trained weights are saved there too (the record then names the file), so a
+    student can later be stitched from its blocks (`kdnas.blockwise.stitch`)."""
     x_tr, y_tr = train.block_io(block.group)
     x_va, y_va = val.block_io(block.group)
     c_in, c_out = int(x_tr.shape[1]), int(y_tr.shape[1]) if y_tr.dim() == 4 else num_classes
@@ -193,8 +196,27 @@ def train_block(block: Block, train: StageIO, val: StageIO, spec: BlockwiseSpec,
     loss_val = tot / max(1, count) if finite else math.inf
     # training speed: the mean training loss over every step (as `proxy.score: tse` for whole students)
     tse = float(step_losses.mean()) if finite else math.inf
-    return {"group": block.group, "block": block.text(), "loss": loss_val, "train_loss": train_loss, "tse": tse,
-            "train_s": train_s, "steps": total, "c_in": c_in, "c_out": c_out}
+    rec = {"group": block.group, "block": block.text(), "loss": loss_val, "train_loss": train_loss, "tse": tse,
+           "train_s": train_s, "steps": total, "c_in": c_in, "c_out": c_out}
+    if keep is not None:
+        save_weights(model, keep)
+        rec["weights"] = keep.name
+    return rec
+
+
+def save_weights(model: nn.Module, path: Path) -> None:
+    """Write `model`'s state dict to `path` atomically (a reader never sees half a file)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
+    os.replace(tmp, path)
+
+
+def load_block(block: Block, rec: dict, folder: Path, num_classes: int) -> nn.Module:
+    """`block` trained: rebuilt from its cached record and loaded from the weights file the record
+    names (`weights`, in `folder`), in eval mode."""
+    model = make_block(block, int(rec["c_in"]), int(rec["c_out"]), num_classes)
+    model.load_state_dict(torch.load(folder / rec["weights"], map_location="cpu", weights_only=True))
+    return model.eval()
 
 
 def block_key(teacher_id: str, data_fingerprint: str, block: Block, c_in: int, c_out: int, spec: BlockwiseSpec) -> str:
@@ -237,6 +259,20 @@ class BlockTable:
     train_s: float = 0.0
     features_s: float = 0.0
     wall_s: float = 0.0
+    folder: Path | None = None  # the cache folder the records' weight files are in
+    num_classes: int = 0
+    _modules: dict[tuple[str, str], nn.Module] = field(default_factory=dict, repr=False)
+
+    def module(self, block: Block) -> nn.Module:
+        """`block` as trained, loaded once from its weights file (eval mode, no gradients); a
+        `KeyError` names a block whose record keeps no weights (build with ``need=("weights",)``)."""
+        key = (block.group, block.text())
+        if key not in self._modules:
+            rec = next((r for r in self.records if (r["group"], r["block"]) == key), None)
+            if rec is None or "weights" not in rec or self.folder is None:
+                raise KeyError(f"block {key[0]} {key[1]}: no trained weights kept in the table")
+            self._modules[key] = load_block(block, rec, self.folder, self.num_classes).requires_grad_(False)
+        return self._modules[key]
 
     def values(self, kind: str = "loss") -> dict[tuple[str, str], float]:
         """Every block's validation loss (`kind` "loss") or training speed ("tse"), by (group, block text)."""
@@ -256,10 +292,15 @@ class BlockTable:
         return len(self.losses)
 
 
+def subset_index(total: int, n: int, seed: int) -> torch.Tensor:
+    """Which of `total` images the table draws when it uses `n` of them (all, in order, when n >= total)."""
+    if n >= total:
+        return torch.arange(total)
+    return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n]
+
+
 def _subset(x: torch.Tensor, n: int, seed: int) -> torch.Tensor:
-    if n >= len(x):
-        return x
-    return x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]]
+    return x[subset_index(len(x), n, seed)]
 
 
 def _record(table: BlockTable, block: Block, rec: dict, made: bool, *, now: bool = False) -> None:
@@ -299,13 +340,14 @@ def build_block_table(
     not at all when every block is cached. A cached result lacking a field of `need` (or the
     `spec.score` field: results cached before `tse` was kept) is trained again."""
     fields = {*need, spec.score}
+    folder = cache or cache_dir() / "blockwise"
 
     def usable(rec: dict) -> bool:
-        return all(f in rec for f in fields)
+        # a record naming weights is usable for stitching only while its file is there
+        return all(f in rec for f in fields) and ("weights" not in fields or (folder / rec["weights"]).is_file())
 
     t_start = time.perf_counter()
-    folder = cache or cache_dir() / "blockwise"
-    table = BlockTable(plan, {})
+    table = BlockTable(plan, {}, folder=folder, num_classes=num_classes)
     prev = torch.get_num_threads()
     torch.set_num_threads(spec.threads)
     try:
@@ -327,15 +369,16 @@ def build_block_table(
             val_io = teacher_stage_io(teacher, _subset(x_val, spec.val_samples, seed), feature_names, device=device)
             table.features_s = time.perf_counter() - t0
 
-            def trainer(block: Block):  # noqa: ANN202
+            def trainer(block: Block, path: Path):  # noqa: ANN202
+                # the weights are kept beside the record (for `kdnas.blockwise.stitch`)
                 return lambda: train_block(block, train_io, val_io, spec, seed=seed, num_classes=num_classes,
-                                           device=device)
+                                           device=device, keep=path.with_suffix(".pt"))
 
             # a block another builder is training (a claim, see kdnas.claims) is skipped at first and
             # waited for at the end
             deferred: list[tuple[Block, Path]] = []
             for i, (block, path) in enumerate(todo):
-                got = obtain(path, trainer(block), wait=False, usable=usable)
+                got = obtain(path, trainer(block, path), wait=False, usable=usable)
                 if got is None:
                     deferred.append((block, path))
                     continue
@@ -344,7 +387,7 @@ def build_block_table(
                     print(f"  block {i + 1}/{len(todo)} {block.group} {block.text()}: loss {got[0]['loss']:.4f} "
                           f"({got[0]['train_s']:.1f}s)", file=sys.stderr, flush=True)
             for block, path in deferred:
-                _record(table, block, *obtain(path, trainer(block), usable=usable), now=True)
+                _record(table, block, *obtain(path, trainer(block, path), usable=usable), now=True)
     finally:
         torch.set_num_threads(prev)
     table.wall_s = time.perf_counter() - t_start

@@ -36,12 +36,19 @@ def test_every_proxy_is_ranked_against_a_trained_ground_truth(tmp_path: Path, mo
     assert all(p["gt"]["acc"] > 0.2 for p in panel)  # 5 epochs of KD learn digits well above chance (0.1)
     assert len({round(p["gt"]["acc"], 4) for p in panel}) > 1
     expected = {f"kd@{n}{v}" for n in (5, 10) for v in ("", "-valloss", "-tse", "-tselate")}
-    expected |= {"blockwise", "blockwise_tse", "blockwise_stages", "blockwise_fit", "synflow", "naswot", "macs_proxy",
+    expected |= {"blockwise", "blockwise_tse", "blockwise_stitched", "blockwise_stitched_acc", "blockwise_stages", "blockwise_fit", "synflow", "naswot", "macs_proxy",
                  "params_proxy"}
     assert set(r["proxies"]) == expected
     # every block result the report keeps has its training speed, and the two block-wise scores differ
     assert all(rec["tse"] > 0 for rec in r["block_table"]["records"])
     assert [p["blockwise_tse"]["score"] for p in panel] != [p["blockwise"]["score"] for p in panel]
+    # every student stitched from its trained blocks: a KD loss to the teacher and an accuracy, which
+    # differ across the panel
+    for p in panel:
+        st = p["blockwise_stitched"]
+        assert st["score"] == -st["kd"] < 0 and 0 <= st["acc"] <= 1 and st["ce"] > 0
+        assert p["blockwise_stitched_acc"]["score"] == st["acc"]
+    assert len({round(p["blockwise_stitched"]["kd"], 6) for p in panel}) == len(panel)
     for name, p in r["proxies"].items():
         assert -1 <= p["tau"] <= 1 and p["tau_ci"][0] <= p["tau_ci"][1], name
     assert r["proxies"]["kd@10"]["student_epochs_per_arch"] == pytest.approx(10 * 64 / 400)
@@ -227,13 +234,15 @@ def test_a_reports_ground_truth_is_taken_instead_of_trained_again(tmp_path: Path
     assert not [f for f in elsewhere.rglob("*") if f.is_file() and "data" not in f.parts] and not (tmp_path / "x.json").exists()
     capsys.readouterr()
 
-    main([*small, "--gt-seeds", "0,1", "--ground-truth-from", str(source), "--name", "reused"])
+    # (no stitched scores: they need the blocks' weights, which a report does not keep)
+    main([*small, "--gt-seeds", "0,1", "--ground-truth-from", str(source), "--name", "reused", "--no-stitch"])
     err = capsys.readouterr().err
     assert "taken from" in err and "training teacher" not in err
     reused = json.loads((tmp_path / "reused.json").read_text())
     assert reused["teacher"]["sha256"] == committed["teacher"]["sha256"]
     assert reused["runs_now"]["gt"] == 0 and reused["runs_now"]["gt_imported"] == 6
     assert reused["runs_now"]["short"] == 3  # the proxies are measured here
+    assert "blockwise_stitched" in committed["proxies"] and "blockwise_stitched" not in reused["proxies"]
     # and the block table is taken from the report too: no block trained here, the same scores
     assert len(committed["block_table"]["records"]) == committed["block_table"]["blocks"]
     assert reused["block_table"]["trained"] == 0 and reused["block_table"]["cached"] == committed["block_table"]["blocks"]
@@ -244,7 +253,7 @@ def test_a_reports_ground_truth_is_taken_instead_of_trained_again(tmp_path: Path
     assert reused["proxies"]["kd@2"]["tau"] == pytest.approx(committed["proxies"]["kd@2"]["tau"])
     assert "6 ground-truth runs there came from committed reports" in (tmp_path / "reused.md").read_text()
     # a seed the report lacks is trained here, next to the imported ones
-    main([*small, "--gt-seeds", "0,2", "--ground-truth-from", str(source), "--name", "more"])
+    main([*small, "--gt-seeds", "0,2", "--ground-truth-from", str(source), "--name", "more", "--no-stitch"])
     more = json.loads((tmp_path / "more.json").read_text())
     assert more["runs_now"]["gt"] == 3 and more["runs_now"]["gt_imported"] == 3
 
