@@ -3,7 +3,8 @@ its stage output, its validation loss cached on disk.
 
 A block's loss depends only on the teacher (checkpoint hash), the data (fingerprint), the block
 (group, chain text, channel counts) and the block training settings, so that is its cache key:
-one small JSON file per block under ``runs/cache/blockwise/``, written atomically, shared by every
+one small JSON file per block under ``runs/cache/blockwise/`` (and beside it the block's trained
+weights, ``.pt``, for stitching students from their blocks), written atomically, shared by every
 study and every worker that points at the same runs folder (a concurrent builder at worst trains a
 block twice and writes the same file). With every file present a build trains nothing.
 
@@ -338,7 +339,9 @@ def build_block_table(
 ) -> BlockTable:
     """Train (or load from the cache) every block of `plan`; the teacher runs once per build, and
     not at all when every block is cached. A cached result lacking a field of `need` (or the
-    `spec.score` field: results cached before `tse` was kept) is trained again."""
+    `spec.score` field: results cached before `tse` was kept) is trained again; ``"weights"`` in
+    `need` also trains again a block whose weights file is missing (results cached before weights
+    were kept, or taken from a report)."""
     fields = {*need, spec.score}
     folder = cache or cache_dir() / "blockwise"
 
