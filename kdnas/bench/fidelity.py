@@ -299,12 +299,13 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
                               data_fingerprint=data.fingerprint, num_classes=data.num_classes, spec=bw,
                               seed=a.seed, device=a.device, verbose=True, need=("tse", "weights") if a.stitch else ("tse",))
     scores = ScoreTable(table)
-    # students stitched from their trained blocks run on the blocks' validation images
-    pick = subset_index(len(data.val), bw.val_samples, a.seed)
-    stitch_x, stitch_y = data.val.x[pick], data.val.y[pick]
-    with torch.inference_mode():
-        stitch_t = torch.cat([teacher(stitch_x[s : s + 256].to(a.device)).cpu() for s in range(0, len(stitch_x), 256)])
     stitched = ["blockwise_stitched", "blockwise_stitched_acc"] if a.stitch else []
+    if stitched:  # students stitched from their trained blocks run (on the CPU) on the blocks' validation images
+        pick = subset_index(len(data.val), bw.val_samples, a.seed)
+        stitch_x, stitch_y = data.val.x[pick], data.val.y[pick]
+        with torch.inference_mode():
+            stitch_t = torch.cat([teacher(stitch_x[s : s + 256].to(a.device)).cpu()
+                                  for s in range(0, len(stitch_x), 256)])
     scores_tse = ScoreTable(table, "tse")  # the same students scored by their blocks' training speed
     # --panel-seed draws another panel (a held-out one) with everything else, teacher and table included, unchanged
     codes = scores.sample(PANEL_POOL, a.seed if a.panel_seed is None else a.panel_seed)
@@ -605,7 +606,7 @@ def _markdown(r: dict, stem: str, json_path: str) -> str:
               + (" `blockwise_stitched` runs each student stitched from its trained blocks (stem block, each "
                  "teacher stage's chain, head block, each fed the previous block's output; see "
                  "`kdnas.blockwise.stitch`) on the blocks' validation images and ranks it by its KD loss to the "
-                 "teacher, `blockwise_stitched_acc` by its accuracy; a study cannot ask for these yet."
+                 "teacher, `blockwise_stitched_acc` by its accuracy; a study cannot ask for these."
                  if "blockwise_stitched" in r["proxies"] else ""), "", *_component_lines(r.get("blockwise_by_component")),
               "## Targets", ""]
     kd = {k: v for k, v in r["proxies"].items() if k.startswith("kd@") and v["fraction_of_gt"] <= 0.05}

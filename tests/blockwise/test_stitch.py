@@ -11,6 +11,7 @@ from kdnas.arch import Arch, Stage
 from kdnas.blockwise import build_block_table, plan_blocks
 from kdnas.blockwise.plan import HEAD, STEM, Block
 from kdnas.blockwise.stitch import group_terms, stitch, stitched_scores
+from kdnas.blockwise.table import BlockTable
 from kdnas.distill.losses import kd_loss
 from kdnas.distill.spec import BlockwiseSpec
 from kdnas.errors import ConfigError
@@ -60,8 +61,7 @@ def test_a_combination_the_table_lacks_is_expanded_around_the_reference(teacher,
     space = load_space(ROOT / "search_spaces" / "mbv2.yaml")
     res = [(s[1], s[2]) for s in stage_shapes(teacher, digits.input_shape)]
     plan = plan_blocks(space, (8, 8), res)
-    from kdnas.blockwise.table import BlockTable  # a table without training: group_terms reads only its keys
-
+    # a table without training: which blocks stand for a group reads only the table's keys
     table = BlockTable(plan, {(b.group, b.text()): 1.0 for b in plan.blocks})
     ref = plan.reference[1]
     assert ref[1].op == "skip"
@@ -101,6 +101,6 @@ def test_blocks_without_weights_are_trained_again_for_stitching(teacher, digits,
     assert again.trained == 1 and gone.is_file() and again.losses == first.losses
     # a table whose plan leaves the stem and head out cannot be stitched
     res = [(s[1], s[2]) for s in stage_shapes(teacher, digits.input_shape)]
-    bare = type(first)(plan_blocks(space, (8, 8), res, include_stem_head=False), first.losses)
+    bare = BlockTable(plan_blocks(space, (8, 8), res, include_stem_head=False), first.losses)
     with pytest.raises(ConfigError, match="include_stem_head"):
         stitch(bare, Arch(8, tuple(c[0] for c in bare.plan.choices), 0))
