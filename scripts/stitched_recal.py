@@ -38,8 +38,8 @@ from kdnas.blockwise import build_block_table, plan_blocks
 from kdnas.blockwise.stitch import stitch
 from kdnas.blockwise.table import KD_TEMPERATURE, subset_index
 from kdnas.distill.bn_recal import recalibrate_bn
+from kdnas.distill import teacher_outputs
 from kdnas.distill.losses import kd_loss
-from kdnas.distill.spec import BlockwiseSpec
 from kdnas.space import load_space
 from kdnas.teachers import stage_shapes
 
@@ -55,8 +55,7 @@ def main(reports: list[str]) -> int:
     teacher, sha, _, _ = fb._teacher(a, data, [])
     c, h, w = data.input_shape
     shapes = stage_shapes(teacher, data.input_shape)
-    bw = BlockwiseSpec(steps=a.block_steps, batch_size=a.block_batch, lr=a.block_lr, max_samples=a.block_samples,
-                       val_samples=min(a.block_samples // 4, len(data.val)), threads=1)
+    bw = fb.block_spec(a, len(data.val))
     plan = plan_blocks(load_space(a.space), (h, w), [(s[1], s[2]) for s in shapes], True)
     # every block should come from the cache here: one trained now means other flags (checked below)
     table = build_block_table(plan, teacher, data.train.x, data.val.x, teacher_id=sha,
@@ -67,8 +66,7 @@ def main(reports: list[str]) -> int:
         return 2
     pick = subset_index(len(data.val), bw.val_samples, a.seed)
     x, y = data.val.x[pick], data.val.y[pick]
-    with torch.inference_mode():
-        t = teacher(x)
+    t = teacher_outputs(teacher, data.val.x, teacher_id=sha, data_fingerprint=data.fingerprint, split="val").logits[pick]
     rows = []
     for rep in reports:
         r = json.loads(Path(rep).read_text())

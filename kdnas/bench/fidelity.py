@@ -247,6 +247,12 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
+def block_spec(a: argparse.Namespace, n_val: int) -> BlockwiseSpec:
+    """How the bench trains its block table, from its flags (`n_val`: validation images there are)."""
+    return BlockwiseSpec(steps=a.block_steps, batch_size=a.block_batch, lr=a.block_lr, max_samples=a.block_samples,
+                         val_samples=min(a.block_samples // 4, n_val), threads=a.threads)
+
+
 def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen]) -> dict | None:
     started = _dt.datetime.now(_dt.timezone.utc)
     _LOG_PREFIX[0] = f"[helper {os.getpid()}] " if a.worker else ""
@@ -284,8 +290,7 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
     _log(f"teacher {a.teacher}: val {t_val:.4f} test {t_test_acc:.4f}")
     space = load_space(a.space)
     shapes = stage_shapes(teacher, data.input_shape)
-    bw = BlockwiseSpec(steps=a.block_steps, batch_size=a.block_batch, lr=a.block_lr, max_samples=a.block_samples,
-                       val_samples=min(a.block_samples // 4, len(data.val)), threads=a.threads)
+    bw = block_spec(a, len(data.val))
     plan = plan_blocks(space, (h, w), [(s[1], s[2]) for s in shapes], True)
     costs = CostTable(space, plan.choices, data.input_shape, data.num_classes)
 
@@ -303,9 +308,8 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
     if stitched:  # students stitched from their trained blocks run (on the CPU) on the blocks' validation images
         pick = subset_index(len(data.val), bw.val_samples, a.seed)
         stitch_x, stitch_y = data.val.x[pick], data.val.y[pick]
-        with torch.inference_mode():
-            stitch_t = torch.cat([teacher(stitch_x[s : s + 256].to(a.device)).cpu()
-                                  for s in range(0, len(stitch_x), 256)])
+        stitch_t = teacher_outputs(teacher, data.val.x, teacher_id=t_sha, data_fingerprint=data.fingerprint,
+                                   split="val").logits[pick]
     scores_tse = ScoreTable(table, "tse")  # the same students scored by their blocks' training speed
     # --panel-seed draws another panel (a held-out one) with everything else, teacher and table included, unchanged
     codes = scores.sample(PANEL_POOL, a.seed if a.panel_seed is None else a.panel_seed)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from kdnas.paths import cache_dir
 from kdnas.space.blocks import conv_bn
 from kdnas.space.builder import build_stage
 from kdnas.teachers import feature_modules
+from kdnas.teachers.checkpoint import load_checkpoint, save_checkpoint
 from kdnas.teachers.features import resolve_modules
 
 KD_TEMPERATURE = 4.0
@@ -199,24 +199,17 @@ def train_block(block: Block, train: StageIO, val: StageIO, spec: BlockwiseSpec,
     tse = float(step_losses.mean()) if finite else math.inf
     rec = {"group": block.group, "block": block.text(), "loss": loss_val, "train_loss": train_loss, "tse": tse,
            "train_s": train_s, "steps": total, "c_in": c_in, "c_out": c_out}
-    if keep is not None:
-        save_weights(model, keep)
+    if keep is not None:  # a kdnas checkpoint: written atomically, its weights hashed
+        save_checkpoint(keep, model, {"group": block.group, "block": block.text()})
         rec["weights"] = keep.name
     return rec
 
 
-def save_weights(model: nn.Module, path: Path) -> None:
-    """Write `model`'s state dict to `path` atomically (a reader never sees half a file)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
-    os.replace(tmp, path)
-
-
 def load_block(block: Block, rec: dict, folder: Path, num_classes: int) -> nn.Module:
-    """`block` trained: rebuilt from its cached record and loaded from the weights file the record
+    """`block` trained: rebuilt from its cached record and loaded from the checkpoint the record
     names (`weights`, in `folder`), in eval mode."""
     model = make_block(block, int(rec["c_in"]), int(rec["c_out"]), num_classes)
-    model.load_state_dict(torch.load(folder / rec["weights"], map_location="cpu", weights_only=True))
+    model.load_state_dict(load_checkpoint(folder / rec["weights"])[0])
     return model.eval()
 
 
