@@ -5,8 +5,10 @@ values among a large random sample, so the rare small students are in it too) is
 fixed KD recipe: the ground truth, `--gt-epochs` epochs of Hinton KD against cached teacher logits,
 SGD + cosine, on `--train-subset` training images, scored on the test split. One such run is noisy
 (two seeds rank a CIFAR-10 panel with tau about 0.65), so `--gt-seeds` trains each architecture once
-per seed and takes the mean, and the report says how alike the seeds rank the panel. Each proxy
-then scores the same panel:
+per seed and takes the mean, and the report says how alike the seeds rank the panel; on a panel whose
+accuracies lie within a point or two, which test images happen to be drawn is noise of the same size,
+so `--gt-test-subset` scores the ground truth on more test images than `--test-subset` without
+touching anything else's caches. Each proxy then scores the same panel:
 
 - ``kd@N``: the end-to-end short KD proxy (`run_proxy`, method kd) at N steps of batch 64, its
   BatchNorm statistics recomputed on `--short-recal` training images, scored on the validation split
@@ -64,7 +66,7 @@ from kdnas.blockwise.stitch import stitched_scores
 from kdnas.blockwise.table import seed_block_cache, subset_index
 from kdnas.claims import obtain
 from kdnas.cost import count_macs_params
-from kdnas.data import DataBundle, DataSpec, load_data, with_train_from
+from kdnas.data import DataBundle, DataSpec, Split, load_data, with_train_from
 from kdnas.distill import ProxySpec, TrainRecipe, accuracy, run_proxy, teacher_outputs
 from kdnas.distill.spec import BlockwiseSpec
 from kdnas.distill.trainer import train
@@ -116,6 +118,21 @@ def _load(name: str, root: Path | None, n_train: int, n_val: int, n_test: int) -
     else:
         spec = DataSpec(name=name, root=root, max_train=n_train, max_val=n_val, max_test=n_test, download=False)
     return load_data(spec)
+
+
+def _gt_test(a: argparse.Namespace, data: DataBundle) -> tuple[Split, str]:
+    """The test images the ground truth is scored on, and the fingerprint that keys its runs: `data`'s,
+    or with --gt-test-subset N, N test images drawn from the same pool. The loader draws each split
+    on its own, so the training and validation images (all that the teacher, the block table and the
+    short runs see, and what their caches are keyed by) stay `data`'s."""
+    if a.gt_test_subset is None or a.gt_test_subset == a.test_subset:
+        return data.test, data.fingerprint
+    other = _load(a.data, a.data_root, a.train_subset, a.val_subset, a.gt_test_subset)
+    same = all(torch.equal(getattr(other, s).x, getattr(data, s).x) and torch.equal(getattr(other, s).y, getattr(data, s).y)
+               for s in ("train", "val"))
+    if not same:  # a loader whose training draw depended on the test size would break the caches' keys
+        raise RuntimeError(f"{a.data}: --gt-test-subset changed the training or validation images")
+    return other.test, other.fingerprint
 
 
 def _teacher(a: argparse.Namespace, data: DataBundle,
@@ -269,24 +286,25 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
     # threads are how a run is executed, not part of its recipe: a ground truth cached at one thread count
     # serves every other (keyed as threads 1, which also keeps the keys of runs cached before this rule)
     gt_key = gt_spec.model_copy(update={"threads": 1}).run_json()
-    recipe = _gt_recipe(a.gt_epochs, a.gt_batch, a.gt_lr, n_train, len(data.test))
+    gt_test, gt_fp = _gt_test(a, data)
+    recipe = _gt_recipe(a.gt_epochs, a.gt_batch, a.gt_lr, n_train, len(gt_test))
     # committed reports' ground truth (--ground-truth-from): data and recipe checked before anything is stored
     committed = [(load_result(source), source) for source in a.ground_truth_from or []]
     for r, source in committed:
-        check_recipe(r, _shown(source), fingerprint=data.fingerprint, recipe=recipe, key=gt_key)
+        check_recipe(r, _shown(source), fingerprint=gt_fp, recipe=recipe, key=gt_key)
     teacher, t_sha, t_val, t_seen = _teacher(a, data, committed)
 
     def gt_cache_key(arch: Arch | str, seed: int) -> str:
-        return f"gt|{t_sha}|{data.fingerprint}|{arch}|{gt_key}|{seed}"
+        return f"gt|{t_sha}|{gt_fp}|{arch}|{gt_key}|{seed}"
 
     # every report checked against the teacher before any run is taken
     found = [run for r, source in committed for run in ground_truth_runs(
-        r, _shown(source), teacher_sha=t_sha, fingerprint=data.fingerprint, recipe=recipe, key=gt_key)]
+        r, _shown(source), teacher_sha=t_sha, fingerprint=gt_fp, recipe=recipe, key=gt_key)]
     for run in found:
         _cached(gt_cache_key(run.arch, run.seed), lambda rec=run.record: rec)
     if not a.worker:  # spawned once the teacher is trained, so that only this process trains it
         helpers.extend(_spawn_helper(a) for _ in range(a.jobs - 1))
-    t_test_acc = accuracy(teacher, data.test.x, data.test.y)
+    t_test_acc = accuracy(teacher, gt_test.x, gt_test.y)  # on the images the students' ground truth is
     _log(f"teacher {a.teacher}: val {t_val:.4f} test {t_test_acc:.4f}")
     space = load_space(a.space)
     shapes = stage_shapes(teacher, data.input_shape)
@@ -331,8 +349,8 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
     def gt_task(arch: Arch, seed: int) -> tuple[str, object]:
         def run() -> dict:
             torch.manual_seed(seed)
-            res = run_proxy(build_student(arch, c, data.num_classes), data.train.x, data.train.y, data.test.x,
-                            data.test.y, outputs, gt_spec, seed=seed, device=a.device)
+            res = run_proxy(build_student(arch, c, data.num_classes), data.train.x, data.train.y, gt_test.x,
+                            gt_test.y, outputs, gt_spec, seed=seed, device=a.device)
             return {"acc": res.val_acc, "seconds": res.train_s + res.eval_s, "steps": res.steps}
         return gt_cache_key(arch, seed), run
 
@@ -444,7 +462,8 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
         "teacher": {"name": a.teacher, "epochs": a.teacher_epochs, "val_acc": t_val, "test_acc": t_test_acc,
                     "sha256": t_sha, "train_samples": t_seen},
         "space": _shown(a.space),
-        "ground_truth": {"recipe": recipe, "key": gt_key, "epochs": gt_epochs, "seeds": gt_seeds, "seconds_per_arch": gt_s,
+        # data_fingerprint: the data the ground truth was scored on (another test subset than `data`'s with --gt-test-subset)
+        "ground_truth": {"recipe": recipe, "key": gt_key, "data_fingerprint": gt_fp, "epochs": gt_epochs, "seeds": gt_seeds, "seconds_per_arch": gt_s,
                          "seed_agreement": seed_agreement(per_seed, gt_seeds)},
         "short_kd": {"batch_size": SHORT_BATCH, "optimizer": a.short_optimizer, "lr": a.short_lr,
                      "bn_recalibration": a.short_recal, "steps": a.short_steps},
@@ -655,6 +674,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--train-subset", type=int, default=5000)
     p.add_argument("--val-subset", type=int, default=1000)
     p.add_argument("--test-subset", type=int, default=2000)
+    p.add_argument("--gt-test-subset", type=int, default=None,
+                   help="test images the ground truth is scored on (default --test-subset); the training and "
+                        "validation images, and so the teacher, block table and short runs and their caches, stay "
+                        "the same, only the ground-truth runs are keyed (and trained) anew")
     p.add_argument("--gt-epochs", type=int, default=10)
     p.add_argument("--gt-batch", type=int, default=128)
     p.add_argument("--gt-lr", type=float, default=0.1)

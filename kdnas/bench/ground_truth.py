@@ -52,13 +52,14 @@ def check_recipe(result: dict, source: str, *, fingerprint: str, recipe: str, ke
     run's data under this run's recipe. `recipe` is the recipe text a report states, `key` the
     ground-truth spec's cache key; reports from before the key was written are matched by their text."""
     try:
-        theirs, gt = result["data"]["fingerprint"], result["ground_truth"]
+        gt = result["ground_truth"]
+        theirs = gt.get("data_fingerprint", result["data"]["fingerprint"])  # older reports: one data set for all
         result["panel"], result["teacher"]["sha256"]  # noqa: B018 (there, for the steps after this check)
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, AttributeError):
         raise UserError(f"{source}: a fidelity result without its teacher, data or ground truth") from None
     if theirs != fingerprint:
         raise UserError(f"{source}: its ground truth was trained on other data (fingerprint {theirs}, this run's is "
-                        f"{fingerprint}); use the same --data and subset sizes")
+                        f"{fingerprint}); use the same --data, subset sizes and --gt-test-subset")
     if gt.get("recipe") != recipe:
         raise UserError(f"{source}: its ground truth has another recipe ({gt.get('recipe')!r}; this run's is "
                         f"{recipe!r})")

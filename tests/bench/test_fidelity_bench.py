@@ -268,3 +268,33 @@ def test_a_reports_ground_truth_is_taken_instead_of_trained_again(tmp_path: Path
     with pytest.raises(UserError, match="another teacher"):
         main([*small, "--ground-truth-from", str(source), "--name", "x"])
     assert not (tmp_path / "third" / "cache" / "fidelity").exists()
+
+
+def test_a_larger_ground_truth_test_set_retrains_only_the_ground_truth(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """--gt-test-subset scores the ground truth on more test images: the teacher, the block table and the
+    short runs (which never see the test split) come from the caches, the ground-truth runs are keyed and
+    trained anew, and a report scored on one test set is not taken for another."""
+    small = [*ARGS, "--panel", "3", "--gt-epochs", "1", "--short-steps", "2", "--test-subset", "200",
+             "--no-stitch", "--out-dir", str(tmp_path)]
+    monkeypatch.setenv("KDNAS_RUNS", str(tmp_path / "runs"))
+    main([*small, "--name", "t200"])
+    main([*small, "--gt-test-subset", "350", "--name", "t350"])
+    t200, t350 = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("t200", "t350"))
+    assert t350["teacher"]["sha256"] == t200["teacher"]["sha256"] and t350["block_table"]["trained"] == 0
+    assert t350["runs_now"]["gt"] == 3 and t350["runs_now"]["short"] == 0
+    assert [p["arch"] for p in t350["panel"]] == [p["arch"] for p in t200["panel"]]
+    assert [p["kd@2"]["score"] for p in t350["panel"]] == [p["kd@2"]["score"] for p in t200["panel"]]
+    assert t200["ground_truth"]["recipe"].endswith("test accuracy on 200 images")
+    assert t350["ground_truth"]["recipe"].endswith("test accuracy on 350 images")
+    assert t350["data"]["fingerprint"] == t200["data"]["fingerprint"] == t200["ground_truth"]["data_fingerprint"]
+    assert t350["ground_truth"]["data_fingerprint"] != t200["ground_truth"]["data_fingerprint"]
+    # the same students trained the same way, scored on 350 images instead of 200
+    assert [p["gt"]["acc"] for p in t350["panel"]] != [p["gt"]["acc"] for p in t200["panel"]]
+    assert all(round(p["gt"]["acc"] * 350) == pytest.approx(p["gt"]["acc"] * 350) for p in t350["panel"])
+
+    monkeypatch.setenv("KDNAS_RUNS", str(tmp_path / "elsewhere"))
+    with pytest.raises(UserError, match="other data"):
+        main([*small, "--ground-truth-from", str(tmp_path / "t350.json"), "--name", "x"])
+    main([*small, "--gt-test-subset", "350", "--ground-truth-from", str(tmp_path / "t350.json"), "--name", "y"])
+    assert json.loads((tmp_path / "y.json").read_text())["runs_now"]["gt_imported"] == 3
