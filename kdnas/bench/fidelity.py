@@ -721,6 +721,8 @@ def main(argv: list[str] | None = None) -> int:
     a = _parser().parse_args(argv)
     if a.jobs < 1:
         raise UserError(f"--jobs must be at least 1, got {a.jobs}")
+    if a.gt_test_subset is not None and a.gt_test_subset < 1:
+        raise UserError(f"--gt-test-subset must be at least 1, got {a.gt_test_subset}")
     a.argv = argv
     if bench_fidelity(a, shlex.join(["kdnas", "bench", "fidelity", *argv])) is None:
         return 0  # a --jobs helper

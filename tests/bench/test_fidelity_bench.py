@@ -200,9 +200,11 @@ def test_a_helper_stops_when_its_benchmark_is_killed(tmp_path: Path) -> None:
     assert not _alive(helper)
 
 
-def test_jobs_below_one_is_a_usage_error(tmp_path: Path) -> None:
+def test_jobs_or_gt_test_subset_below_one_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="--jobs"):
         main([*ARGS, "--jobs", "0", "--out-dir", str(tmp_path)])
+    with pytest.raises(UserError, match="--gt-test-subset must be at least 1"):
+        main([*ARGS, "--gt-test-subset", "0", "--out-dir", str(tmp_path)])
 
 
 def test_a_reports_ground_truth_is_taken_instead_of_trained_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
