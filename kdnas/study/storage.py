@@ -58,7 +58,7 @@ _ADDED_FIELDS = {("proxy", "bn_recalibration"): 0, ("proxy", "score"): "accuracy
 # Fields whose default changed. Studies are stored with every default filled in, so one stored under
 # the old default holds it; a config that relies on the default no longer matches it, and the
 # refusal names these fields with the value that continues the study.
-_CHANGED_DEFAULTS = (("proxy", "optimizer"), ("proxy", "lr"), ("proxy", "score"))
+_CHANGED_DEFAULTS = (("proxy", "optimizer"), ("proxy", "lr"), ("proxy", "score"), ("proxy", "bn_recalibration"))
 
 
 def _comparable(config: dict) -> dict:

@@ -40,7 +40,7 @@ def test_a_study_stored_before_bn_recalibration_existed_resumes_with_its_old_beh
     old = json.loads(study.user_attrs[R.STUDY_CONFIG])
     del old["proxy"]["bn_recalibration"]  # as an older kdnas stored it
     study.set_user_attr(R.STUDY_CONFIG, json.dumps(old))
-    with pytest.raises(ConfigError, match=r"proxy\.bn_recalibration: 0 in the stored study, 2048 now"):
+    with pytest.raises(ConfigError, match=r"proxy\.bn_recalibration: 0 in the stored study, 512 now"):
         check_resumable(cfg)
     d = study_dict(tmp_path)
     d["proxy"] = {**d["proxy"], "bn_recalibration": 0}
@@ -140,4 +140,29 @@ def test_a_study_stored_under_the_whole_run_training_speed_default_names_it_when
     now["proxy"] = {k: v for k, v in was["proxy"].items() if k != "score"}
     with pytest.raises(ConfigError, match=r"proxy\.score: tse in the stored study, tse_late now"):
         check_resumable(config_from_dict(now))
+    assert check_resumable(config_from_dict(was))
+
+
+def test_a_study_stored_under_the_old_recalibration_default_names_it_when_resumed(tmp_path: Path) -> None:
+    """`bn_recalibration` defaulted to 2048 images before 512: a study stored then holds 2048, and a
+    config relying on the default is refused with the value that continues it; nothing is written."""
+    import json
+
+    import pytest
+
+    from kdnas.errors import ConfigError
+    from kdnas.study import records as R
+    from kdnas.study.storage import check_resumable
+
+    was = study_dict(tmp_path)
+    was["proxy"] = {**was["proxy"], "bn_recalibration": 2048}
+    study = open_study(config_from_dict(was))
+    stored = study.user_attrs[R.STUDY_CONFIG]
+    now = study_dict(tmp_path)
+    now["proxy"] = {k: v for k, v in now["proxy"].items() if k != "bn_recalibration"}
+    assert config_from_dict(now).proxy.bn_recalibration == 512
+    with pytest.raises(ConfigError, match=r"proxy\.bn_recalibration: 2048 in the stored study, 512 now"):
+        check_resumable(config_from_dict(now))
+    again = optuna.load_study(study_name=study.study_name, storage=config_from_dict(was).storage_url)
+    assert again.user_attrs[R.STUDY_CONFIG] == stored and json.loads(stored)["proxy"]["bn_recalibration"] == 2048
     assert check_resumable(config_from_dict(was))
