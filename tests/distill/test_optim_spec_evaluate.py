@@ -108,6 +108,27 @@ def test_the_loss_is_the_mean_cross_entropy_over_every_batch():
         assert loss == pytest.approx(expected, rel=1e-6)
 
 
+def test_a_cpu_evaluation_runs_in_small_chunks_with_the_same_result() -> None:
+    """On the CPU a large batch is slower than several small ones (eval-batch-cpu.md), so the pass
+    is chunked whatever `batch_size` says; in eval mode, BatchNorm included, the chunks change the
+    number of forward calls and nothing the caller sees."""
+    from kdnas.distill.evaluate import CPU_EVAL_CHUNK
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+    model.train()(torch.randn(64, 1, 8, 8))  # non-trivial running statistics
+    x, y = torch.randn(200, 1, 8, 8), torch.randint(0, 3, (200,))
+    calls: list[int] = []
+    model.register_forward_hook(lambda _m, inp, _out: calls.append(len(inp[0])))
+    chunked = accuracy_and_loss(model, x, y, batch_size=1024)
+    assert calls == [CPU_EVAL_CHUNK] * 3 + [200 - 3 * CPU_EVAL_CHUNK]
+    calls.clear()
+    whole = accuracy_and_loss(model, x, y, batch_size=1024, cpu_chunk=None)
+    assert calls == [200]
+    assert chunked[0] == whole[0] and chunked[1] == pytest.approx(whole[1], rel=1e-6)
+    assert accuracy_and_loss(model, x, y, batch_size=16)[0] == whole[0]  # a smaller batch is kept
+
+
 def test_without_an_lr_the_optimizer_brings_its_own() -> None:
     assert ProxySpec(steps=5, optimizer="sgd").lr == 0.05
     assert ProxySpec(steps=5, optimizer="adamw").lr == 3e-3
