@@ -34,8 +34,7 @@ def row(path: Path) -> tuple[tuple, dict]:
     losses = [b["loss"] for b in table["records"]]
     panel = r["panel"]
     stitched = [p["blockwise_stitched_acc"]["score"] for p in panel if "blockwise_stitched_acc" in p]
-    key = (r["data"]["name"] if isinstance(r["data"], dict) else str(r["data"]),
-           tuple(sorted(p["arch"] for p in panel)))
+    key = (r["data"]["name"], tuple(sorted(p["arch"] for p in panel)))
     fig = {"report": path.stem, "lr": table["settings"]["lr"], "steps": table["settings"]["steps"],
            "loss_mean": statistics.mean(losses), "loss_median": statistics.median(losses),
            "stitched_acc": statistics.mean(stitched) if stitched else None,
