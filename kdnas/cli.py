@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+from kdnas.device import DEVICE_HELP
 from kdnas.errors import UserError
 
 EXIT_USER_ERROR = 2
@@ -26,6 +27,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
         overrides["budget"] = {"trials": args.trials}
     if args.storage is not None:
         overrides["storage"] = args.storage
+    if args.device is not None:
+        overrides["device"] = args.device
     executor = {k: v for k, v in {
         "kind": args.executor, "ray_address": args.ray_address, "gpus_per_trial": args.gpus_per_trial,
         "cpus_per_trial": args.cpus_per_trial, "max_concurrent": args.max_concurrent,
@@ -127,12 +130,14 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
 
 def _cmd_profile(args: argparse.Namespace) -> int:
     from kdnas.cost import LatencySpec, count_macs_params, measure_latency
+    from kdnas.device import resolve_device
     from kdnas.profile import model_for
 
+    device = str(resolve_device(args.device))
     shape = _parse_shape(args.input)
     model, label = model_for(args.model, shape, args.num_classes)
     macs, params = count_macs_params(model, shape)
-    spec = LatencySpec(device=args.device, batch_size=args.batch_size, threads=args.threads,
+    spec = LatencySpec(device=device, batch_size=args.batch_size, threads=args.threads,
                        warmup=args.warmup, repeats=args.repeats)
     lat = measure_latency(model, shape, spec)
     print(f"{label}\n  input {shape}, {args.num_classes} classes\n  MACs   {macs:,} ({macs / 1e6:.2f} M)\n"
@@ -144,15 +149,17 @@ def _cmd_profile(args: argparse.Namespace) -> int:
 
 def _cmd_teacher_train(args: argparse.Namespace) -> int:
     from kdnas.data import load_data
+    from kdnas.device import resolve_device
     from kdnas.study.config import load_study_config
     from kdnas.study.teacher import checkpoint_path, train_teacher
 
     cfg = load_study_config(Path(args.study))
+    device = str(resolve_device(args.device or cfg.device))
     if args.epochs is not None:
         cfg = cfg.model_copy(update={"teacher_training": cfg.teacher_training.model_copy(update={"epochs": args.epochs})})
     data = load_data(cfg.data)
     out = Path(args.out) if args.out else checkpoint_path(cfg, data)
-    meta = train_teacher(cfg, data, out, device=args.device)
+    meta = train_teacher(cfg, data, out, device=device)
     print(f"teacher {meta['arch']} on {meta['data']}: val_acc {meta['val_acc']:.4f}, saved {out} (sha256 {meta['sha256'][:12]})")
     return 0
 
@@ -247,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("study", help="study config, e.g. studies/demo-digits.yaml")
     s.add_argument("--trials", type=int, help="override budget.trials")
     s.add_argument("--storage", help="override the Optuna storage URL")
+    s.add_argument("--device", help=f"override the study's device: {DEVICE_HELP} (default: the study's, auto)")
     s.add_argument("--reports", default="reports", help="folder for reports (default: reports)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.add_argument("--executor", choices=["local", "ray"], help="override executor.kind")
@@ -285,7 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("model", help="zoo name (resnet20), package.module:function, or an architecture string")
     pr.add_argument("--input", default="3,32,32", help="C,H,W (default 3,32,32)")
     pr.add_argument("--num-classes", type=int, default=10)
-    pr.add_argument("--device", default="cpu")
+    pr.add_argument("--device", default="cpu",
+                    help=f"{DEVICE_HELP} (default cpu: a latency is a figure of the machine you deploy to, so "
+                    "it is measured where you say, never on a GPU just because one is there)")
     pr.add_argument("--batch-size", type=int, default=1)
     pr.add_argument("--threads", type=int, default=1)
     pr.add_argument("--warmup", type=int, default=5)
@@ -297,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     tt.add_argument("study")
     tt.add_argument("--out", help="checkpoint path (default: the study's teacher checkpoint)")
     tt.add_argument("--epochs", type=int)
-    tt.add_argument("--device", default="cpu")
+    tt.add_argument("--device", help=f"{DEVICE_HELP} (default: the study's device)")
     tt.set_defaults(fn=_cmd_teacher_train)
     tl = t.add_parser("list", help="list the teacher zoo")
     tl.set_defaults(fn=_cmd_teacher_list)
@@ -310,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--no-kd", action="store_true", help="labels only, same recipe (the distillation baseline)")
     rt.add_argument("--epochs", type=int, help="override retrain.epochs")
     rt.add_argument("--seed", type=int, help="override retrain.seed")
-    rt.add_argument("--device", help="cpu, cuda, cuda:N (default: the study's executor.device)")
+    rt.add_argument("--device", help=f"{DEVICE_HELP} (default: the study's device); the auto-trained teacher too")
     rt.add_argument("--export", action="store_true", help="also write TorchScript, ONNX and a model card")
     rt.set_defaults(fn=_cmd_retrain)
 
@@ -337,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("--seed", type=int)
     di.add_argument("--threads", type=int)
     di.add_argument("--no-kd", action="store_true", help="labels only")
-    di.add_argument("--device", default="cpu")
+    di.add_argument("--device", default="auto", help=f"{DEVICE_HELP} (default auto: CUDA where available)")
     di.add_argument("--out", type=Path, help="run folder (default: runs/distill/<teacher>--<student>/<kd|nokd>-s<seed>)")
     di.add_argument("--export", action="store_true", help="also write TorchScript, ONNX and a model card")
     di.set_defaults(fn=_cmd_distill)

@@ -53,7 +53,7 @@ def _config(name: str, n_trials: int) -> dict:
             "proxy": {"method": "kd", "temperature": 4.0, "alpha": 0.9, "steps": 300, "batch_size": 128},
             "objectives": ["accuracy", "macs"], "constraints": {"max_macs": MAX_MACS},
             "latency": {"device": "cpu", "batch_size": 1, "threads": 1}, "budget": {"trials": n_trials},
-            "sampler": {"name": "tpe"}, "executor": {"kind": "local", "device": "cpu"}}
+            "sampler": {"name": "tpe"}, "device": "cpu", "executor": {"kind": "local"}}
 
 
 _WIDTHS = (8, 12, 16, 24, 32)

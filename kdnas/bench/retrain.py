@@ -134,7 +134,7 @@ def bench_retrain(study_path: Path, members: int, seeds: list[int], epochs: int 
     if kd_update:  # another KD setting: other run folders (a run only resumes its own recipe)
         recipe = recipe.model_copy(update={"distill": recipe.distill.model_copy(update=kd_update)})
         run_group += f"-a{recipe.distill.alpha:g}-T{recipe.distill.temperature:g}"
-    device = device or cfg.executor.device
+    device = device or setup.ctx.device
     teacher = setup.teacher.model
     students = [(f"trial {t.number}", t.user_attrs[R.ARCH], t) for t in chosen] + ([("hand", hand, None)] if with_hand else [])
     rows = []
@@ -253,7 +253,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-hand", action="store_true", help="front members only (a quicker diagnosis)")
     p.add_argument("--tag", default="", help="suffix of the report's name: retrain-<study>-<tag>.md")
     p.add_argument("--hand", help="the hand-designed student's architecture (default: the uniform design nearest in MACs)")
-    p.add_argument("--device", help="cpu, cuda, cuda:N (default: the study's executor.device)")
+    p.add_argument("--device", help="cpu, cuda, cuda:N (default: the study's device)")
     p.add_argument("--out-dir", type=Path, default=Path("reports/benchmarks"))
     return p
 

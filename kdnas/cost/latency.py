@@ -11,7 +11,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
-from kdnas.errors import ConfigError
+from kdnas.device import AUTO, parse_device, resolve_device
+from kdnas.errors import UserError
 
 
 class LatencySpec(BaseModel):
@@ -29,10 +30,12 @@ class LatencySpec(BaseModel):
     @classmethod
     def _parses(cls, v: str) -> str:
         try:
-            torch.device(v)
-        except (RuntimeError, ValueError) as exc:
-            raise ValueError(f"not a torch device: {v!r}") from exc
-        return v
+            device = parse_device(v)
+        except UserError as err:
+            raise ValueError(str(err)) from None
+        if device == AUTO:  # a latency is a figure of one machine; whatever is found is not comparable
+            raise ValueError("a latency device is named, not 'auto': cpu, cuda, cuda:N or mps")
+        return device
 
 
 @dataclass(frozen=True)
@@ -57,13 +60,6 @@ def _percentile(values: list[float], q: float) -> float:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
-def _check_device(device: torch.device) -> None:
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"latency device {str(device)!r} is not available on this machine")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"latency device {str(device)!r} is not available on this machine")
-
-
 def measure_latency(model: nn.Module, input_shape: tuple[int, int, int], spec: LatencySpec) -> Latency:
     """Time `model` on inputs of (spec.batch_size, *input_shape) on ``spec.device``.
 
@@ -74,8 +70,7 @@ def measure_latency(model: nn.Module, input_shape: tuple[int, int, int], spec: L
     timed run is bracketed by ``torch.cuda.synchronize`` so the time covers the kernels, not just
     their launch.
     """
-    device = torch.device(spec.device)
-    _check_device(device)
+    device = resolve_device(spec.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     previous_threads = torch.get_num_threads()
     try:

@@ -36,18 +36,20 @@ def cache_key(teacher_id: str, data_fingerprint: str, split: str, stages: tuple[
 
 @torch.inference_mode()
 def compute_outputs(
-    teacher: nn.Module, x: torch.Tensor, feature_names: tuple[str, ...], stages: tuple[int, ...], batch_size: int = 512
+    teacher: nn.Module, x: torch.Tensor, feature_names: tuple[str, ...], stages: tuple[int, ...], batch_size: int = 512,
+    device: str = "cpu",
 ) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
-    """Run the frozen teacher over `x` in batches; stage features are kept in float16 to halve memory."""
-    teacher.eval()
+    """Run the frozen teacher over `x` in batches on `device`; the outputs come back to the CPU (the
+    cache is a CPU file, shipped once to every worker); stage features in float16 to halve memory."""
+    teacher.eval().to(device)
     logits, feats = [], {s: [] for s in stages}
     names = [feature_names[s] for s in stages]
     for i in range(0, len(x), batch_size):
         with FeatureTaps(teacher, names) as taps:
-            out = teacher(x[i : i + batch_size])
-        logits.append(out.float())
+            out = teacher(x[i : i + batch_size].to(device))
+        logits.append(out.float().cpu())
         for s, f in zip(stages, taps.features):
-            feats[s].append(f.half())
+            feats[s].append(f.half().cpu())
     return torch.cat(logits), {s: torch.cat(v) for s, v in feats.items()}
 
 
@@ -61,6 +63,7 @@ def teacher_outputs(
     feature_names: tuple[str, ...] = (),
     stages: tuple[int, ...] = (),
     cache: Path | None = None,
+    device: str = "cpu",
 ) -> TeacherOutputs:
     """Load the teacher's outputs on `x` from the disk cache, computing and storing them on a miss."""
     key = cache_key(teacher_id, data_fingerprint, split, stages)
@@ -69,7 +72,7 @@ def teacher_outputs(
         blob = torch.load(path, map_location="cpu", weights_only=True)
         if blob["logits"].shape[0] == len(x):
             return TeacherOutputs(blob["logits"], {int(k): v for k, v in blob["features"].items()}, key)
-    logits, feats = compute_outputs(teacher, x, feature_names, stages)
+    logits, feats = compute_outputs(teacher, x, feature_names, stages, device=device)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     torch.save({"logits": logits, "features": {str(k): v for k, v in feats.items()}}, tmp)

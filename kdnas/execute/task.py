@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 import torch
 
 from kdnas.arch import Arch
+from kdnas.device import describe_device, resolve_device
 from kdnas.distill import HintPair, ProxySpec, TeacherOutputs, run_proxy
-from kdnas.errors import TrialFailure
+from kdnas.errors import TrialFailure, UserError
 from kdnas.space import BlockBuilder, StudentBuilder
 
 
@@ -46,7 +47,7 @@ class ProxyContext:
     num_classes: int
     alignment: tuple[tuple[int, int], ...] = ()  # (student stage, teacher stage) pairs
     teacher_channels: tuple[int, ...] = ()
-    device: str = "cpu"
+    device: str = "cpu"  # resolved by the driver (`kdnas.device`): cpu, cuda, cuda:N or mps
     student: StudentBuilder = BlockBuilder()  # architecture text -> network (block-wise or NNI)
 
 
@@ -85,16 +86,27 @@ def is_out_of_memory(err: BaseException) -> bool:
     return isinstance(err, RuntimeError) and any(m in str(err) for m in _CPU_OOM_MESSAGES)
 
 
-def _where() -> dict[str, str]:
-    return {"host": socket.gethostname(), "pid": str(os.getpid()),
+def _where(device: str) -> dict[str, str]:
+    # the device as resolved where the trial ran, with the GPU's model: `auto` differs by machine
+    return {"host": socket.gethostname(), "pid": str(os.getpid()), "device": describe_device(device),
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "")}
+
+
+def _trial_device(ctx: ProxyContext) -> str:
+    """The context's device, checked where the trial runs (a Ray worker may lack what the driver has)."""
+    try:
+        return str(resolve_device(ctx.device))
+    except UserError as err:
+        raise TrialFailure(f"{err} on host {socket.gethostname()}") from None
 
 
 def evaluate(task: TrialTask, ctx: ProxyContext) -> TrialOutcome:
     """Build the student of `task`, run the proxy, and report; failures are captured with a reason."""
     t0 = time.perf_counter()
     prev_threads = torch.get_num_threads()
+    device = ctx.device
     try:
+        device = _trial_device(ctx)
         torch.set_num_threads(ctx.spec.threads)
         torch.manual_seed(task.seed)
         student = ctx.student(task.arch, ctx.in_channels, ctx.num_classes)
@@ -108,7 +120,7 @@ def evaluate(task: TrialTask, ctx: ProxyContext) -> TrialOutcome:
                    **result.losses(),
                    "steps": float(result.steps), **{f"loss_{k}": v for k, v in result.loss_terms.items()}}
         return TrialOutcome(task.number, task.arch, True, result.val_acc, None, metrics,
-                            time.perf_counter() - t0, _where(), result.score(ctx.spec.score))
+                            time.perf_counter() - t0, _where(device), result.score(ctx.spec.score))
     except TrialFailure as err:
         reason = str(err)
     except Exception as err:  # noqa: BLE001 - any bug in one student must fail only that trial
@@ -121,4 +133,4 @@ def evaluate(task: TrialTask, ctx: ProxyContext) -> TrialOutcome:
             traceback.print_exc()
     finally:
         torch.set_num_threads(prev_threads)
-    return TrialOutcome(task.number, task.arch, False, None, reason, {}, time.perf_counter() - t0, _where())
+    return TrialOutcome(task.number, task.arch, False, None, reason, {}, time.perf_counter() - t0, _where(device))

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from kdnas.data import DataSpec, load_data
+from kdnas.device import AUTO, resolve_device
 from kdnas.distill.evaluate import accuracy
 from kdnas.distill.spec import RetrainRecipe
 from kdnas.errors import CheckpointError
@@ -30,13 +31,14 @@ def distill_pair(
     *,
     teacher_checkpoint: Path | None = None,
     kd: bool = True,
-    device: str = "cpu",
+    device: str = AUTO,
     out: Path | None = None,
     export: bool = False,
     verbose: bool = True,
 ) -> tuple[RunResult, Path]:
     """Train `student` (zoo name, factory or arch string) against `teacher` (zoo name or factory,
-    with its checkpoint) on `data`; returns the run's result and folder."""
+    with its checkpoint) on `data` on `device`; returns the run's result and folder."""
+    device = str(resolve_device(device))  # before any data is read or folder written
     bundle = load_data(data)
     c, h, w = bundle.input_shape
     t_model, t_info = None, {"name": teacher}
@@ -44,7 +46,7 @@ def distill_pair(
         spec = TeacherSpec(name=teacher, checkpoint=teacher_checkpoint)
         if spec.checkpoint is None:
             raise CheckpointError(f"teacher {teacher!r} needs --teacher-checkpoint (or use --no-kd)")
-        t_model = load_teacher(spec, num_classes=bundle.num_classes, in_channels=c, input_size=(h, w))
+        t_model = load_teacher(spec, num_classes=bundle.num_classes, in_channels=c, input_size=(h, w)).to(device)
         t_info.update({"checkpoint": str(teacher_checkpoint), "test_acc": accuracy(t_model, bundle.test.x, bundle.test.y)})
     torch.manual_seed(recipe.seed)
     s_model, label = model_for(student, bundle.input_shape, bundle.num_classes)

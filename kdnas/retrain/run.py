@@ -18,6 +18,7 @@ from torch import nn
 
 from kdnas.cost import LatencySpec, count_macs_params, measure_latency
 from kdnas.data import DataBundle
+from kdnas.device import describe_device
 from kdnas.distill.evaluate import accuracy
 from kdnas.distill.spec import RetrainRecipe
 from kdnas.distill.trainer import train
@@ -70,7 +71,7 @@ def train_run(
     kind = "kd" if teacher is not None else "nokd"
     (folder / "recipe.json").write_text(json.dumps(
         {"recipe": recipe.model_dump(mode="json"), "seed": seed, "arch": arch, "kind": kind, "data": data.name,
-         "data_fingerprint": data.fingerprint}, indent=2) + "\n")
+         "data_fingerprint": data.fingerprint, "device": describe_device(device)}, indent=2) + "\n")
 
     def log(epoch: int, rec: dict) -> None:
         if verbose:

@@ -17,6 +17,7 @@ import torch
 from optuna.trial import FrozenTrial
 
 from kdnas.data import load_data
+from kdnas.device import resolve_device
 from kdnas.distill.spec import RetrainRecipe
 from kdnas.errors import CheckpointError, UserError
 from kdnas.paths import runs_dir
@@ -120,19 +121,20 @@ def retrain_study(
     export: bool = False,
     verbose: bool = True,
 ) -> RetrainOutcome:
-    """Retrain the chosen trials of the study in `path` (see the module docstring)."""
+    """Retrain the chosen trials of the study in `path` (see the module docstring) on `device`
+    (default: the study's), the auto-trained teacher included."""
     cfg = load_study_config(Path(path))
+    device = str(resolve_device(device or cfg.device))  # before anything is read or written
     study = load_existing(cfg.storage_url, cfg.name)
     chosen = select_trials(study, trials, front, top)
     recipe = recipe_of(cfg, epochs, seed)
-    device = device or cfg.executor.device
     data = load_data(cfg.data)
     teacher = None
     teacher_info: dict = {"name": cfg.teacher.name}
     if kd or export:
         from kdnas.study.teacher import ensure_teacher
 
-        loaded = ensure_teacher(cfg, data, device="cpu")
+        loaded = ensure_teacher(cfg, data, device=device)
         teacher_info.update({"checkpoint": str(loaded.checkpoint), "sha256": loaded.sha256,
                              "val_acc": loaded.meta.get("val_acc")})
         teacher = loaded.model if kd else None

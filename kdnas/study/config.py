@@ -15,8 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from kdnas.cost import LatencySpec
 from kdnas.data import DataSpec
+from kdnas.device import DEVICE_HELP, parse_device
 from kdnas.distill import ProxySpec, TrainRecipe
 from kdnas.distill.spec import RetrainRecipe
+from kdnas.errors import UserError
 from kdnas.paths import runs_dir
 from kdnas.teachers import TeacherSpec
 from kdnas.yamlio import read_yaml, validate
@@ -74,18 +76,27 @@ class SamplerConfig(BaseModel):
 
 class ExecutorConfig(BaseModel):
     """Where trials run. `local`: in this process, one at a time. `ray`: one Ray task per trial,
-    as many at once as the cluster's resources allow for the per-trial request."""
+    as many at once as the cluster's resources allow for the per-trial request. (The device is the
+    study's top-level `device`.)"""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: Literal["local", "ray"] = "local"
-    device: str = Field("cpu", description="device the proxy trains on: cpu, cuda, cuda:N")
     gpus_per_trial: float = Field(0, ge=0, description="Ray: GPUs per trial; fractions pack students on one GPU")
     cpus_per_trial: float = Field(1, gt=0, description="Ray: CPUs per trial (also the trial's torch threads)")
     ray_address: str | None = Field(None, description="Ray: join this cluster ('auto', host:port); none starts a local Ray")
     max_retries: int = Field(1, ge=0, description="Ray: re-runs of a trial whose worker process died")
     cancel_running_on_interrupt: bool = Field(False, description="Ctrl-C cancels running trials instead of finishing them")
     max_concurrent: int | None = Field(None, gt=0, description="Ray: at most this many trials at once")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _device_moved(cls, data: Any) -> Any:
+        # named apart from "unknown field": study files written before the move still say it here
+        if isinstance(data, dict) and "device" in data:
+            raise ValueError(f"executor.device is now the study's top-level 'device' (write `device: "
+                             f"{data['device']}` at the top level of the file)")
+        return data
 
 
 class TeacherTraining(TrainRecipe):
@@ -109,6 +120,9 @@ class StudyConfig(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
     description: str = ""
     seed: int = 0
+    device: str = Field("auto", description=f"where the teacher, the teacher outputs, the block table, the "
+                        f"proxy runs and retraining run: {DEVICE_HELP}; auto is CUDA where this torch sees a "
+                        "GPU, else the CPU (kept as written, resolved each run and recorded per trial)")
     data: DataSpec
     teacher: TeacherSpec
     teacher_training: TeacherTraining = TeacherTraining()
@@ -134,6 +148,14 @@ class StudyConfig(BaseModel):
         if len(objs) not in (2, 3) or len(set(objs)) != len(objs):
             raise ValueError("give accuracy plus one or two distinct cost objectives: macs, params, latency")
         return objs
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, text: str) -> str:
+        try:
+            return parse_device(text)
+        except UserError as err:
+            raise ValueError(str(err)) from None
 
     @field_validator("space")
     @classmethod

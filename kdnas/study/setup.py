@@ -8,10 +8,12 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
+import torch
 
 from kdnas.cost import count_macs_params, measure_latency
 from kdnas.data import DataBundle, load_data
 from kdnas.distill import teacher_outputs
+from kdnas.device import describe_device, resolve_placement
 from kdnas.distill.evaluate import accuracy
 from kdnas.execute import ProxyContext
 from kdnas.errors import ConfigError
@@ -39,17 +41,25 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def study_device(cfg: StudyConfig) -> torch.device:
+    """The study's `device` resolved on this machine and checked against its executor's request
+    (a `UserError` before anything runs or is written)."""
+    return resolve_placement(cfg.device, cfg.executor.kind, cfg.executor.gpus_per_trial)
+
+
 def prepare(cfg: StudyConfig, *, verbose: bool = True) -> SearchSetup:
-    """Load data, space and teacher; check stage alignment; compute (or load) teacher outputs once."""
+    """Resolve the device; load data, space and teacher; check stage alignment; compute (or load)
+    teacher outputs once. Teacher training, its outputs and the trials all run on the one device."""
+    device = str(study_device(cfg))
     space = open_space(cfg.space)
     if cfg.proxy.method in ("hint", "blockwise") and space.kind != "blocks":
         raise ConfigError(f"{cfg.space}: proxy.method '{cfg.proxy.method}' needs stages aligned with the teacher's, "
                           f"which a '{space.kind}' space does not declare; use 'kd' or 'ce'")
     data = load_data(cfg.data)
     if verbose:
-        _log(f"data: {data.describe()}")
-    device = cfg.executor.device
-    teacher = ensure_teacher(cfg, data, device=device if device.startswith("cuda") else "cpu")
+        _log(f"data: {data.describe()}, device: {describe_device(device)}")
+    teacher = ensure_teacher(cfg, data, device=device)
+    teacher.model.to(device)  # measured, evaluated and run for its outputs where the students train
     c, h, w = data.input_shape
     space = bind_space(space, c, data.num_classes)
     names = tuple(cfg.teacher.feature_modules or feature_modules(teacher.model))
@@ -61,7 +71,7 @@ def prepare(cfg: StudyConfig, *, verbose: bool = True) -> SearchSetup:
     t_val = accuracy(teacher.model, data.val.x, data.val.y)
     info = {
         "name": cfg.teacher.name, "checkpoint": str(teacher.checkpoint), "sha256": teacher.sha256,
-        "val_acc": t_val, "macs": t_macs, "params": t_params, "stage_shapes": [list(s) for s in t_shapes],
+        "val_acc": t_val, "device": device, "macs": t_macs, "params": t_params, "stage_shapes": [list(s) for s in t_shapes],
     }
     if cfg.needs_latency:
         info["latency_ms"] = measure_latency(teacher.model, data.input_shape, cfg.latency).median_ms
@@ -72,7 +82,7 @@ def prepare(cfg: StudyConfig, *, verbose: bool = True) -> SearchSetup:
     if cfg.proxy.method != "ce":
         outputs = teacher_outputs(
             teacher.model, data.train.x, teacher_id=teacher.sha256, data_fingerprint=data.fingerprint,
-            split="train", feature_names=names, stages=stages,
+            split="train", feature_names=names, stages=stages, device=device,
         )
     ctx = ProxyContext(
         x_train=data.train.x, y_train=data.train.y, x_val=data.val.x, y_val=data.val.y, teacher=outputs,

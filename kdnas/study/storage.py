@@ -17,8 +17,9 @@ from kdnas.errors import ConfigError, UserError
 from kdnas.study import records as R
 from kdnas.study.config import StudyConfig
 
-# Fields that may change between runs of one study without changing what it means.
-_RESUMABLE_FIELDS = {"budget", "storage", "storage_heartbeat_s", "executor", "description"}
+# Fields that may change between runs of one study without changing what it means (`device`: where
+# it runs; `auto` resolves differently on different machines, and each trial records what it ran on).
+_RESUMABLE_FIELDS = {"budget", "storage", "storage_heartbeat_s", "executor", "device", "description"}
 # Heartbeat interval on a database server (several drivers may share it); SQLite: off.
 DEFAULT_SERVER_HEARTBEAT_S = 30
 

@@ -7,7 +7,7 @@ import torch
 from pydantic import ValidationError
 
 from kdnas.cost import Latency, LatencySpec, measure_latency
-from kdnas.errors import ConfigError
+from kdnas.errors import UserError
 from kdnas.teachers import create_model
 
 
@@ -38,12 +38,12 @@ def test_caller_model_untouched():
 
 def test_spec_validation():
     assert LatencySpec() == LatencySpec(device="cpu", batch_size=1, threads=1, warmup=5, repeats=20)
-    for bad in ({"batch_size": 0}, {"threads": 0}, {"warmup": -1}, {"repeats": 0}, {"device": "toaster"}, {"x": 1}):
+    for bad in ({"batch_size": 0}, {"threads": 0}, {"warmup": -1}, {"repeats": 0}, {"device": "toaster"}, {"device": "auto"}, {"x": 1}):
         with pytest.raises(ValidationError):
             LatencySpec(**bad)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error where CUDA is absent")
-def test_missing_cuda_is_config_error():
-    with pytest.raises(ConfigError, match="not available"):
+def test_missing_cuda_is_user_error():
+    with pytest.raises(UserError, match="device 'cuda' requested but"):
         measure_latency(torch.nn.Linear(2, 2), (2, 1, 1), LatencySpec(device="cuda"))

@@ -20,6 +20,17 @@ def test_ok_outcome_with_val_acc(make_ctx, arch_text, method):
     assert {"train_s", "eval_s", "final_loss"} <= set(out.metrics)
     assert ("loss_hint1" in out.metrics) == (method == "hint")
     assert out.wall_s > 0 and out.where["pid"]
+    assert out.where["device"] == "cpu"  # the device it ran on, recorded with the trial
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a worker without CUDA")
+def test_a_device_the_worker_lacks_fails_the_trial_in_one_line(make_ctx, arch_text, capsys):
+    from dataclasses import replace
+
+    out = evaluate(TrialTask(2, arch_text, seed=0), replace(make_ctx(), device="cuda"))
+    assert not out.ok and out.reason.startswith("device 'cuda' requested but") and "\n" not in out.reason
+    assert out.where["device"] == "cuda"
+    assert "Traceback" not in capsys.readouterr().err  # a reason, not a traceback per trial
 
 
 def test_same_task_same_outcome(make_ctx, arch_text):

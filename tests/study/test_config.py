@@ -40,6 +40,9 @@ def test_demo_study_loads_with_resolved_paths() -> None:
         ({"data": {"name": "imagenet"}}, "data.name", "digits"),
         ({"teacher": {"name": "resnet9000"}}, "teacher", "resnet9000"),
         ({"surprise": 1}, "surprise", "unknown field"),
+        ({"device": "gpu"}, "device", "is not one of auto, cpu, cuda, cuda:N or mps"),
+        ({"executor": {"device": "cuda"}}, "executor", "top-level 'device' (write `device: cuda`"),
+        ({"latency": {"device": "auto"}}, "latency.device", "named, not 'auto'"),
     ],
 )
 def test_bad_fields_name_file_and_field(tmp_path: Path, over: dict, field: str, words: str) -> None:
@@ -75,3 +78,10 @@ def test_relative_space_resolves_against_study_folder(tmp_path: Path) -> None:
                                              (2.5e6, 2_500_000), (42, 42), ("2G", 2_000_000_000)])
 def test_parse_count(text: object, value: int) -> None:
     assert parse_count(text) == value
+
+
+def test_device_defaults_to_auto_and_is_stored_as_written(tmp_path: Path) -> None:
+    cfg = load_study_config(write_study(tmp_path))
+    assert cfg.device == "auto" and cfg.resolved()["device"] == "auto"  # resolved per run, not per study
+    assert "device" not in cfg.resolved()["executor"]
+    assert load_study_config(write_study(tmp_path, "gpu.yaml", device="CUDA:1")).resolved()["device"] == "cuda:1"
