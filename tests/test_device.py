@@ -91,6 +91,8 @@ def _untouched(tmp_path: Path) -> None:
     ({"device": "cuda:2", "executor": {"kind": "ray", "gpus_per_trial": 1}}, [], ("Ray gives each trial its own",)),
     ({"device": "auto", "executor": {"gpus_per_trial": 1}}, [], ("device 'auto' is 'cpu' on this machine",)),
     ({"device": "gpu"}, [], ("device: device 'gpu' is not one of",)),
+    ({"objectives": ["accuracy", "latency"], "latency": {"device": "cuda"}}, [],
+     ("latency.device: device 'cuda' requested but",)),
     ({"executor": {"device": "cpu"}}, [], ("executor.device is now the study's top-level 'device'",)),
 ])
 def test_search_refuses_before_writing(tmp_path: Path, capsys: pytest.CaptureFixture, over: dict, extra: list[str],
@@ -120,3 +122,19 @@ def test_other_commands_refuse_cuda_before_writing(tmp_path: Path, capsys: pytes
 def test_profile_auto_measures_on_the_cpu_here(capsys: pytest.CaptureFixture) -> None:
     assert main(["profile", "resnet20", "--device", "auto", "--warmup", "0", "--repeats", "1"]) == 0
     assert "(device cpu," in capsys.readouterr().out
+
+
+@no_cuda
+def test_an_existing_study_is_left_as_it_was(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import optuna
+
+    from kdnas.study.config import load_study_config
+    from kdnas.study.storage import open_study
+
+    path = write_study(tmp_path)
+    before = dict(open_study(load_study_config(path)).user_attrs)
+    mtime = (tmp_path / "study.db").stat().st_mtime_ns
+    _refused(capsys, ["search", str(path), "--device", "cuda", "--no-progress"], "device 'cuda' requested but")
+    study = optuna.load_study(study_name="tiny-study", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    assert study.user_attrs == before and not study.trials
+    assert (tmp_path / "study.db").stat().st_mtime_ns == mtime and not (tmp_path / "runs").exists()

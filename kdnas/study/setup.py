@@ -13,10 +13,10 @@ import torch
 from kdnas.cost import count_macs_params, measure_latency
 from kdnas.data import DataBundle, load_data
 from kdnas.distill import teacher_outputs
-from kdnas.device import describe_device, resolve_placement
+from kdnas.device import describe_device, resolve_device, resolve_placement
 from kdnas.distill.evaluate import accuracy
 from kdnas.execute import ProxyContext
-from kdnas.errors import ConfigError
+from kdnas.errors import ConfigError, UserError
 from kdnas.space import Space, align_stages, bind_space, open_space
 from kdnas.study.config import StudyConfig
 from kdnas.study.costs import CostModel
@@ -42,9 +42,15 @@ def _log(msg: str) -> None:
 
 
 def study_device(cfg: StudyConfig) -> torch.device:
-    """The study's `device` resolved on this machine and checked against its executor's request
-    (a `UserError` before anything runs or is written)."""
-    return resolve_placement(cfg.device, cfg.executor.kind, cfg.executor.gpus_per_trial)
+    """The study's `device` resolved on this machine and checked against its executor's request, and
+    its latency device checked to exist (a `UserError` before anything runs or is written)."""
+    device = resolve_placement(cfg.device, cfg.executor.kind, cfg.executor.gpus_per_trial)
+    if cfg.needs_latency:  # measured from the first trial on: absent, it must stop the search now
+        try:
+            resolve_device(cfg.latency.device)
+        except UserError as err:
+            raise UserError(f"latency.device: {err}") from None
+    return device
 
 
 def prepare(cfg: StudyConfig, *, verbose: bool = True) -> SearchSetup:
