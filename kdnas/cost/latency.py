@@ -35,7 +35,7 @@ class LatencySpec(BaseModel):
             raise ValueError(str(err)) from None
         if device == AUTO:  # a latency is a figure of one machine; whatever is found is not comparable
             raise ValueError("a latency device is named, not 'auto': cpu, cuda, cuda:N or mps")
-        return device
+        return v  # as written: it is part of the stored study, which must resume unchanged
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ The only module that imports ray. The driver keeps ask/tell; this class only eva
 - Resources: a task requests `num_gpus=gpus_per_trial` (fractions pack several students on one
   GPU) and `num_cpus=cpus_per_trial`; torch in the task uses that many threads. A task without
   GPUs gets `CUDA_VISIBLE_DEVICES=""`: Ray leaves it unset there, which would expose every GPU.
+  The study's device agrees with this request (`kdnas.device.check_placement`, before the search:
+  a CUDA device has GPUs per trial, a CPU one none), and each task checks it again where it runs.
 - Faults: a task whose worker process died (killed, segfault, node lost) is submitted again up
   to `max_retries` times, then comes back as a failed outcome with the reason. `evaluate` itself
   never raises, so any Ray error is an infrastructure fault, not the student's.
