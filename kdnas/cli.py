@@ -10,8 +10,10 @@ import json
 import sys
 from pathlib import Path
 
+from kdnas import __version__
 from kdnas.device import DEVICE_HELP
 from kdnas.errors import UserError
+from kdnas.paths import reports_dir
 
 EXIT_USER_ERROR = 2
 
@@ -19,14 +21,13 @@ EXIT_USER_ERROR = 2
 def _cmd_search(args: argparse.Namespace) -> int:
     from kdnas.report import counts_line, format_front, write_tables
     from kdnas.report.score import AXES
+    from kdnas.study.ref import resolve_study
     from kdnas.study.search import search
     from kdnas.study.storage import load_existing
 
     overrides = {}
     if args.trials is not None:
         overrides["budget"] = {"trials": args.trials}
-    if args.storage is not None:
-        overrides["storage"] = args.storage
     if args.device is not None:
         overrides["device"] = args.device
     executor = {k: v for k, v in {
@@ -38,9 +39,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
         executor["kind"] = "ray"  # an address only means something to the Ray executor
     if executor:
         overrides["executor"] = executor
-    setup, summary = search(Path(args.study), overrides or None, progress=not args.no_progress)
+    cfg = resolve_study(args.study, args.storage, allow_shipped=True)
+    setup, summary = search(cfg, overrides or None, progress=not (args.no_progress or args.quiet))
     study = load_existing(setup.cfg.storage_url, setup.cfg.name)
-    files = write_tables(study, Path(args.reports))
+    files = write_tables(study, reports_dir())
     print(f"study {summary.study_name}: {counts_line(files.trials)} (stopped by {summary.stopped_by}; "
           f"{summary.evaluated_now} evaluated now)")
     if summary.recovered:
@@ -56,14 +58,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 def _study_ref(ref: str, storage: str | None) -> tuple[str, str]:
     """A study given by name or by its YAML file -> (storage URL, study name)."""
-    from kdnas.study.config import load_study_config
+    from kdnas.study.ref import resolve_study
 
-    if ref.endswith((".yaml", ".yml")):
-        cfg = load_study_config(Path(ref))
-        return storage or cfg.storage_url, cfg.name
-    from kdnas.paths import runs_dir
-
-    return storage or f"sqlite:///{runs_dir() / 'kdnas.db'}", ref
+    cfg = resolve_study(ref, storage)
+    return cfg.storage_url, cfg.name
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -71,7 +69,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from kdnas.study.storage import load_existing
 
     refs = [_study_ref(ref, args.storage) for ref in args.study]
-    report = build_report([load_existing(url, name) for url, name in refs], Path(args.reports), name=args.out,
+    report = build_report([load_existing(url, name) for url, name in refs], reports_dir(), name=args.out,
                           source=", ".join(sorted({url for url, _ in refs})))
     for v in report.views:
         print(f"study {v.name}: {counts_line(v.trials)}")
@@ -81,11 +79,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:
-    from kdnas.paths import runs_dir
     from kdnas.report.terminal import format_ls, list_studies
+    from kdnas.study.ref import candidate_storages
 
-    url = args.storage or f"sqlite:///{runs_dir() / 'kdnas.db'}"
-    print(format_ls(list_studies(url), url))
+    urls = candidate_storages(args.storage)
+    if args.storage is None:  # the default storage always; other SQLite files in the runs folder when they hold studies
+        urls = urls[:1] + [u for u in urls[1:] if list_studies(u)]
+    print("\n\n".join(format_ls(list_studies(url), url) for url in urls))
     return 0
 
 
@@ -99,9 +99,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_space_show(args: argparse.Namespace) -> int:
+    from kdnas.catalog import find_space
     from kdnas.space import bind_space, open_space
 
-    space = open_space(Path(args.file))
+    space = open_space(find_space(args.space))
     if space.kind == "nni":
         space = bind_space(space, *_parse_shape(args.input)[:1], args.num_classes)
         print(f"NNI space {space.name} ({space.spec.factory}): {space.spec.description}".rstrip(": "))
@@ -117,6 +118,17 @@ def _cmd_space_show(args: argparse.Namespace) -> int:
               f"width {s.width}  depth {s.depth}  -> {len(s.distinct())} distinct")
     print(f"  distinct architectures: {space.size():,}")
     print(f"  smallest: {space.smallest()}")
+    return 0
+
+
+def _cmd_space_list(args: argparse.Namespace) -> int:
+    from kdnas.catalog import shipped_spaces, shipped_studies
+
+    for title, found in (("spaces", shipped_spaces()), ("example studies", shipped_studies())):
+        print(f"{title}:")
+        for name, path in sorted(found.items()):
+            if "/" not in name or name.split("/")[-1] not in found:  # each file once, by its shortest name
+                print(f"  {name:<28} {path}")
     return 0
 
 
@@ -150,10 +162,10 @@ def _cmd_profile(args: argparse.Namespace) -> int:
 def _cmd_teacher_train(args: argparse.Namespace) -> int:
     from kdnas.data import load_data
     from kdnas.device import resolve_device
-    from kdnas.study.config import load_study_config
+    from kdnas.study.ref import resolve_study
     from kdnas.study.teacher import checkpoint_path, train_teacher
 
-    cfg = load_study_config(Path(args.study))
+    cfg = resolve_study(args.study, args.storage)
     device = str(resolve_device(args.device or cfg.device))
     if args.epochs is not None:
         cfg = cfg.model_copy(update={"teacher_training": cfg.teacher_training.model_copy(update={"epochs": args.epochs})})
@@ -185,45 +197,87 @@ def _print_runs(outcome) -> None:
 
 def _cmd_retrain(args: argparse.Namespace) -> int:
     from kdnas.retrain.study import retrain_study
+    from kdnas.study.ref import resolve_study
 
-    outcome = retrain_study(Path(args.study), trials=args.trial, front=args.front, top=args.top, kd=not args.no_kd,
+    outcome = retrain_study(resolve_study(args.study, args.storage), trials=args.trial, front=args.front, top=args.top, kd=not args.no_kd,
                             epochs=args.epochs, seed=args.seed, device=args.device, export=args.export)
     _print_runs(outcome)
     return 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from kdnas.study.ref import resolve_study
+
+    cfg = resolve_study(args.study, args.storage)
     if args.nni:
         from kdnas.study.export_nni import export_nni_sample
 
-        out, sample = export_nni_sample(Path(args.study), args.trial, Path(args.out) if args.out else None)
+        out, sample = export_nni_sample(cfg, args.trial, Path(args.out) if args.out else None)
         print(f"NNI sample of trial {args.trial} (model_space.freeze(sample) builds it): {out}")
         print(json.dumps(sample, sort_keys=True))
         return 0
     from kdnas.retrain.study import export_trial
 
-    card = export_trial(Path(args.study), args.trial, kd=not args.no_kd, seed=args.seed)
+    card = export_trial(cfg, args.trial, kd=not args.no_kd, seed=args.seed)
     print(f"exported trial {args.trial}: test {card.get('test_acc_kd') if not args.no_kd else card.get('test_acc_nokd')}, "
           f"{card['macs']:,} MACs, ONNX max |diff| {card['onnx_max_abs_diff']:.2g}, "
           f"latency {card['latency_ms_torch']:.3f} ms torch / {card['latency_ms_onnxruntime']:.3f} ms onnxruntime")
     return 0
 
 
+#: `kdnas distill --loss`: the distillation terms each loss turns on (DistillSpec fields), with the
+#: weights of the papers that introduced them (RKD: Park et al. 2019, distance 25 and angle 50).
+LOSSES = {
+    "kd": {},
+    "dkd": {"alpha": 0.0, "dkd_weight": 1.0},
+    "rkd": {"rkd_distance": 25.0, "rkd_angle": 50.0},
+    "hint": {"hint_weight": 1.0},
+}
+
+
+def _distill_recipe(args: argparse.Namespace):  # noqa: ANN202 - RetrainRecipe, imported lazily
+    """The recipe of `kdnas distill`: `--recipe FILE` (if any), then the options on top of it."""
+    from kdnas.distill.spec import RetrainRecipe
+    from kdnas.study.search import merge
+    from kdnas.yamlio import read_yaml, validate
+
+    base = read_yaml(args.recipe) if args.recipe else {}
+    if not isinstance(base, dict):
+        raise UserError(f"{args.recipe}: expected a mapping of recipe fields (see docs/configuration.md, RetrainRecipe)")
+    options = {k: v for k, v in {
+        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "threads": args.threads,
+        "augment": False if args.no_augment else None,
+    }.items() if v is not None}
+    terms = dict(LOSSES[args.loss]) if args.loss else {}
+    terms.update({k: v for k, v in {"temperature": args.temperature, "alpha": args.alpha}.items() if v is not None})
+    if terms:
+        options["distill"] = terms
+    return validate(RetrainRecipe, merge(base, options), str(args.recipe or "distill options"))
+
+
 def _cmd_distill(args: argparse.Namespace) -> int:
     from kdnas.data import DataSpec
-    from kdnas.distill.spec import RetrainRecipe
     from kdnas.retrain.pair import distill_pair
     from kdnas.yamlio import validate
 
     data = validate(DataSpec, {k: v for k, v in {"name": args.data, "root": args.data_root,
                                                  "max_train": args.max_train}.items() if v is not None}, "--data")
-    recipe = validate(RetrainRecipe, {k: v for k, v in {
-        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "threads": args.threads,
-    }.items() if v is not None}, "distill options")
+    recipe = _distill_recipe(args)
     res, folder = distill_pair(args.teacher, args.student, data, recipe, teacher_checkpoint=args.teacher_checkpoint,
-                               kd=not args.no_kd, device=args.device, out=args.out, export=args.export)
+                               kd=not args.no_kd, device=args.device, out=args.out, export=args.export,
+                               verbose=not args.quiet)
     print(f"{res.arch} [{res.kind}, seed {res.seed}]: test {res.test_acc:.4f}  val {res.val_acc:.4f}  "
           f"({res.epochs} epochs)  {folder}")
+    return 0
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from kdnas.study.starter import write_starter
+
+    out = write_starter(args.out, data=args.data, data_root=args.data_root, teacher=args.teacher,
+                        checkpoint=args.checkpoint, name=args.name, space=args.space, max_macs=args.max_macs,
+                        trials=args.trials, force=args.force)
+    print(f"wrote {out}: look it over, then run `kdnas search {out}`")
     return 0
 
 
@@ -245,18 +299,41 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return int(importlib.import_module(BENCHES[args.name]).main(list(args.rest)) or 0)
 
 
+STUDY_HELP = "the study: its YAML file, or its name in the storage (kdnas ls lists them)"
+
+
+def _common() -> argparse.ArgumentParser:
+    """Options every subcommand takes (also accepted before the subcommand)."""
+    c = argparse.ArgumentParser(add_help=False)
+    c.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                   help="more detail on standard error (-vv: debug)")
+    c.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                   help="only results and errors: no progress, no notes")
+    c.add_argument("--runs", type=Path, default=argparse.SUPPRESS,
+                   help="folder of storages, checkpoints and caches (default: $KDNAS_RUNS or ./runs)")
+    c.add_argument("--reports", type=Path, default=argparse.SUPPRESS,
+                   help="folder of report pages and tables (default: $KDNAS_REPORTS or ./reports)")
+    return c
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    p = argparse.ArgumentParser(prog="kdnas", description="Distillation-guided neural architecture search.")
-    sub = p.add_subparsers(dest="command", required=True)
+    common = _common()
+    p = argparse.ArgumentParser(prog="kdnas", parents=[common],
+                                description="Distillation-guided neural architecture search: find the best small "
+                                "students for a trained teacher. Docs: docs/ in the repository.")
+    p.add_argument("--version", action="version", version=f"kdnas {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("search", help="run or continue a study up to its trial budget")
-    s.add_argument("study", help="study config, e.g. studies/demo-digits.yaml")
+    def cmd(name: str, help: str) -> argparse.ArgumentParser:  # noqa: A002 - argparse's own word
+        return sub.add_parser(name, help=help, description=help, parents=[common])
+
+    s = cmd("search", "run or continue a study up to its budget of trained students")
+    s.add_argument("study", help="the study's YAML file, its name in the storage, or a shipped example (demo-digits)")
     s.add_argument("--trials", type=int, help="override budget.trials")
     s.add_argument("--storage", help="override the Optuna storage URL")
     s.add_argument("--device", help=f"override the study's device: {DEVICE_HELP} (default: the study's, auto)")
-    s.add_argument("--reports", default="reports", help="folder for reports (default: reports)")
-    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.add_argument("--no-progress", action="store_true", help="no progress output")
     s.add_argument("--executor", choices=["local", "ray"], help="override executor.kind")
     s.add_argument("--ray-address", help="join this Ray cluster ('auto', HOST:PORT); implies --executor ray")
     s.add_argument("--gpus-per-trial", type=float, help="override executor.gpus_per_trial (fractions pack)")
@@ -266,30 +343,44 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Ctrl-C cancels running trials (re-queued) instead of letting them finish")
     s.set_defaults(fn=_cmd_search)
 
-    r = sub.add_parser("report", help="write a study's report page, figure and tables (several: overlaid)")
-    r.add_argument("study", nargs="+", help="study name, or its YAML file; several are overlaid on one page")
-    r.add_argument("--storage", help="Optuna storage URL (default: sqlite:///runs/kdnas.db)")
-    r.add_argument("--reports", default="reports", help="folder for reports (default: reports)")
+    r = cmd("report", "write a study's report page, figure and tables (several studies: overlaid)")
+    r.add_argument("study", nargs="+", help=STUDY_HELP + "; several are overlaid on one page")
+    r.add_argument("--storage", help="Optuna storage URL (default: the SQLite files in the runs folder)")
     r.add_argument("--out", help="report folder name under --reports (default: the study name, or a+b)")
     r.set_defaults(fn=_cmd_report)
 
-    ls = sub.add_parser("ls", help="list the studies in a storage: trials done, failed, running, front size")
-    ls.add_argument("--storage", help="Optuna storage URL (default: sqlite:///runs/kdnas.db)")
+    ls = cmd("ls", "list the studies in a storage: students trained, infeasible, failed, running, front size")
+    ls.add_argument("--storage", help="Optuna storage URL (default: the SQLite files in the runs folder)")
     ls.set_defaults(fn=_cmd_ls)
 
-    sh = sub.add_parser("show", help="print a study's front and progress (also while it runs)")
-    sh.add_argument("study", help="study name, or its YAML file")
-    sh.add_argument("--storage", help="Optuna storage URL (default: sqlite:///runs/kdnas.db)")
+    sh = cmd("show", "print a study's front and progress (also while it runs)")
+    sh.add_argument("study", help=STUDY_HELP)
+    sh.add_argument("--storage", help="Optuna storage URL (default: the SQLite files in the runs folder)")
     sh.set_defaults(fn=_cmd_show)
 
-    sp = sub.add_parser("space", help="search spaces").add_subparsers(dest="space_cmd", required=True)
-    show = sp.add_parser("show", help="print a space and how many architectures it holds")
-    show.add_argument("file")
+    init = cmd("init", "write a starter study for your data and teacher, with comments on what to change")
+    init.add_argument("--data", required=True, help="image_folder, digits, mnist, fashion_mnist, cifar10, cifar100")
+    init.add_argument("--data-root", type=Path, help="the data folder (image_folder: one sub-folder per class)")
+    init.add_argument("--teacher", required=True, help="zoo name (kdnas teacher list) or package.module:function")
+    init.add_argument("--checkpoint", type=Path, help="the teacher's weights (a state dict, or a kdnas checkpoint)")
+    init.add_argument("--out", type=Path, default=Path("study.yaml"), help="the study file (default: study.yaml)")
+    init.add_argument("--name", help="the study's name (default: the file's stem)")
+    init.add_argument("--space", default="mbv2", help="search space: a shipped name or a file (default: mbv2)")
+    init.add_argument("--max-macs", default="5M", help="constraint on a student's MACs (default: 5M)")
+    init.add_argument("--trials", type=int, default=30, help="students to train (default: 30)")
+    init.add_argument("--force", action="store_true", help="overwrite the file if it exists")
+    init.set_defaults(fn=_cmd_init)
+
+    sp = cmd("space", "search spaces").add_subparsers(dest="space_cmd", required=True, metavar="SUBCOMMAND")
+    show = sp.add_parser("show", help="print a space and how many architectures it holds", parents=[common])
+    show.add_argument("space", help="a shipped space's name (mbv2, resnet, mixed, proxyless-cifar) or a space file")
     show.add_argument("--input", default="3,32,32", help="NNI spaces: C,H,W the space is built for (default 3,32,32)")
     show.add_argument("--num-classes", type=int, default=10, help="NNI spaces: classes (default 10)")
     show.set_defaults(fn=_cmd_space_show)
+    spl = sp.add_parser("list", help="the search spaces and example studies that ship with kdnas", parents=[common])
+    spl.set_defaults(fn=_cmd_space_list)
 
-    pr = sub.add_parser("profile", help="MACs, params and latency of a zoo model or an architecture string")
+    pr = cmd("profile", "MACs, params and latency of a zoo model or an architecture string")
     pr.add_argument("model", help="zoo name (resnet20), package.module:function, or an architecture string")
     pr.add_argument("--input", default="3,32,32", help="C,H,W (default 3,32,32)")
     pr.add_argument("--num-classes", type=int, default=10)
@@ -302,21 +393,23 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--repeats", type=int, default=30)
     pr.set_defaults(fn=_cmd_profile)
 
-    t = sub.add_parser("teacher", help="teachers").add_subparsers(dest="teacher_cmd", required=True)
-    tt = t.add_parser("train", help="train a study's teacher and save a checkpoint with metadata")
-    tt.add_argument("study")
+    t = cmd("teacher", "teachers").add_subparsers(dest="teacher_cmd", required=True, metavar="SUBCOMMAND")
+    tt = t.add_parser("train", help="train a study's teacher and save a checkpoint with metadata", parents=[common])
+    tt.add_argument("study", help=STUDY_HELP)
+    tt.add_argument("--storage", help="where to look the study up by name")
     tt.add_argument("--out", help="checkpoint path (default: the study's teacher checkpoint)")
     tt.add_argument("--epochs", type=int)
     tt.add_argument("--device", help=f"{DEVICE_HELP} (default: the study's device)")
     tt.set_defaults(fn=_cmd_teacher_train)
-    tl = t.add_parser("list", help="list the teacher zoo")
+    tl = t.add_parser("list", help="list the teacher zoo", parents=[common])
     tl.set_defaults(fn=_cmd_teacher_list)
 
-    rt = sub.add_parser("retrain", help="train chosen students of a study fully, with or without KD; test, record, export")
-    rt.add_argument("study", help="study config (YAML)")
+    rt = cmd("retrain", "train chosen students of a study fully, with or without KD; test, record, export")
+    rt.add_argument("study", help=STUDY_HELP)
+    rt.add_argument("--storage", help="where to look the study up by name")
     rt.add_argument("--trial", type=int, action="append", help="trial number (repeatable)")
     rt.add_argument("--front", action="store_true", help="every member of the Pareto front")
-    rt.add_argument("--top", type=int, help="the K best trials by proxy accuracy")
+    rt.add_argument("--top", type=int, help="the K best trials by proxy score")
     rt.add_argument("--no-kd", action="store_true", help="labels only, same recipe (the distillation baseline)")
     rt.add_argument("--epochs", type=int, help="override retrain.epochs")
     rt.add_argument("--seed", type=int, help="override retrain.seed")
@@ -324,23 +417,30 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--export", action="store_true", help="also write TorchScript, ONNX and a model card")
     rt.set_defaults(fn=_cmd_retrain)
 
-    ex = sub.add_parser("export", help="export a retrained trial: TorchScript, ONNX (checked), model card")
-    ex.add_argument("study", help="study config (YAML)")
+    ex = cmd("export", "export a retrained trial: TorchScript, ONNX (checked), model card")
+    ex.add_argument("study", help=STUDY_HELP)
+    ex.add_argument("--storage", help="where to look the study up by name")
     ex.add_argument("--trial", type=int, required=True)
     ex.add_argument("--no-kd", action="store_true", help="export the labels-only run")
     ex.add_argument("--seed", type=int, help="which seed's run (default: retrain.seed)")
     ex.add_argument("--nni", action="store_true",
-                    help="NNI-space studies: write the trial's sample dict (what the space's freeze accepts) as JSON")
+                    help="NNI-space studies: write the trial's NNI sample as JSON (model_space.freeze(sample))")
     ex.add_argument("--out", help="--nni: the JSON file (default reports/<study>/nni-sample-trial<N>.json)")
     ex.set_defaults(fn=_cmd_export)
 
-    di = sub.add_parser("distill", help="distil any teacher into any student, outside a study (the retrain trainer)")
+    di = cmd("distill", "distil any teacher into any student, outside a study (the retrain trainer)")
     di.add_argument("--teacher", required=True, help="zoo name or package.module:function")
     di.add_argument("--student", required=True, help="zoo name, package.module:function, or an architecture string")
     di.add_argument("--teacher-checkpoint", type=Path, help="the teacher's weights")
     di.add_argument("--data", required=True, help="digits, mnist, fashion_mnist, cifar10, cifar100, image_folder")
     di.add_argument("--data-root", type=Path)
     di.add_argument("--max-train", type=int, help="subsample the training split")
+    di.add_argument("--recipe", type=Path, help="a YAML file of recipe fields (RetrainRecipe); the options below override it")
+    di.add_argument("--loss", choices=sorted(LOSSES), help="kd: Hinton KD (default); dkd: decoupled KD; "
+                    "rkd: KD plus relational KD; hint: KD plus FitNet hints on stage features")
+    di.add_argument("--temperature", type=float, help="softmax temperature of the KD term (default 4)")
+    di.add_argument("--alpha", type=float, help="weight of the KD term; labels weigh 1 - alpha (default 0.9)")
+    di.add_argument("--no-augment", action="store_true", help="no random crops and flips for the student")
     di.add_argument("--epochs", type=int)
     di.add_argument("--batch-size", type=int)
     di.add_argument("--lr", type=float)
@@ -351,17 +451,38 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("--out", type=Path, help="run folder (default: runs/distill/<teacher>--<student>/<kd|nokd>-s<seed>)")
     di.add_argument("--export", action="store_true", help="also write TorchScript, ONNX and a model card")
     di.set_defaults(fn=_cmd_distill)
-    b = sub.add_parser("bench", help="run a benchmark; figures and command go to reports/benchmarks/")
+    b = cmd("bench", "run a benchmark; figures and command go to reports/benchmarks/")
     b.add_argument("name", choices=sorted(BENCHES), help="which benchmark (see `kdnas bench NAME --help`)")
     b.add_argument("rest", nargs=argparse.REMAINDER, help="the benchmark's own options")
     b.set_defaults(fn=_cmd_bench)
     return p
 
 
+def _apply_common(args: argparse.Namespace) -> None:
+    """Folders and verbosity, set once for the whole command (the environment reaches Ray workers too)."""
+    import logging
+    import os
+
+    if getattr(args, "runs", None) is not None:
+        os.environ["KDNAS_RUNS"] = str(args.runs)
+    if getattr(args, "reports", None) is not None:
+        os.environ["KDNAS_REPORTS"] = str(args.reports)
+    args.quiet = getattr(args, "quiet", False)
+    verbose = getattr(args, "verbose", 0)
+    level = logging.WARNING if args.quiet else logging.DEBUG if verbose >= 2 else logging.INFO
+    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=logging.WARNING)
+    logging.getLogger("kdnas").setLevel(level)
+    if verbose >= 1:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.INFO if verbose == 1 else optuna.logging.DEBUG)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _apply_common(args)
     try:
         return int(args.fn(args) or 0)
     except UserError as err:

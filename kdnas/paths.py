@@ -11,6 +11,16 @@ def runs_dir() -> Path:
     return Path(os.environ.get("KDNAS_RUNS", "runs"))
 
 
+def reports_dir() -> Path:
+    """Folder for report pages and tables: $KDNAS_REPORTS or ./reports."""
+    return Path(os.environ.get("KDNAS_REPORTS", "reports"))
+
+
+def default_storage_url() -> str:
+    """The Optuna storage of a study that names none: one SQLite file in the runs folder."""
+    return f"sqlite:///{runs_dir() / 'kdnas.db'}"
+
+
 def cache_dir() -> Path:
     """Folder for derived data that can be rebuilt (decoded images, teacher outputs)."""
     return runs_dir() / "cache"

@@ -26,7 +26,7 @@ from kdnas.retrain.records import retrain_results, record_run
 from kdnas.retrain.run import RunResult, export_run, read_result, run_name, train_run
 from kdnas.space import StudentBuilder, student_builder
 from kdnas.study import records as R
-from kdnas.study.config import StudyConfig, load_study_config
+from kdnas.study.config import StudyConfig
 from kdnas.study.front import front_trials, is_trained
 from kdnas.study.storage import load_existing
 from kdnas.teachers import load_checkpoint
@@ -109,7 +109,7 @@ def _sibling_acc(folder: Path, kd: bool) -> float | None:
 
 
 def retrain_study(
-    path: Path,
+    cfg: StudyConfig,
     *,
     trials: list[int] | None = None,
     front: bool = False,
@@ -121,9 +121,8 @@ def retrain_study(
     export: bool = False,
     verbose: bool = True,
 ) -> RetrainOutcome:
-    """Retrain the chosen trials of the study in `path` (see the module docstring) on `device`
+    """Retrain the chosen trials of the study `cfg` (see the module docstring) on `device`
     (default: the study's), the auto-trained teacher included."""
-    cfg = load_study_config(Path(path))
     device = str(resolve_device(device or cfg.device))  # before anything is read or written
     study = load_existing(cfg.storage_url, cfg.name)
     chosen = select_trials(study, trials, front, top)
@@ -165,15 +164,14 @@ def retrain_study(
     return RetrainOutcome(tuple(done), agreement_of(study), tuple(exported))
 
 
-def export_trial(path: Path, trial: int, *, kd: bool = True, seed: int | None = None) -> dict:
+def export_trial(cfg: StudyConfig, trial: int, *, kd: bool = True, seed: int | None = None) -> dict:
     """`kdnas export STUDY --trial N`: export a finished retrain run (its model.pt) with its card."""
-    cfg = load_study_config(Path(path))
     study = load_existing(cfg.storage_url, cfg.name)
     (t,) = select_trials(study, [trial])
     recipe = recipe_of(cfg, seed=seed)
     folder = run_folder(cfg.name, trial, kd, recipe.seed)
     if not (folder / "model.pt").is_file():
-        raise CheckpointError(f"no finished retrain run in {folder}; run `kdnas retrain {path} --trial {trial}` first")
+        raise CheckpointError(f"no finished retrain run in {folder}; run `kdnas retrain {cfg.name} --trial {trial}` first")
     state, meta = load_checkpoint(folder / "model.pt")
     arch = t.user_attrs[R.ARCH]
     if meta.get("arch") != arch:

@@ -13,10 +13,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from kdnas.catalog import find_space
 from kdnas.cost import LatencySpec
 from kdnas.data import DataSpec
 from kdnas.device import DEVICE_HELP, parse_device
 from kdnas.distill import ProxySpec, TrainRecipe
+from kdnas.errors import ConfigError
 from kdnas.distill.spec import RetrainRecipe
 from kdnas.errors import UserError
 from kdnas.paths import runs_dir
@@ -126,7 +128,7 @@ class StudyConfig(BaseModel):
     data: DataSpec
     teacher: TeacherSpec
     teacher_training: TeacherTraining = TeacherTraining()
-    space: Path
+    space: Path = Field(description="search space: the name of a shipped space (mbv2, resnet, mixed, proxyless-cifar) or the path of a space file")
     proxy: ProxySpec
     objectives: list[Objective] = ["accuracy", "macs"]
     constraints: Constraints = Constraints()
@@ -160,10 +162,12 @@ class StudyConfig(BaseModel):
     @field_validator("space")
     @classmethod
     def _space_exists(cls, path: Path, info: ValidationInfo) -> Path:
-        resolved = _resolve(path, info)
-        if not resolved.is_file():
-            raise ValueError(f"search-space file '{path}' not found (looked at {resolved})")
-        return resolved
+        # a path (relative to the study file) or the name of a shipped space (`mbv2`)
+        base = (info.context or {}).get("base_dir")
+        try:
+            return find_space(path, Path(base) if base is not None else None)
+        except ConfigError as err:
+            raise ValueError(str(err)) from None
 
     @field_validator("teacher")
     @classmethod

@@ -11,17 +11,18 @@ from optuna.trial import TrialState
 from kdnas.errors import UserError
 from kdnas.space import open_space
 from kdnas.study import records as R
-from kdnas.study.config import load_study_config
+from kdnas.paths import reports_dir
+from kdnas.study.config import StudyConfig
 from kdnas.study.storage import load_existing
 
 
-def export_nni_sample(path: Path, trial: int, out: Path | None = None, reports: Path = Path("reports")) -> tuple[Path, dict]:
-    """Write trial `trial`'s sample of the NNI-space study in `path` as JSON; returns (file, sample).
+def export_nni_sample(cfg: StudyConfig, trial: int, out: Path | None = None,
+                      reports: Path | None = None) -> tuple[Path, dict]:
+    """Write trial `trial`'s sample of the NNI-space study `cfg` as JSON; returns (file, sample).
 
     Any complete trial with an architecture can be exported (trained, duplicate or infeasible);
     the default file is ``reports/<study>/nni-sample-trial<N>.json``.
     """
-    cfg = load_study_config(Path(path))
     if open_space(cfg.space).kind != "nni":
         raise UserError(f"study '{cfg.name}' searches a block-wise space, not an NNI space: --nni does not apply")
     study = load_existing(cfg.storage_url, cfg.name)
@@ -29,7 +30,7 @@ def export_nni_sample(path: Path, trial: int, out: Path | None = None, reports: 
     if not found or found[0].state != TrialState.COMPLETE or R.ARCH not in found[0].user_attrs:
         raise UserError(f"trial {trial} of study '{cfg.name}' is not a complete trial with an architecture")
     sample = json.loads(found[0].user_attrs[R.ARCH])
-    out = Path(out) if out else Path(reports) / cfg.name / f"nni-sample-trial{trial}.json"
+    out = Path(out) if out else Path(reports or reports_dir()) / cfg.name / f"nni-sample-trial{trial}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(sample, indent=2, sort_keys=True) + "\n")
     return out, sample

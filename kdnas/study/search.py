@@ -19,17 +19,19 @@ def merge(base: dict, overrides: dict) -> dict:
     return out
 
 
-def load_and_prepare(path: Path, overrides: dict | None = None, *, verbose: bool = True) -> SearchSetup:
-    """Validate the study file (plus CLI overrides) and prepare everything; touches no study."""
-    cfg = load_study_config(path)
+def load_and_prepare(study: Path | StudyConfig, overrides: dict | None = None, *, verbose: bool = True) -> SearchSetup:
+    """Validate the study (a file, or a config already read: `kdnas.study.ref`) plus CLI overrides,
+    and prepare everything; touches no study."""
+    cfg = study if isinstance(study, StudyConfig) else load_study_config(study)
     if overrides:
         cfg = StudyConfig.model_validate(merge(cfg.model_dump(), overrides))
     check_resumable(cfg)  # a mismatched re-run must fail before anything is written
     return prepare(cfg, verbose=verbose)
 
 
-def search(path: Path, overrides: dict | None = None, *, progress: bool = True) -> tuple[SearchSetup, SearchSummary]:
-    """Run (or continue) the study described by `path` up to its budget."""
-    setup = load_and_prepare(path, overrides)
+def search(study: Path | StudyConfig, overrides: dict | None = None, *,
+           progress: bool = True) -> tuple[SearchSetup, SearchSummary]:
+    """Run (or continue) the study (a file or a config) up to its budget."""
+    setup = load_and_prepare(study, overrides)
     summary = run_search(setup, make_executor(setup.cfg.executor), progress=progress)
     return setup, summary
