@@ -22,7 +22,7 @@ def arch(w1: int = 8, w2: int = 16, e: int = 3, k: int = 3, skip: bool = True) -
 
 def config(name: str, trials: int = 20, **over: object) -> dict:
     cfg = {"name": name, "seed": 0, "data": {"name": "digits"}, "teacher": {"name": "resnet20"},
-           "proxy": {"method": "kd", "steps": 100}, "objectives": ["accuracy", "macs"],
+           "proxy": {"method": "kd", "steps": 100}, "objectives": ["score", "macs"],
            "constraints": {"max_macs": None}, "budget": {"trials": trials}, "sampler": {"name": "tpe"}}
     cfg.update(over)
     return cfg
