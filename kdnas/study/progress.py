@@ -35,7 +35,7 @@ class Progress:
         self.n_running = 0
         self.trained = trained
         self.seen: Counter[str] = Counter()
-        self.last_line = 0.0
+        self.last_line = time.monotonic()
         self.bar = None if self.plain else tqdm(
             total=budget, initial=trained, disable=not enabled, desc=study.study_name, unit="student",
             file=self.out, dynamic_ncols=True)
