@@ -102,5 +102,7 @@ def test_a_stored_study_that_does_not_match_is_refused_and_left_as_stored(
 
     with pytest.raises(ConfigError):
         open_study(config_from_dict(d))
-    raw = json.loads(optuna.load_study(study_name="fx-v1", storage=d["storage"]).user_attrs[R.STUDY_CONFIG])
+    study = optuna.load_study(study_name="fx-v1", storage=d["storage"])
+    raw = json.loads(study.user_attrs[R.STUDY_CONFIG])
     assert "schema_version" not in raw and raw["objectives"] == ["accuracy", "macs"]
+    assert study.metric_names is None  # nothing written, not even the names
