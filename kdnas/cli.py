@@ -49,11 +49,13 @@ def _cmd_search(args: argparse.Namespace) -> int:
         print(f"re-queued {len(summary.recovered)} trial(s) interrupted earlier: {list(summary.recovered)}")
     print(format_front(files.front, setup.teacher_info, AXES[setup.cfg.proxy.score]))
     print(f"front: {files.pareto_csv}  trials: {files.trials_csv}")
+    if summary.stop_line:  # a repeated failure (the trials stay recorded) or a space with nothing new left
+        print(f"kdnas: search stopped: {summary.stop_line}", file=sys.stderr)
     if summary.stopped_by == "interrupted":
-        print(f"kdnas: interrupted; the study is consistent ({summary.complete} of {setup.cfg.budget.trials} "
-              "trials complete). Run the same command again to continue the study", file=sys.stderr)
+        print(f"kdnas: interrupted; the study is consistent ({summary.trained} of {setup.cfg.budget.trials} "
+              "students trained). Run the same command again to continue the study", file=sys.stderr)
         return 130
-    return 0
+    return 1 if summary.stopped_by == "failures" else 0
 
 
 def _study_ref(ref: str, storage: str | None) -> tuple[str, str]:

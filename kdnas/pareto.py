@@ -1,7 +1,7 @@
 """Pareto fronts as pure functions over arrays (plain numpy; no knowledge of Optuna or trials).
 
 Every function takes points as an (N, M) array already oriented for *minimisation*: negate a
-maximised objective (accuracy) before calling.
+maximised objective (the score) before calling.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ def study_dict(tmp: Path, **over) -> dict:
         "teacher_training": {"auto": True, "epochs": 2, "batch_size": 128, "lr": 0.05, "threads": 2},
         "space": str(space),
         "proxy": {"method": "kd", "steps": 15, "batch_size": 64, "optimizer": "sgd", "lr": 0.05},
-        "objectives": ["accuracy", "macs"],
+        "objectives": ["score", "macs"],
         "budget": {"trials": 6},
         "storage": f"sqlite:///{tmp / 'study.db'}",
         "sampler": {"name": "tpe", "n_startup_trials": 3},

@@ -54,7 +54,7 @@ def finished_study(tmp_path: Path, teacher_ckpt: Path) -> Path:
 def test_search_then_report(finished_study: Path, tmp_path: Path) -> None:
     proc = kdnas("report", "tiny-study", "--storage", f"sqlite:///{tmp_path / 'study.db'}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "3 trials" in proc.stdout and "teach" in proc.stdout
+    assert "sampled: 3 trained" in proc.stdout and "teach" in proc.stdout
     assert (tmp_path / "reports" / "tiny-study" / "trials.csv").read_text().count("\n") == 4
 
 

@@ -51,7 +51,7 @@ def _run(study_file: Path, name: str, runs: Path) -> dict:
     confirm_s = sum(t.user_attrs.get(R.WALL_S, 0.0) for t in study.get_trials(deepcopy=False))
     return {
         "name": name, "prepare_s": t_prepare, "search_s": t_search, "total_s": t_prepare + t_search,
-        "complete": summary.complete, "blockwise": figures, "confirm_wall_s_sum": confirm_s,
+        "complete": summary.trained, "blockwise": figures, "confirm_wall_s_sum": confirm_s,
         "teacher_val_acc": setup.teacher_info.get("val_acc"),
         "front": [{"trial": t.number, "arch": t.user_attrs[R.ARCH], "val_acc": t.user_attrs[R.VAL_ACC],
                    "macs": t.user_attrs[R.MACS], "blockwise_loss": t.user_attrs.get("blockwise_loss")} for t in front],

@@ -173,7 +173,7 @@ def bench_retrain(study_path: Path, members: int, seeds: list[int], epochs: int 
         "study": cfg.name, "study_file": str(study_path),
         "data": {"describe": data.describe(), "train": len(data.train.y), "val": len(data.val.y), "test": len(data.test.y)},
         "teacher": {**setup.teacher_info, "test_acc": teacher_test},
-        "search": {"complete": summary.complete, "evaluated_now": summary.evaluated_now, "seconds": search_s},
+        "search": {"complete": summary.trained, "evaluated_now": summary.evaluated_now, "seconds": search_s},
         "recipe": recipe.model_dump(mode="json"), "seeds": seeds,
         "students": rows,
         "mean_gain_all": statistics.fmean(r["gain_mean"] for r in rows),

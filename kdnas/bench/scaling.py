@@ -66,8 +66,8 @@ def _run(cfg_dict: dict) -> tuple[dict, list, object]:
     queue_s = [t.user_attrs[R.METRICS]["queue_s"] for t in trained]
     workers = cfg.executor.max_concurrent or 1
     row = {
-        "workers": workers, "trials": summary.complete, "trained": len(trained), "wall_s": wall,
-        "trials_per_hour": 3600 * summary.complete / wall, "mean_run_s": statistics.fmean(run_s),
+        "workers": workers, "trials": summary.trained, "trained": len(trained), "wall_s": wall,
+        "trials_per_hour": 3600 * summary.trained / wall, "mean_run_s": statistics.fmean(run_s),
         "sum_run_s": sum(run_s), "mean_queue_s": statistics.fmean(queue_s),
         # Driver time not covered by a worker training: the busy fraction of `workers` slots.
         "overhead_per_trial_s": max(0.0, (wall * workers - sum(run_s)) / max(1, len(trained))),

@@ -107,10 +107,9 @@ def _card(k: str, v: str, s: str = "") -> str:
 
 
 def _headline_cards(v: StudyView, h: Headline) -> str:
-    order = ("ok", "duplicate", "infeasible", "failed", "running", "waiting")
-    by = ", ".join(f"{h.by_status[k]} {k}" for k in order if h.by_status.get(k)) or "none yet"
+    c = h.counts
     te = v.teacher or {}
-    cards = [_card("trials", f"{h.n_trials} / {v.budget}" if v.budget else str(h.n_trials), by)]
+    cards = [_card("trained", f"{c.trained} / {v.budget}" if v.budget else str(c.trained), c.line())]
     if h.best:
         cards.append(_card("best accuracy", fmt_acc(h.best["val_acc"]),
                            f"trial {h.best['trial']} · {fmt_count(h.best['macs'])} MACs"))

@@ -5,13 +5,9 @@ from __future__ import annotations
 from kdnas.report.style import fmt_acc, fmt_count, fmt_ms
 from kdnas.report.view import HV_DOC, Headline, StudyView, rank_correlation
 
-_ORDER = ("ok", "duplicate", "infeasible", "failed", "running", "waiting")
-
-
 def _study_md(v: StudyView, h: Headline) -> list[str]:
-    by = ", ".join(f"{h.by_status[k]} {k}" for k in _ORDER if h.by_status.get(k)) or "none"
-    budget = f" (budget {v.budget})" if v.budget else ""
-    lines = [f"## {v.name}", "", f"- trials: {h.n_trials}{budget} — {by}"]
+    budget = f" (budget: {v.budget} trained)" if v.budget else ""
+    lines = [f"## {v.name}", "", f"- trials: {h.counts.line()}{budget}"]
     if h.n_trials == 0:
         lines.append("- the study has no trials yet")
     elif h.by_status.get("failed", 0) == h.n_trials:

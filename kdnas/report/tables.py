@@ -11,6 +11,7 @@ import pandas as pd
 
 from kdnas.report.score import ScoreAxis
 from kdnas.study import records as R
+from kdnas.study.budget import count_rows
 from kdnas.study.front import front_frame, trials_frame
 
 
@@ -66,9 +67,7 @@ def format_front(front: pd.DataFrame, teacher: dict | None = None, axis: ScoreAx
 
 
 def counts_line(trials: pd.DataFrame) -> str:
-    """'N trials: a ok, b infeasible, c duplicate, d failed, e running'."""
+    """'12 sampled: 5 trained, 4 ok, 1 failed, 5 infeasible, 2 duplicate' (a `trials_frame`)."""
     if trials.empty:
-        return "0 trials"
-    by = trials["status"].value_counts()
-    parts = [f"{by.get(k, 0)} {k}" for k in ("ok", "infeasible", "duplicate", "failed", "running") if by.get(k, 0)]
-    return f"{len(trials)} trials: " + ", ".join(parts)
+        return "0 sampled: 0 trained"
+    return count_rows(trials["status"], trials["trained"]).line()

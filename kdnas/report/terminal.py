@@ -13,6 +13,7 @@ import optuna
 from kdnas.errors import UserError
 from kdnas.report.tables import counts_line, format_front
 from kdnas.report.view import StudyView, load_view
+from kdnas.study.budget import Counts
 
 
 def check_storage(url: str) -> None:
@@ -35,11 +36,7 @@ class StudyRow:
     """One line of `kdnas ls`."""
 
     name: str
-    complete: int  # trials told (ok, duplicate, infeasible)
-    ok: int
-    infeasible: int
-    failed: int
-    running: int
+    counts: Counts  # sampled, trained (what the budget counts), ok, failed, infeasible, duplicate, running
     front: int
     budget: int | None
     best_acc: float | None
@@ -47,9 +44,7 @@ class StudyRow:
     @classmethod
     def of(cls, v: StudyView) -> StudyRow:
         ok = v.ok["val_acc"].dropna()
-        return cls(v.name, int((v.trials["state"] == "COMPLETE").sum()), v.count("ok"), v.count("infeasible"),
-                   v.count("failed"), v.count("running"), len(v.front), v.budget,
-                   float(ok.max()) if len(ok) else None)
+        return cls(v.name, v.counts, len(v.front), v.budget, float(ok.max()) if len(ok) else None)
 
 
 def list_studies(url: str) -> list[StudyRow]:
@@ -64,26 +59,28 @@ def format_ls(rows: list[StudyRow], url: str) -> str:
     if not rows:
         return f"no studies in {url}"
     w = max(5, *(len(r.name) for r in rows))
-    lines = [f"{'study':<{w}}  {'done':>9}  {'ok':>5}  {'infeas':>6}  {'failed':>6}  {'running':>7}  {'front':>5}  {'best acc':>8}"]
+    lines = [f"{'study':<{w}}  {'trained':>9}  {'sampled':>7}  {'ok':>5}  {'failed':>6}  {'infeas':>6}  {'dup':>5}  "
+             f"{'running':>7}  {'front':>5}  {'best acc':>8}"]
     for r in rows:
-        done = f"{r.complete}/{r.budget}" if r.budget else str(r.complete)
+        c = r.counts
+        done = f"{c.trained}/{r.budget}" if r.budget else str(c.trained)
         best = "-" if r.best_acc is None else f"{r.best_acc:.4f}"
-        lines.append(f"{r.name:<{w}}  {done:>9}  {r.ok:>5}  {r.infeasible:>6}  {r.failed:>6}  {r.running:>7}  "
-                     f"{r.front:>5}  {best:>8}")
+        lines.append(f"{r.name:<{w}}  {done:>9}  {c.sampled:>7}  {c.ok:>5}  {c.failed:>6}  {c.infeasible:>6}  "
+                     f"{c.duplicate:>5}  {c.running:>7}  {r.front:>5}  {best:>8}")
     lines.append(f"{len(rows)} stud{'y' if len(rows) == 1 else 'ies'} in {url}")
     return "\n".join(lines)
 
 
 def progress_line(v: StudyView, width: int = 30) -> str:
-    """'[#####-----] 45/100 complete (45 %), 2 running, 3 failed'."""
-    row = StudyRow.of(v)
-    tail = f", {row.running} running, {row.failed} failed"
-    if not row.budget:
-        return f"{row.complete} complete{tail}"
-    frac = min(1.0, row.complete / row.budget)
+    """'[#####-----] 45/100 trained (45 %), 2 running, 3 failed': students trained of the budget."""
+    c, budget = v.counts, v.budget
+    tail = f", {c.running} running, {c.failed} failed"
+    if not budget:
+        return f"{c.trained} trained{tail}"
+    frac = min(1.0, c.trained / budget)
     bar = "#" * round(frac * width) + "-" * (width - round(frac * width))
-    state = " (running)" if row.running else (" (done)" if row.complete >= row.budget else "")
-    return f"[{bar}] {row.complete}/{row.budget} complete ({100 * frac:.0f} %){tail}{state}"
+    state = " (running)" if c.running else (" (done)" if c.trained >= budget else "")
+    return f"[{bar}] {c.trained}/{budget} trained ({100 * frac:.0f} %){tail}{state}"
 
 
 def format_show(v: StudyView) -> str:

@@ -20,7 +20,9 @@ from kdnas.errors import ConfigError
 from kdnas.pareto import hypervolume_2d, non_dominated_mask
 from kdnas.report.score import ScoreAxis, axis_of
 from kdnas.study import records as R
+from kdnas.study.budget import Counts, count_rows
 from kdnas.study.front import front_frame_of, trials_frame_of
+from kdnas.study.schema import migrate
 
 FINAL_TEST_ACC = "final_test_acc"  # written by retraining (kdnas retrain); absent until then
 #: Statuses of trials with no accuracy, in the order the "not trained" strip shows them.
@@ -36,7 +38,7 @@ class StudyView:
     front: pd.DataFrame  # `front_frame`: the study's Pareto front in its own objectives
     teacher: dict | None
     config: dict
-    objectives: list[str] = field(default_factory=lambda: ["accuracy", "macs"])
+    objectives: list[str] = field(default_factory=lambda: ["score", "macs"])
 
     @property
     def budget(self) -> int | None:
@@ -50,6 +52,11 @@ class StudyView:
 
     def count(self, status: str) -> int:
         return int((self.trials["status"] == status).sum())
+
+    @property
+    def counts(self) -> Counts:
+        """Sampled, trained, ok, failed, infeasible, duplicate and running trials."""
+        return count_rows(self.trials["status"], self.trials["trained"])
 
     @property
     def axis(self) -> ScoreAxis:
@@ -79,14 +86,15 @@ def load_view(study: optuna.Study) -> StudyView:
     for col in ("val_acc", "score", "macs", "params", "latency_ms", FINAL_TEST_ACC):
         frame[col] = pd.to_numeric(frame[col], errors="coerce")
     config = _json_attr(study, R.STUDY_CONFIG, {})
+    config = migrate(config)[0] if isinstance(config, dict) else {}  # an older study read in today's shape
     teacher = _json_attr(study, R.STUDY_TEACHER, None)
     return StudyView(
         name=study.study_name,
         trials=frame,
         front=front_frame_of(trials, study.directions),
         teacher=teacher if isinstance(teacher, dict) and "val_acc" in teacher else None,
-        config=config if isinstance(config, dict) else {},
-        objectives=list((config or {}).get("objectives", ["accuracy", "macs"])) if isinstance(config, dict) else ["accuracy", "macs"],
+        config=config,
+        objectives=list(config.get("objectives", ["score", "macs"])),
     )
 
 
@@ -157,6 +165,7 @@ class Headline:
 
     n_trials: int
     by_status: dict[str, int]
+    counts: Counts
     best: dict | None  # row of the best accuracy (trial, val_acc, macs, arch)
     cheap_near_best: dict | None  # smallest MACs within 1 point of the best accuracy
     hypervolume: float
@@ -174,7 +183,7 @@ def headline(view: StudyView, scale: float | None) -> Headline:
     curve = hypervolume_curve(view, scale)
     hv = float(curve["hypervolume"].iloc[-1]) if len(curve) else 0.0
     counts = Counter(view.trials["status"])
-    return Headline(len(view.trials), dict(counts), best, near, hv)
+    return Headline(len(view.trials), dict(counts), view.counts, best, near, hv)
 
 
 # ---- block choices on the front ---------------------------------------------------------------

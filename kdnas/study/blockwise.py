@@ -17,6 +17,7 @@ from optuna.trial import TrialState
 
 from kdnas.blockwise import CostTable, ScoreTable, build_block_table, plan_blocks, search_table
 from kdnas.study import records as R
+from kdnas.study.budget import holds_place
 from kdnas.study.setup import SearchSetup
 from kdnas.teachers import feature_modules
 
@@ -34,8 +35,10 @@ def enqueue_from_table(setup: SearchSetup, study: optuna.Study, *, verbose: bool
     (also stored as the study attribute ``blockwise``). Students already in the study are not
     picked again, so a resumed search only adds what is missing."""
     cfg, bw = setup.cfg, setup.cfg.proxy.blockwise
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING))
-    remaining = cfg.budget.trials - len(trials)
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.RUNNING,
+                                                      TrialState.WAITING))
+    # the budget counts trained students: a queued pick will take a place, an infeasible one did not
+    remaining = cfg.budget.trials - sum(1 for t in trials if holds_place(t) or t.state == TrialState.WAITING)
     if remaining <= 0:
         return {}
     existing = {t.user_attrs.get(R.ARCH) for t in trials}

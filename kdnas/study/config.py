@@ -22,10 +22,11 @@ from kdnas.errors import ConfigError
 from kdnas.distill.spec import RetrainRecipe
 from kdnas.errors import UserError
 from kdnas.paths import runs_dir
+from kdnas.study.schema import SCHEMA_VERSION, VERSION_KEY
 from kdnas.teachers import TeacherSpec
 from kdnas.yamlio import read_yaml, validate
 
-Objective = Literal["accuracy", "macs", "params", "latency"]
+Objective = Literal["score", "macs", "params", "latency"]
 _SUFFIX = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}
 
 
@@ -56,14 +57,34 @@ class Constraints(BaseModel):
         return parse_count(value)
 
 
-class Budget(BaseModel):
-    """When the search stops: a number of completed trials and/or a wall-clock time."""
+class BudgetAdvanced(BaseModel):
+    """Budget settings that only an unusual space needs."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    trials: int = Field(30, gt=0)
+    max_useless_samples: int = Field(
+        1000, gt=0,
+        description="end the search after this many samples in a row that are infeasible or already trained: "
+        "the space has no feasible new student left (a sample costs milliseconds, a student seconds)",
+    )
+
+
+class Budget(BaseModel):
+    """When the search stops: a number of trained students and/or a wall-clock time, or a failure
+    that repeats.
+
+    `trials` counts the students trained: a training that failed counts (it spent the time), a trial
+    cancelled by an interrupt does not (it is run again). Infeasible and duplicate samples are
+    recorded, so the sampler learns from them, but take no place.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    trials: int = Field(30, gt=0, description="students to train (infeasible and duplicate samples take no place)")
     time_minutes: float | None = Field(None, gt=0)
-    max_failures: int | None = Field(None, ge=0, description="stop after this many failed trials (default: trials)")
+    max_failures: int = Field(
+        3, gt=0, description="stop after this many trials in a row failed with the same reason (a systematic failure)")
+    advanced: BudgetAdvanced = BudgetAdvanced()
 
 
 class SamplerConfig(BaseModel):
@@ -130,7 +151,7 @@ class StudyConfig(BaseModel):
     teacher_training: TeacherTraining = TeacherTraining()
     space: Path = Field(description="search space: the name of a shipped space (mbv2, resnet, mixed, proxyless-cifar) or the path of a space file")
     proxy: ProxySpec
-    objectives: list[Objective] = ["accuracy", "macs"]
+    objectives: list[Objective] = ["score", "macs"]
     constraints: Constraints = Constraints()
     latency: LatencySpec = LatencySpec()
     budget: Budget = Budget()
@@ -142,13 +163,22 @@ class StudyConfig(BaseModel):
     executor: ExecutorConfig = ExecutorConfig()
     retrain: RetrainRecipe | None = Field(None, description="`kdnas retrain` recipe; default RetrainRecipe()")
 
+    @field_validator("objectives", mode="before")
+    @classmethod
+    def _accuracy_is_score(cls, objs: Any) -> Any:
+        # `accuracy` was the first objective's old name (it held the proxy's score all along, the only
+        # choice there was), so users' files that still say it keep working
+        if isinstance(objs, list) and objs and objs[0] == "accuracy":
+            return ["score", *objs[1:]]
+        return objs
+
     @field_validator("objectives")
     @classmethod
     def _objectives(cls, objs: list[str]) -> list[str]:
-        if not objs or objs[0] != "accuracy":
-            raise ValueError("the first objective must be 'accuracy' (validation top-1, maximised)")
+        if not objs or objs[0] != "score":
+            raise ValueError("the first objective must be 'score' (the proxy's score, proxy.score, maximised)")
         if len(objs) not in (2, 3) or len(set(objs)) != len(objs):
-            raise ValueError("give accuracy plus one or two distinct cost objectives: macs, params, latency")
+            raise ValueError("give score plus one or two distinct cost objectives: macs, params, latency")
         return objs
 
     @field_validator("device")
@@ -204,6 +234,7 @@ class StudyConfig(BaseModel):
         # `retrain` is left out: it does not change what the search means, and a study whose config
         # gains a retrain section later must still resume (the recipe is saved in each retrain run).
         out = self.model_dump(mode="json", exclude={"retrain"})
+        out[VERSION_KEY] = SCHEMA_VERSION  # how a later kdnas knows which migrations a stored copy needs
         if self.proxy.method != "blockwise":
             # the block-wise settings mean nothing to other proxies; leaving them out keeps studies
             # stored before they existed resumable

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -12,12 +11,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from kdnas.pareto import non_dominated_mask
 from kdnas.study import records as R
-
-
-def objectives_of(study: optuna.Study) -> list[str]:
-    """The study's objectives, from its stored config (accuracy first)."""
-    cfg = json.loads(study.user_attrs.get(R.STUDY_CONFIG, "{}"))
-    return cfg.get("objectives", ["accuracy", "macs"])
+from kdnas.study.budget import was_trained
 
 
 def _score(ua: dict) -> float | None:
@@ -47,7 +41,8 @@ def front_of(all_trials: Sequence[FrozenTrial], dirs: Sequence[optuna.study.Stud
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
-    """One row per trial: number, state, status, architecture, accuracy, costs, timings, reason."""
+    """One row per trial: number, state, status, architecture, accuracy, score, costs, timings, reason,
+    and whether a student was trained (took a budget place)."""
     return trials_frame_of(study.get_trials(deepcopy=False))
 
 
@@ -62,11 +57,11 @@ def trials_frame_of(trials: Sequence[FrozenTrial]) -> pd.DataFrame:
             "arch": ua.get(R.ARCH), "val_acc": ua.get(R.VAL_ACC), "score": _score(ua), "macs": ua.get(R.MACS),
             "params": ua.get(R.PARAMS), "latency_ms": ua.get(R.LATENCY_MS), "wall_s": ua.get(R.WALL_S),
             "train_s": metrics.get("train_s"), "reason": ua.get(R.REASON),
-            "duplicate_of_arch": ua.get(R.STATUS) == R.STATUS_DUPLICATE,
+            "duplicate_of_arch": ua.get(R.STATUS) == R.STATUS_DUPLICATE, "trained": was_trained(t),
             "started": t.datetime_start, "finished": t.datetime_complete,
         })
     return pd.DataFrame(rows, columns=["trial", "state", "status", "arch", "val_acc", "score", "macs", "params", "latency_ms",
-                                       "wall_s", "train_s", "reason", "duplicate_of_arch", "started", "finished"])
+                                       "wall_s", "train_s", "reason", "duplicate_of_arch", "trained", "started", "finished"])
 
 
 def front_frame(study: optuna.Study) -> pd.DataFrame:

@@ -1,29 +1,44 @@
-"""The progress line of a search: trials complete of the budget, best accuracy, front size,
-trials running and failed."""
+"""The progress of a search: students trained of the budget, best accuracy, front size, and what
+the samples became (running, infeasible, duplicate, failed).
+
+On a terminal it is a redrawn tqdm bar; anywhere else (a log file, a pipe) it is one plain line
+every few trials, so a log does not fill with carriage returns.
+"""
 
 from __future__ import annotations
 
 import sys
+import time
+from collections import Counter
+from typing import TextIO
 
 import optuna
 from tqdm import tqdm
 
 from kdnas.study.front import front_trials
 
+LINE_EVERY_S = 10.0  # without a terminal: at most one line per this many seconds, and one per student
+
 
 class Progress:
-    """A tqdm bar over complete trials; postfix shows best feasible accuracy, Pareto-front size,
-    running and failed trials."""
+    """A tqdm bar over trained students (or plain lines when `out` is not a terminal); the postfix shows
+    the best feasible accuracy, the Pareto-front size and the running, infeasible, duplicate and failed
+    trials."""
 
-    def __init__(self, budget: int, complete: int, *, enabled: bool, study: optuna.Study) -> None:
-        self.study = study
-        self.enabled = enabled
+    def __init__(self, budget: int, trained: int, *, enabled: bool, study: optuna.Study,
+                 out: TextIO | None = None) -> None:
+        self.study, self.enabled, self.budget = study, enabled, budget
+        self.out = out or sys.stderr
+        self.plain = enabled and not self.out.isatty()
         self.best = float("nan")
         self.front = 0
-        self.failed = 0
         self.n_running = 0
-        self.bar = tqdm(total=budget, initial=complete, disable=not enabled, desc=study.study_name,
-                        unit="trial", file=sys.stderr, dynamic_ncols=True)
+        self.trained = trained
+        self.seen: Counter[str] = Counter()
+        self.last_line = time.monotonic()
+        self.bar = None if self.plain else tqdm(
+            total=budget, initial=trained, disable=not enabled, desc=study.study_name, unit="student",
+            file=self.out, dynamic_ncols=True)
         self._refresh()
 
     def _refresh(self) -> None:
@@ -35,17 +50,30 @@ class Progress:
         self.front = len(front)
         self._postfix()
 
-    def _postfix(self) -> None:
-        self.bar.set_postfix_str(f"best acc {self.best:.4f} | front {self.front} | "
-                                 f"running {self.n_running} | failed {self.failed}")
+    def _status(self) -> str:
+        return (f"best acc {self.best:.4f} | front {self.front} | running {self.n_running} | "
+                f"infeasible {self.seen['infeasible']} | duplicate {self.seen['duplicate']} | failed {self.seen['failed']}")
 
-    def update(self, complete: int, status: str, acc: float | None = None) -> None:
-        """Record a finished trial."""
-        if status == "failed":
-            self.failed += 1
-        self.bar.n = complete
-        self._refresh()
-        self.bar.refresh()
+    def _postfix(self) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(self._status())
+
+    def _line(self) -> None:
+        self.last_line = time.monotonic()
+        print(f"{self.study.study_name}: {self.trained}/{self.budget} trained | {self._status()}", file=self.out, flush=True)
+
+    def update(self, trained: int, status: str, acc: float | None = None) -> None:
+        """Record a finished trial (`status`: ok, failed, infeasible or duplicate)."""
+        self.seen[status] += 1
+        new_student = trained != self.trained
+        self.trained = trained
+        if self.bar is not None:
+            self.bar.n = trained
+            self._refresh()
+            self.bar.refresh()
+        elif self.plain and (new_student or time.monotonic() - self.last_line >= LINE_EVERY_S):
+            self._refresh()
+            self._line()
 
     def running(self, n: int) -> None:
         """How many trials are being evaluated now."""
@@ -54,5 +82,8 @@ class Progress:
             self._postfix()
 
     def close(self) -> None:
-        """Finish the bar."""
-        self.bar.close()
+        """Finish the bar (or write the last line)."""
+        if self.bar is not None:
+            self.bar.close()
+        elif self.plain:
+            self._line()

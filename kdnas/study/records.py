@@ -19,11 +19,18 @@ METRICS = "metrics"  # dict of proxy measurements (train_s, eval_s, final_loss, 
 WHERE = "where"  # host, pid, executor, CUDA_VISIBLE_DEVICES
 DUPLICATE_OF = "duplicate_of"
 RETRY_OF = "retry_of"
+TRAINED = "trained"  # True when a student was trained, whether it succeeded or failed: it took a budget place
+
+# Reason prefixes of trials stopped by an interrupt (Ctrl-C, a driver that died): not the student's
+# fault, so they are queued again and take no budget place.
+CANCELLED = "cancelled"
+INTERRUPTED = "interrupted"
 
 # Study-level attributes.
 STUDY_CONFIG = "config"
 STUDY_TEACHER = "teacher"  # name, checkpoint, sha256, val_acc, macs, params, latency_ms
 STUDY_LATENCY_SPEC = "latency_spec"
 STUDY_SPACE = "space"  # name and size
+STUDY_SCORE = "score"  # which proxy score the first objective ("score") holds: accuracy, val_loss, tse, tse_late
 
 STATUS_OK, STATUS_INFEASIBLE, STATUS_FAILED, STATUS_DUPLICATE = "ok", "infeasible", "failed", "duplicate"

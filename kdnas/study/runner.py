@@ -1,17 +1,21 @@
 """The search loop: Optuna ask -> costs -> (infeasible | duplicate | executor) -> tell.
 
-The driver is the only place that samples; the executor only evaluates. The budget counts
-COMPLETE trials (feasible, infeasible or duplicate), so re-running the same command continues
-the same study until that many are complete, and nothing complete is ever redone.
+The driver is the only place that samples; the executor only evaluates. The budget counts the
+students trained (`kdnas.study.budget`): infeasible and duplicate samples are told to the sampler so
+it learns from them but take no place, so re-running the same command continues the same study until
+that many students are trained, and nothing trained is ever redone. The search also ends when the
+same failure repeats (`budget.max_failures` in a row) or when the space has no feasible new student
+left (`budget.advanced.max_useless_samples` samples in a row infeasible or already trained).
 
 Several drivers may share one study (a database server with heartbeats): the counts that
 decide whether to ask again are read from the storage each time, and a driver asks only while
-complete + running < budget, so together they fill the budget once.
+trained + running < budget, so together they fill the budget once.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import signal
 import threading
 import time
@@ -20,11 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
+from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from kdnas.errors import TrialFailure
 from kdnas.execute import Executor, TrialTask
 from kdnas.study import records as R
+from kdnas.study.budget import holds_place, requeued, was_trained
 from kdnas.study.costs import Costs
 from kdnas.study.progress import Progress
 from kdnas.study.setup import SearchSetup
@@ -36,50 +42,73 @@ class SearchSummary:
     """What one invocation of the search did."""
 
     study_name: str
-    complete: int
+    trained: int  # students trained in the study (all drivers, all invocations): the budget's count
     failed_now: int
     evaluated_now: int
     recovered: tuple[int, ...]
-    stopped_by: str  # budget | time | failures | interrupted
+    stopped_by: str  # budget | time | failures | exhausted | interrupted
+    stop_line: str | None = None  # why it stopped, when the failures or the space ended it
 
 
-CANCELLED = "cancelled"  # reason prefix of trials stopped by an interrupt; they are re-queued
+CANCELLED = R.CANCELLED  # reason prefix of trials stopped by an interrupt; they are re-queued
 _TICK_S = 0.5  # how often the driver looks up from waiting (signals, storage, other drivers)
 
 
 def objective_values(setup: SearchSetup, score: float, costs: Costs) -> list[float]:
-    """Values in the order of the config's objectives; the first ("accuracy") is the proxy's score
-    (`proxy.score`: the accuracy itself, or a loss negated)."""
-    by_name = {"accuracy": score, "macs": float(costs.macs), "params": float(costs.params),
+    """Values in the order of the config's objectives; the first (`score`) is the proxy's score
+    (`proxy.score`: the accuracy itself, or a loss negated; higher is better)."""
+    by_name = {"score": score, "macs": float(costs.macs), "params": float(costs.params),
                "latency": float(costs.latency_ms if costs.latency_ms is not None else "nan")}
     return [by_name[o] for o in setup.cfg.objectives]
 
 
+def worst_values(study: optuna.Study) -> list[float]:
+    """What an infeasible student is told: the worst value of every objective (-inf for the score,
+    +inf for each cost), so that no reader that ignores the constraints sees it on a front or above
+    a trained student; its real costs stay in its user attributes.
+
+    The values do not teach the samplers anything wrong: TPE puts a trial with a positive constraint
+    value into its "bad" group ranked by the violation alone, and NSGA-II ranks any feasible trial
+    above every infeasible one, whatever their values; both need the trial COMPLETE to see it at all
+    (a FAIL trial is ignored by both, and NSGA-II reads COMPLETE trials only), hence COMPLETE with
+    infinite values rather than another state.
+    """
+    return [float("-inf") if d == StudyDirection.MAXIMIZE else float("inf") for d in study.directions]
+
+
 OVER_BUDGET = "over budget: another driver took the last place"
+NO_NEW_STUDENT = ("the space has no feasible new student left: the last {n} samples were all infeasible or "
+                  "already trained (budget.advanced.max_useless_samples)")
 
 
 def _over_budget(study: optuna.Study, number: int, budget: int) -> bool:
     """Whether trial `number`, just asked, is one too many: trial numbers are handed out in order by
-    the storage, so the complete and running trials numbered below it are the ones that came first.
-    Two drivers that both counted one free place before asking both get a trial; this gives it to
-    the one that asked first."""
-    before = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
-    return sum(1 for t in before if t.number < number) >= budget
+    the storage, so the trials numbered below it that hold a place (trained, or running) are the ones
+    that came first. Two drivers that both counted one free place before asking both get a trial;
+    this gives it to the one that asked first."""
+    before = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.RUNNING))
+    return sum(1 for t in before if t.number < number and holds_place(t)) >= budget
 
 
 def _snapshot(study: optuna.Study) -> tuple[int, int, dict[str, tuple[float, float, int]]]:
-    """From the storage: complete and running counts, and {arch: (score, accuracy, trial)} of trained
-    ones (the score is the first objective's value)."""
-    complete = running = 0
+    """From the storage: trained and running counts, and {arch: (score, accuracy, trial)} of the ones
+    trained successfully (the score is the first objective's value)."""
+    trained = running = 0
     known: dict[str, tuple[float, float, int]] = {}
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)):
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.RUNNING)):
         if t.state == TrialState.RUNNING:
             running += 1
-            continue
-        complete += 1
-        if t.user_attrs.get(R.STATUS) == R.STATUS_OK:
-            known.setdefault(t.user_attrs[R.ARCH], (t.values[0], t.user_attrs[R.VAL_ACC], t.number))
-    return complete, running, known
+        elif was_trained(t):
+            trained += 1
+            if t.user_attrs.get(R.STATUS) == R.STATUS_OK:
+                known.setdefault(t.user_attrs[R.ARCH], (t.values[0], t.user_attrs[R.VAL_ACC], t.number))
+    return trained, running, known
+
+
+def failure_kind(reason: str | None) -> str:
+    """What makes two failures "the same reason": their text with the numbers left out (the step a
+    loss became non-finite at, or the bytes a device lacked, differ from student to student)."""
+    return re.sub(r"[-+]?\d+(\.\d*)?(e[-+]?\d+)?|\b(nan|inf)\b", "#", reason or "", flags=re.IGNORECASE)
 
 
 class _Heartbeat:
@@ -154,13 +183,15 @@ def run_search(
     should_stop: Callable[[], bool] = lambda: False,
     handle_sigint: bool = True,
 ) -> SearchSummary:
-    """Run the study until its budget of complete trials (or its time, its failure limit, or an
+    """Run the study until `budget.trials` students are trained (or its time is up, the same failure
+    repeats `budget.max_failures` times in a row, the space has no feasible new student left, or an
     interrupt: Ctrl-C or `should_stop()`, after which no trial starts and running ones finish, or
     are cancelled and re-queued when `executor.cancel_running_on_interrupt`)."""
     cfg = setup.cfg
     study = open_study(cfg)
     study.set_user_attr(R.STUDY_TEACHER, json.dumps(setup.teacher_info))
     study.set_user_attr(R.STUDY_SPACE, json.dumps({"name": setup.space.name, "size": setup.space.size()}))
+    study.set_user_attr(R.STUDY_SCORE, cfg.proxy.score)
     if cfg.needs_latency:
         study.set_user_attr(R.STUDY_LATENCY_SPEC, json.dumps(cfg.latency.model_dump(mode="json")))
     if cfg.proxy.method == "blockwise":  # the block table picks the trials; the loop confirms them
@@ -170,17 +201,19 @@ def run_search(
     recovered = list(recover_orphans(study))
     several_drivers = heartbeat_enabled(study)
     budget = cfg.budget.trials
-    max_failures = cfg.budget.max_failures if cfg.budget.max_failures is not None else budget
-    complete, running, known = _snapshot(study)
+    trained, running, known = _snapshot(study)
     failed_now = evaluated_now = 0
+    streak: list[str] = []  # reasons of the failures in a row, since the last student trained
+    useless = 0  # samples in a row that were infeasible or already trained (or being trained)
     t_start = time.monotonic()
     pending: dict[int, _Running] = {}  # by trial number, submitted to the executor
     by_arch: dict[str, _Running] = {}
-    bar = Progress(budget, complete, enabled=progress, study=study)
+    bar = Progress(budget, trained, enabled=progress, study=study)
     heart = _Heartbeat(study, study._storage.get_heartbeat_interval() if several_drivers else None)  # type: ignore[attr-defined]
     interrupt = _Interrupt(handle_sigint)
-    stopped_by = "budget"
+    stopped_by, stop_line = "budget", None
     cancel_sent = False
+    lost = worst_values(study)
 
     def tell(trial: optuna.Trial, values: list[float] | None, attrs: dict, state: TrialState) -> None:
         for k, v in attrs.items():
@@ -190,17 +223,32 @@ def run_search(
 
     def fail(trial: optuna.Trial, attrs: dict, reason: str | None) -> None:
         tell(trial, None, {**attrs, R.STATUS: R.STATUS_FAILED, R.REASON: reason}, TrialState.FAIL)
-        if reason and reason.startswith(CANCELLED):  # not the student's fault: run it again on resume
+        if requeued(reason):  # not the student's fault: run it again on resume
             study.enqueue_trial(trial.params, user_attrs={R.RETRY_OF: trial.number}, skip_if_exists=False)
+
+    def failed(reason: str | None) -> None:
+        """One more failure of a student (not an interrupt): the search stops when it repeats."""
+        nonlocal failed_now, stopped_by, stop_line
+        failed_now += 1
+        if streak and failure_kind(streak[-1]) != failure_kind(reason):
+            streak.clear()
+        streak.append(reason or "")
+        if len(streak) >= cfg.budget.max_failures and stopped_by == "budget":
+            stopped_by = "failures"
+            stop_line = f"{len(streak)} trials in a row failed with the same reason (budget.max_failures): {streak[-1]}"
+
+    def sampled_useless() -> None:
+        nonlocal useless, stopped_by, stop_line
+        useless += 1
+        if useless >= cfg.budget.advanced.max_useless_samples and stopped_by == "budget":
+            stopped_by, stop_line = "exhausted", NO_NEW_STUDENT.format(n=useless)
 
     try:
         executor.start(setup.ctx)
         while True:
             out_of_time = cfg.budget.time_minutes is not None and time.monotonic() - t_start > cfg.budget.time_minutes * 60
-            if out_of_time:
+            if out_of_time and stopped_by == "budget":
                 stopped_by = "time"
-            if failed_now >= max_failures > 0 or (max_failures == 0 and failed_now > 0):
-                stopped_by = "failures"
             if interrupt.requested or should_stop():
                 stopped_by = "interrupted"
                 if cfg.executor.cancel_running_on_interrupt and not cancel_sent:
@@ -208,14 +256,14 @@ def run_search(
                     cancel_sent = True
             stopping = stopped_by != "budget"
             if not stopping and executor.outstanding < executor.capacity:
-                complete, running, known = _snapshot(study)  # other drivers may have added trials
-            while not stopping and complete + running < budget and executor.outstanding < executor.capacity:
+                trained, running, known = _snapshot(study)  # other drivers may have added trials
+            while not stopping and trained + running < budget and executor.outstanding < executor.capacity:
                 trial = study.ask()
                 if several_drivers and _over_budget(study, trial.number, budget):
                     # another driver asked for the last place between our count and our ask
                     trial.set_user_attr(R.REASON, OVER_BUDGET)
                     study.tell(trial, state=TrialState.PRUNED)
-                    complete, running, known = _snapshot(study)
+                    trained, running, known = _snapshot(study)
                     continue
                 heart.add(trial._trial_id)
                 running += 1
@@ -226,12 +274,10 @@ def run_search(
                     costs = setup.costs(arch)
                 except TrialFailure as err:  # the space cannot build this sample (NNI freeze): only it fails
                     fail(trial, {R.ARCH: str(arch)}, str(err))
-                    failed_now += 1
+                    failed(str(err))
                     running -= 1
-                    bar.update(complete, "failed")
-                    if failed_now >= max_failures:  # every sample failing must not ask forever
-                        stopped_by = "failures"
-                        break
+                    bar.update(trained, "failed")
+                    stopping = stopped_by != "budget"
                     continue
                 for key, value in costs.violations(cfg.constraints).items():
                     trial.set_constraint(key, value)  # seen by TPE/NSGA-II and by best_trials
@@ -239,33 +285,38 @@ def run_search(
                          R.LATENCY_MS: costs.latency_ms, R.CONSTRAINTS: costs.violations(cfg.constraints)}
                 reason = costs.reason(cfg.constraints)
                 if reason is not None:  # never trained: costs alone decide
-                    tell(trial, objective_values(setup, 0.0, costs),
-                         {**attrs, R.STATUS: R.STATUS_INFEASIBLE, R.REASON: reason}, TrialState.COMPLETE)
-                    complete, running = complete + 1, running - 1
-                    bar.update(complete, "infeasible")
+                    tell(trial, lost, {**attrs, R.STATUS: R.STATUS_INFEASIBLE, R.REASON: reason}, TrialState.COMPLETE)
+                    running -= 1
+                    bar.update(trained, "infeasible")
+                    sampled_useless()
                 elif str(arch) in known:
                     score, acc, first = known[str(arch)]
                     tell(trial, objective_values(setup, score, costs),
                          {**attrs, R.STATUS: R.STATUS_DUPLICATE, R.VAL_ACC: acc, R.SCORE: score,
                           R.DUPLICATE_OF: first},
                          TrialState.COMPLETE)
-                    complete, running = complete + 1, running - 1
-                    bar.update(complete, "duplicate")
+                    running -= 1
+                    bar.update(trained, "duplicate")
+                    sampled_useless()
                 else:
                     for k, v in attrs.items():
                         trial.set_user_attr(k, v)
                     if str(arch) in by_arch:  # being trained right now: wait for that result
                         by_arch[str(arch)].followers.append((trial, costs, time.monotonic()))
+                        sampled_useless()
+                        stopping = stopped_by != "budget"
                         continue
+                    useless = 0
                     job = _Running(trial, arch, costs, time.monotonic())
                     pending[trial.number] = by_arch[str(arch)] = job
                     executor.submit(TrialTask(trial.number, str(arch), cfg.seed + trial.number))
                     bar.running(len(pending))
+                stopping = stopped_by != "budget"
             if not pending:
-                if several_drivers and not stopping and complete < budget and running > 0:
+                if several_drivers and not stopping and trained < budget and running > 0:
                     time.sleep(_TICK_S * 2)  # other drivers' trials: wait for them, or for them to go stale
                     recovered += recover_orphans(study)
-                    complete, running, known = _snapshot(study)
+                    trained, running, known = _snapshot(study)
                     continue
                 break
             for outcome in executor.wait(timeout=_TICK_S):
@@ -274,29 +325,31 @@ def run_search(
                 trial, costs = job.trial, job.costs
                 evaluated_now += 1
                 common = {R.WALL_S: time.monotonic() - job.t0, R.WHERE: outcome.where, R.METRICS: outcome.metrics}
+                cancelled = not outcome.ok and requeued(outcome.reason)
                 if outcome.ok:
                     score = outcome.score
                     known[outcome.arch] = (score, outcome.val_acc, trial.number)  # type: ignore[assignment]
                     tell(trial, objective_values(setup, score, costs),  # type: ignore[arg-type]
-                         {**common, R.STATUS: R.STATUS_OK, R.VAL_ACC: outcome.val_acc, R.SCORE: score},
+                         {**common, R.STATUS: R.STATUS_OK, R.TRAINED: True, R.VAL_ACC: outcome.val_acc, R.SCORE: score},
                          TrialState.COMPLETE)
-                    complete += 1
                     for follower, f_costs, _ in job.followers:
                         tell(follower, objective_values(setup, score, f_costs),  # type: ignore[arg-type]
                              {R.STATUS: R.STATUS_DUPLICATE, R.VAL_ACC: outcome.val_acc, R.SCORE: score,
                               R.DUPLICATE_OF: trial.number},
                              TrialState.COMPLETE)
-                        complete += 1
-                    bar.update(complete, "ok", acc=outcome.val_acc)
+                    streak.clear()
+                    trained += 1
+                    bar.update(trained, "ok", acc=outcome.val_acc)
                 else:
-                    fail(trial, common, outcome.reason)
-                    if not (outcome.reason or "").startswith(CANCELLED):
-                        failed_now += 1
+                    fail(trial, {**common, R.TRAINED: not cancelled}, outcome.reason)
+                    if not cancelled:
+                        failed(outcome.reason)
                     for follower, _, _ in job.followers:
                         fail(follower, {R.DUPLICATE_OF: trial.number},
-                             outcome.reason if (outcome.reason or "").startswith(CANCELLED)
+                             outcome.reason if cancelled
                              else f"same architecture as trial {trial.number}, which failed: {outcome.reason}")
-                    bar.update(complete, "failed")
+                    trained += not cancelled
+                    bar.update(trained, "failed")
                 running -= 1 + len(job.followers)
                 bar.running(len(pending))
     finally:
@@ -304,4 +357,4 @@ def run_search(
         heart.close()
         bar.close()
         executor.shutdown()
-    return SearchSummary(cfg.name, complete, failed_now, evaluated_now, tuple(recovered), stopped_by)
+    return SearchSummary(cfg.name, trained, failed_now, evaluated_now, tuple(recovered), stopped_by, stop_line)

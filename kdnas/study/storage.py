@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
+import warnings
 from pathlib import Path
 
 import optuna
@@ -16,6 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 from kdnas.errors import ConfigError, UserError
 from kdnas.study import records as R
 from kdnas.study.config import StudyConfig
+from kdnas.study.schema import migrate
 
 # Fields that may change between runs of one study without changing what it means (`device`: where
 # it runs; `auto` resolves differently on different machines, and each trial records what it ran on).
@@ -42,8 +45,8 @@ def make_sampler(cfg: StudyConfig, seed: int | None = None) -> optuna.samplers.B
 
 
 def directions(cfg: StudyConfig) -> list[str]:
-    """Accuracy is maximised, every cost minimised."""
-    return ["maximize" if o == "accuracy" else "minimize" for o in cfg.objectives]
+    """The score is maximised, every cost minimised."""
+    return ["maximize" if o == "score" else "minimize" for o in cfg.objectives]
 
 
 def ensure_storage_dir(url: str) -> None:
@@ -52,46 +55,32 @@ def ensure_storage_dir(url: str) -> None:
         Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
 
 
-# Fields added after studies were stored without them: their path (section, ..., field) -> the value
-# that reproduces how those studies ran. A stored study lacking the field is read as having it.
-_ADDED_FIELDS = {("proxy", "bn_recalibration"): 0, ("proxy", "score"): "accuracy",
-                 ("proxy", "blockwise", "score"): "loss"}
-# Fields whose default changed. Studies are stored with every default filled in, so one stored under
-# the old default holds it; a config that relies on the default no longer matches it, and the
-# refusal names these fields with the value that continues the study.
-_CHANGED_DEFAULTS = (("proxy", "optimizer"), ("proxy", "lr"), ("proxy", "score"), ("proxy", "bn_recalibration"))
-
-
 def _comparable(config: dict) -> dict:
     return {k: v for k, v in config.items() if k not in _RESUMABLE_FIELDS}
 
 
-def _section(config: dict, path: tuple[str, ...]) -> dict | None:
-    """The dict that holds the field at `path` (None where a section on the way is absent: a
-    study whose proxy has no `blockwise` settings, say)."""
-    for key in path[:-1]:
-        config = config.get(key) if isinstance(config, dict) else None
-    return config if isinstance(config, dict) else None
+def _leaf_diffs(stored: object, current: object, path: str = "") -> list[str]:
+    """'proxy.lr: 0.1 in the stored study, 0.05 now' for every field that differs (a default that
+    changed since the study was stored shows up here with the value that continues it)."""
+    if isinstance(stored, dict) and isinstance(current, dict):
+        return [d for k in sorted(set(stored) | set(current), key=str)
+                for d in _leaf_diffs(stored.get(k), current.get(k), f"{path}.{k}" if path else str(k))]
+    return [] if stored == current else [f"{path}: {stored} in the stored study, {current} now"]
 
 
-def _with_added_fields(stored: dict) -> dict:
-    """`stored` as this version would have written it: fields added since are filled with the value
-    that reproduces the stored study's behaviour."""
-    out = json.loads(json.dumps(stored))
-    for path, old in _ADDED_FIELDS.items():
-        section = _section(out, path)
-        if section is not None and path[-1] not in section:
-            section[path[-1]] = old
-    return out
+def _mismatch(stored: dict, current: dict) -> str | None:
+    """Why a study stored with `stored` (migrated) cannot continue with `current`, or None."""
+    if _comparable(stored) == _comparable(current):
+        return None
+    diffs = _leaf_diffs(_comparable(stored), _comparable(current))
+    shown = "; ".join(diffs[:6]) + (f"; {len(diffs) - 6} more" if len(diffs) > 6 else "")
+    return f"{shown}: set these in the config to continue this study"
 
 
-def _added_field_hint(stored: dict, current: dict) -> str:
-    hints = []
-    for path in dict.fromkeys([*_ADDED_FIELDS, *_CHANGED_DEFAULTS]):
-        was, now = _section(stored, path), _section(current, path)
-        if was is not None and now is not None and was.get(path[-1]) != now.get(path[-1]):
-            hints.append(f"{'.'.join(path)}: {was.get(path[-1])} in the stored study, {now.get(path[-1])} now")
-    return f" [{'; '.join(hints)}: set it in the config to continue this study]" if hints else ""
+def stored_config(study: optuna.Study) -> tuple[dict, list[str]]:
+    """The study's stored resolved config, migrated to this version's shape, and what changed."""
+    raw = study.user_attrs.get(R.STUDY_CONFIG)
+    return migrate(json.loads(raw) if raw else {})
 
 
 def _schema_race_safe(fn, attempts: int = 5):  # noqa: ANN001, ANN202
@@ -127,16 +116,23 @@ def check_resumable(cfg: StudyConfig) -> bool:
     url = cfg.storage_url
     if not study_exists(url, cfg.name):
         return False
-    study = optuna.load_study(study_name=cfg.name, storage=url)
-    stored = _with_added_fields(json.loads(study.user_attrs.get(R.STUDY_CONFIG, "{}")))
+    _check_same(optuna.load_study(study_name=cfg.name, storage=url), cfg)
+    return True
+
+
+def _check_same(study: optuna.Study, cfg: StudyConfig) -> tuple[dict, list[str]]:
+    """The study's stored config (migrated) and what the migration changed; raises when it does not
+    match `cfg` in what the study means."""
+    stored, notes = stored_config(study)
     current = json.loads(json.dumps(cfg.resolved()))
-    if stored and _comparable(stored) != _comparable(current):
+    why = _mismatch(stored, current) if stored else None
+    if why:
         diff = sorted(k for k in set(stored) | set(current) if k not in _RESUMABLE_FIELDS and stored.get(k) != current.get(k))
         raise ConfigError(
-            f"study '{cfg.name}' already exists in {url} with a different config (fields: {', '.join(diff)})"
-            f"{_added_field_hint(stored, current)}; give the study a new name or restore the old config"
+            f"study '{cfg.name}' already exists in {cfg.storage_url} with a different config (fields: {', '.join(diff)})"
+            f" [{why}]; give the study a new name or restore the old config"
         )
-    return True
+    return stored, notes
 
 
 def heartbeat_s(cfg: StudyConfig) -> int | None:
@@ -189,6 +185,17 @@ def open_study(cfg: StudyConfig) -> optuna.Study:
     ))
     if R.STUDY_CONFIG not in study.user_attrs:
         study.set_user_attr(R.STUDY_CONFIG, json.dumps(cfg.resolved()))
+    else:
+        stored, notes = _check_same(study, cfg)  # raises before anything is written
+        if notes:
+            print(f"kdnas: study {cfg.name} was stored by an older kdnas: {'; '.join(notes)}", file=sys.stderr, flush=True)
+        if stored != json.loads(study.user_attrs[R.STUDY_CONFIG]):  # it matched: store it as today's kdnas would
+            study.set_user_attr(R.STUDY_CONFIG, json.dumps(stored))
+    # Names shown by Optuna, optuna-dashboard and anything reading the storage (set on every open:
+    # studies stored before they existed get them too).
+    with warnings.catch_warnings():  # experimental in Optuna 5 (since 3.2), and what the dashboard shows
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(list(cfg.objectives))
     return study
 
 
@@ -229,7 +236,7 @@ def recover_orphans(study: optuna.Study) -> list[int]:
         t = running[trial_id]
         try:
             storage.set_trial_user_attr(trial_id, R.STATUS, R.STATUS_FAILED)
-            storage.set_trial_user_attr(trial_id, R.REASON, "interrupted: the search stopped during this trial")
+            storage.set_trial_user_attr(trial_id, R.REASON, f"{R.INTERRUPTED}: the search stopped during this trial")
             if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
                 continue
         except UpdateFinishedTrialError:

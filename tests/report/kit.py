@@ -22,7 +22,7 @@ def arch(w1: int = 8, w2: int = 16, e: int = 3, k: int = 3, skip: bool = True) -
 
 def config(name: str, trials: int = 20, **over: object) -> dict:
     cfg = {"name": name, "seed": 0, "data": {"name": "digits"}, "teacher": {"name": "resnet20"},
-           "proxy": {"method": "kd", "steps": 100}, "objectives": ["accuracy", "macs"],
+           "proxy": {"method": "kd", "steps": 100}, "objectives": ["score", "macs"],
            "constraints": {"max_macs": None}, "budget": {"trials": trials}, "sampler": {"name": "tpe"}}
     cfg.update(over)
     return cfg
@@ -43,13 +43,15 @@ def add(study: optuna.Study, status: str, arch_text: str, acc: float | None = No
     attrs: dict = {R.ARCH: arch_text, R.MACS: macs, R.PARAMS: params, R.LATENCY_MS: latency_ms, R.CONSTRAINTS: {}}
     state, values = TrialState.COMPLETE, None
     if status in ("ok", "duplicate"):
-        attrs.update({R.STATUS: status, R.VAL_ACC: acc, R.WALL_S: 2.0, R.METRICS: {"train_s": 1.8}})
+        attrs.update({R.STATUS: status, R.VAL_ACC: acc, R.WALL_S: 2.0, R.METRICS: {"train_s": 1.8}}
+                     | ({R.TRAINED: True} if status == "ok" else {}))
         values = [float(extra.get(R.SCORE, acc)), float(macs)]  # type: ignore[arg-type]
     elif status == "infeasible":
         attrs.update({R.STATUS: status, R.REASON: reason or f"macs {macs} > max_macs"})
-        values = [0.0, float(macs)]
+        values = [float("-inf"), float("inf")]  # the worst of each objective, as the runner tells them
     elif status == "failed":
-        attrs.update({R.STATUS: status, R.REASON: reason or "non-finite loss (nan) at step 3", R.WALL_S: 0.5})
+        attrs.update({R.STATUS: status, R.REASON: reason or "non-finite loss (nan) at step 3", R.WALL_S: 0.5,
+                      R.TRAINED: True})
         state = TrialState.FAIL
     elif status == "running":
         state = TrialState.RUNNING
@@ -58,7 +60,7 @@ def add(study: optuna.Study, status: str, arch_text: str, acc: float | None = No
 
 
 def demo_study(url: str, name: str = "demo", acc_shift: float = 0.0) -> optuna.Study:
-    """12 trials: 7 trained (front: trials 0, 2, 4, 6), a duplicate, 2 infeasible, a failure, one running."""
+    """12 trials: 8 trained (7 ok, front: trials 0, 2, 4, 6; a failure), a duplicate, 2 infeasible, one running."""
     s = new_study(url, name)
     add(s, "ok", arch(8, 16), 0.80 + acc_shift, macs=100_000, params=4_000, latency_ms=0.20)       # 0 front
     add(s, "ok", arch(8, 24), 0.78 + acc_shift, macs=150_000, params=6_000, latency_ms=0.25)       # 1

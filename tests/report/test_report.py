@@ -45,7 +45,8 @@ def test_report_writes_every_file(url: str, tmp_path: Path) -> None:
     assert len(trials) == 12
     assert json.loads((rep.folder / "config.json").read_text())["name"] == "demo"
     md = rep.summary_md.read_text()
-    assert "7 ok, 1 duplicate, 2 infeasible, 1 failed, 1 running" in md
+    assert "trials: 12 sampled: 8 trained, 7 ok, 1 failed, 2 infeasible, 1 duplicate, 1 running (budget: 20 trained)" in md
+    assert "12 sampled: 8 trained" in rep.index_html.read_text()
     assert "best accuracy: 93.00 %" in md and "teacher resnet20" in md and "hypervolume:" in md
     assert md.count("| `stem_c8") == len(DEMO_FRONT)
 
@@ -123,7 +124,7 @@ def test_report_command(url: str, tmp_path: Path, capsys: pytest.CaptureFixture[
     demo_study(url)
     assert main(["report", "demo", "--storage", url, "--reports", str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out
-    assert "study demo: 12 trials" in out and "teach" in out and "index.html" in out
+    assert "study demo: 12 sampled: 8 trained" in out and "teach" in out and "index.html" in out
     assert (tmp_path / "r" / "demo" / "index.html").is_file()
 
 
@@ -131,7 +132,7 @@ def test_empty_study(url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str
     new_study(url, "empty")
     assert main(["report", "empty", "--storage", url, "--reports", str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out
-    assert "0 trials" in out and "front is empty" in out
+    assert "0 sampled: 0 trained" in out and "front is empty" in out
     folder = tmp_path / "r" / "empty"
     page = (folder / "index.html").read_text()
     assert "has no trials yet" in page and 'id="fig-macs"' not in page
@@ -144,7 +145,7 @@ def test_every_trial_failed(url: str, tmp_path: Path, capsys: pytest.CaptureFixt
     for i in range(4):
         add(s, "failed", arch(8 * (i + 1), 16), macs=100_000 * (i + 1), reason="non-finite loss (nan) at step 3")
     assert main(["report", "broken", "--storage", url, "--reports", str(tmp_path / "r")]) == 0
-    assert "4 trials: 4 failed" in capsys.readouterr().out
+    assert "4 sampled: 4 trained, 4 failed" in capsys.readouterr().out
     page = (tmp_path / "r" / "broken" / "index.html").read_text()
     assert "Every trial of this study failed (4 of 4)" in page and "non-finite loss" in page
     assert "every trial failed" in (tmp_path / "r" / "broken" / "summary.md").read_text()
@@ -186,9 +187,9 @@ def test_ls(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     new_study(url, "b")
     assert main(["ls", "--storage", url]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == ["study", "done", "ok", "infeas", "failed", "running", "front", "best", "acc"]
-    assert out[1].split() == ["a", "10/20", "7", "2", "1", "1", "4", "0.9300"]
-    assert out[2].split() == ["b", "0/20", "0", "0", "0", "0", "0", "-"]
+    assert out[0].split() == ["study", "trained", "sampled", "ok", "failed", "infeas", "dup", "running", "front", "best", "acc"]
+    assert out[1].split() == ["a", "8/20", "12", "7", "1", "2", "1", "1", "4", "0.9300"]
+    assert out[2].split() == ["b", "0/20", "0", "0", "0", "0", "0", "0", "0", "-"]
     assert out[3] == f"2 studies in {url}"
 
 
@@ -197,8 +198,8 @@ def test_show(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["show", "demo", "--storage", url]) == 0
     out = capsys.readouterr().out
     first = out.splitlines()[0]
-    assert first.startswith("study demo: [") and "10/20 complete (50 %), 1 running, 1 failed (running)" in first
-    assert "12 trials: 7 ok, 2 infeasible, 1 duplicate, 1 failed, 1 running" in out
+    assert first.startswith("study demo: [") and "8/20 trained (40 %), 1 running, 1 failed (running)" in first
+    assert "12 sampled: 8 trained, 7 ok, 1 failed, 2 infeasible, 1 duplicate, 1 running" in out
     rows = [ln.split()[0] for ln in out.splitlines()[3:]]
     assert rows == ["teach", *map(str, DEMO_FRONT)]
 

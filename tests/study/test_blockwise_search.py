@@ -27,7 +27,7 @@ def test_blockwise_search_writes_a_confirmed_front(tmp_path: Path, teacher_ckpt:
     summary = run_search(setup, LocalExecutor(), progress=False)
     study = optuna.load_study(study_name="tiny-study", storage=f"sqlite:///{tmp_path / 'study.db'}")
     done = study.get_trials(states=(TrialState.COMPLETE,))
-    assert summary.complete == 3 and len(done) == 3
+    assert summary.trained == 3 and len(done) == 3
     assert all(t.user_attrs[R.STATUS] == R.STATUS_OK and BLOCKWISE_LOSS in t.user_attrs for t in done)
     assert len({t.user_attrs[R.ARCH] for t in done}) == 3
     figures = json.loads(study.user_attrs[STUDY_BLOCKWISE])
@@ -50,7 +50,7 @@ def test_a_blockwise_search_can_pick_students_by_their_blocks_training_speed(tmp
     path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)}, proxy=proxy,
                        budget={"trials": 3})
     setup = load_and_prepare(path, verbose=False)
-    assert run_search(setup, LocalExecutor(), progress=False).complete == 3
+    assert run_search(setup, LocalExecutor(), progress=False).trained == 3
     study = optuna.load_study(study_name="tiny-study", storage=f"sqlite:///{tmp_path / 'study.db'}")
     # the table again, from the cache the search filled: nothing trained, training speeds present
     c, h, w = setup.data.input_shape

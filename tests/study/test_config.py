@@ -20,8 +20,15 @@ def test_demo_study_loads_with_resolved_paths() -> None:
     assert cfg.name == "demo-digits"
     assert cfg.space.is_file() and cfg.space.name == "mbv2.yaml"
     assert cfg.constraints.max_macs == 600_000
-    assert cfg.objectives == ["accuracy", "macs"]
+    assert cfg.objectives == ["score", "macs"]
     assert cfg.storage_url.endswith("kdnas.db")
+
+
+def test_accuracy_as_the_first_objective_still_loads_as_score(tmp_path: Path) -> None:
+    """`accuracy` was the first objective's old name (it held the proxy's score): users' files keep working."""
+    cfg = load_study_config(write_study(tmp_path, objectives=["accuracy", "macs", "params"]))
+    assert cfg.objectives == ["score", "macs", "params"]
+    assert cfg.resolved()["objectives"] == ["score", "macs", "params"]
 
 
 @pytest.mark.parametrize(
@@ -32,8 +39,10 @@ def test_demo_study_loads_with_resolved_paths() -> None:
         ({"proxy": {"method": "kd"}}, "proxy", "exactly one budget"),
         ({"proxy": {"method": "kd", "steps": 5, "lr": 0.1}}, "proxy", "add 'optimizer: sgd' or 'optimizer: adamw'"),
         ({"proxy": {"method": "magic", "steps": 5}}, "proxy.method", "'kd', 'hint', 'ce' or 'blockwise'"),
-        ({"objectives": ["macs", "accuracy"]}, "objectives", "first objective must be 'accuracy'"),
-        ({"objectives": ["accuracy"]}, "objectives", "one or two"),
+        ({"objectives": ["macs", "score"]}, "objectives", "first objective must be 'score'"),
+        ({"objectives": ["score"]}, "objectives", "one or two"),
+        ({"budget": {"max_failures": 0}}, "budget.max_failures", "greater than 0"),
+        ({"budget": {"advanced": {"max_useless_samples": 0}}}, "budget.advanced.max_useless_samples", "greater than 0"),
         ({"sampler": {"name": "cmaes"}}, "sampler.name", "'tpe', 'nsga2' or 'random'"),
         ({"constraints": {"max_macs": "lots"}}, "constraints.max_macs", "600K"),
         ({"space": "nope.yaml"}, "space", "not found"),

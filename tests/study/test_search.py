@@ -12,10 +12,12 @@ from optuna.trial import TrialState
 from kdnas.execute import LocalExecutor
 from kdnas.study import records as R
 from kdnas.study.front import front_frame
-from kdnas.study.runner import run_search
+from kdnas.study.budget import was_trained
+from kdnas.study.runner import failure_kind, run_search
 from kdnas.study.search import load_and_prepare
 
 from tests.studykit import write_study
+from tests.test_cli import kdnas
 
 
 def _study(path: Path, name: str = "tiny-study") -> optuna.Study:
@@ -27,12 +29,18 @@ def _run(path: Path):
     return run_search(setup, LocalExecutor(), progress=False)
 
 
+def _trained(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in study.trials if was_trained(t)]
+
+
 def test_search_fills_budget_and_resumes_without_redoing(tmp_path: Path, teacher_ckpt: Path) -> None:
     path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)})
     first = _run(path)
     study = _study(path)
     complete = study.get_trials(states=(TrialState.COMPLETE,))
-    assert first.complete == 6 and len(complete) == 6
+    assert first.trained == 6 == first.evaluated_now and len(_trained(study)) == 6
+    assert study.metric_names == ["score", "macs"]  # what Optuna and optuna-dashboard show
+    assert study.user_attrs[R.STUDY_SCORE] == "tse_late"  # which score the first objective holds
     for t in complete:
         assert t.user_attrs[R.ARCH] and t.user_attrs[R.MACS] > 0 and t.user_attrs[R.PARAMS] > 0
         if t.user_attrs[R.STATUS] == R.STATUS_OK:
@@ -44,51 +52,93 @@ def test_search_fills_budget_and_resumes_without_redoing(tmp_path: Path, teacher
     assert not front_frame(study).empty
 
     again = _run(path)  # same command: budget already met, nothing evaluated
-    assert again.evaluated_now == 0 and len(_study(path).trials) == 6
+    assert again.evaluated_now == 0 and len(_study(path).trials) == len(study.trials)
 
     more = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)}, budget={"trials": 8})
     third = _run(more)  # a larger budget continues the same study
     after = _study(path).get_trials(states=(TrialState.COMPLETE,))
-    assert len(after) == 8 and third.evaluated_now <= 2
-    assert [t.user_attrs[R.ARCH] for t in after[:6]] == [t.user_attrs[R.ARCH] for t in complete]
+    assert len(_trained(_study(path))) == 8 and third.evaluated_now == 2
+    assert [t.user_attrs[R.ARCH] for t in after[:len(complete)]] == [t.user_attrs[R.ARCH] for t in complete]
 
 
-def test_infeasible_students_are_never_trained(tmp_path: Path, teacher_ckpt: Path) -> None:
+def test_infeasible_samples_take_no_budget_place_and_never_look_good(tmp_path: Path, teacher_ckpt: Path) -> None:
+    """About half the tiny space is over 42K MACs: a budget of 10 still trains exactly 10 students."""
     path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)},
-                       constraints={"max_macs": 1000}, budget={"trials": 4})
+                       constraints={"max_macs": 42_000}, budget={"trials": 10}, sampler={"name": "random"})
     summary = _run(path)
     study = _study(path)
-    assert summary.evaluated_now == 0 and summary.complete == 4
+    trained, infeasible = _trained(study), [t for t in study.trials if t.user_attrs.get(R.STATUS) == R.STATUS_INFEASIBLE]
+    assert summary.trained == summary.evaluated_now == len(trained) == 10 and summary.stopped_by == "budget"
+    assert len(infeasible) >= 3  # samples that took no place
+    for t in infeasible:
+        assert t.state == TrialState.COMPLETE and t.constraints["max_macs"] > 0  # the sampler sees them, infeasible
+        assert t.user_attrs[R.MACS] > 42_000 and "MACs" in t.user_attrs[R.REASON]  # the real cost, recorded
+        for i, d in enumerate(study.directions):  # no value better than any trained student's
+            worst = min if d == optuna.study.StudyDirection.MAXIMIZE else max
+            assert worst(t.values[i], *(u.values[i] for u in trained)) == t.values[i]
+    ranked = sorted(study.get_trials(states=(TrialState.COMPLETE,)), key=lambda t: t.values[0], reverse=True)
+    assert all(t.user_attrs[R.STATUS] != R.STATUS_INFEASIBLE for t in ranked[:10])  # a reader ranking by score
+    assert {t.number for t in study.best_trials} <= {t.number for t in trained}
+
+
+def test_a_space_with_no_feasible_student_ends_the_search_with_one_line(tmp_path: Path, teacher_ckpt: Path) -> None:
+    """Every student is over 1000 MACs: none is trained, and the search ends after the bound on
+    useless samples in a row instead of sampling forever."""
+    path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)},
+                       constraints={"max_macs": 1000}, sampler={"name": "random"},
+                       budget={"trials": 4, "advanced": {"max_useless_samples": 25}})
+    proc = kdnas("search", str(path), "--no-progress", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("kdnas: ")]
+    assert lines == ["kdnas: search stopped: the space has no feasible new student left: the last 25 samples were "
+                     "all infeasible or already trained (budget.advanced.max_useless_samples)"], proc.stderr
+    study = _study(path)
+    assert len(study.trials) == 25
     for t in study.trials:
         assert t.user_attrs[R.STATUS] == R.STATUS_INFEASIBLE
         assert "MACs" in t.user_attrs[R.REASON]
-        assert R.WALL_S not in t.user_attrs
+        assert R.WALL_S not in t.user_attrs  # never trained
         assert t.constraints["max_macs"] > 0  # Optuna's own constraint record
     assert front_frame(study).empty
+    assert "25 sampled: 0 trained, 25 infeasible" in proc.stdout
 
 
-def test_non_finite_loss_fails_the_trial_and_the_search_goes_on(tmp_path: Path, teacher_ckpt: Path) -> None:
+def test_the_same_failure_three_times_in_a_row_stops_the_search(tmp_path: Path, teacher_ckpt: Path) -> None:
+    """A learning rate of 1e30 makes every student's loss non-finite: a systematic failure. The search
+    stops after three (budget.max_failures' default) instead of spending its budget of 10, keeps the
+    failed trials, and `kdnas search` exits non-zero with the reason in one line."""
     path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)},
-                       proxy={"method": "kd", "steps": 20, "optimizer": "sgd", "lr": 1e30}, budget={"trials": 2, "max_failures": 3})
-    summary = _run(path)
+                       proxy={"method": "kd", "steps": 20, "optimizer": "sgd", "lr": 1e30}, budget={"trials": 10})
+    proc = kdnas("search", str(path), "--no-progress", cwd=tmp_path)
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    stop = [ln for ln in proc.stderr.splitlines() if ln.startswith("kdnas: ")]
+    assert len(stop) == 1 and stop[0].startswith(
+        "kdnas: search stopped: 3 trials in a row failed with the same reason (budget.max_failures): non-finite loss"), stop
     failed = _study(path).get_trials(states=(TrialState.FAIL,))
-    assert summary.stopped_by == "failures" and len(failed) == 3  # it went on after the first failure
-    assert all("non-finite loss" in t.user_attrs[R.REASON] for t in failed)
+    assert len(failed) == 3 and all("non-finite loss" in t.user_attrs[R.REASON] for t in failed)
+    assert all(t.user_attrs[R.TRAINED] for t in failed)  # failed trainings took budget places
+    assert "3 sampled: 3 trained, 3 failed" in proc.stdout
+
+
+def test_failure_kind_ignores_the_numbers_in_a_reason() -> None:
+    assert failure_kind("non-finite loss (nan) at step 3") == failure_kind("non-finite loss (inf) at step 17")
+    assert failure_kind("out of memory") != failure_kind("non-finite loss (nan) at step 3")
 
 
 @pytest.mark.parametrize("sampler", ["nsga2", "random"])
 def test_other_samplers_run(tmp_path: Path, teacher_ckpt: Path, sampler: str) -> None:
     path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)},
                        sampler={"name": sampler, "population_size": 4}, budget={"trials": 3},
-                       objectives=["accuracy", "macs", "params"])
-    assert _run(path).complete == 3
-    assert len(_study(path).directions) == 3
+                       objectives=["score", "macs", "params"])
+    assert _run(path).trained == 3
+    assert len(_study(path).directions) == 3 and _study(path).metric_names == ["score", "macs", "params"]
 
 
 def test_hint_proxy_runs(tmp_path: Path, teacher_ckpt: Path) -> None:
     path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)},
                        proxy={"method": "hint", "steps": 10}, budget={"trials": 2})
-    assert _run(path).complete == 2
+    assert _run(path).trained == 2
     ok = [t for t in _study(path).trials if t.user_attrs.get(R.STATUS) == R.STATUS_OK]
     assert ok and any(k.startswith("loss_hint") for k in ok[0].user_attrs[R.METRICS])
 
@@ -109,7 +159,7 @@ def test_interrupted_trials_are_failed_and_requeued(tmp_path: Path, teacher_ckpt
     assert "interrupted" in study.trials[orphan.number].user_attrs[R.REASON]
     retried = [t for t in study.trials if t.user_attrs.get(R.RETRY_OF) == orphan.number]
     assert len(retried) == 1 and retried[0].user_attrs[R.ARCH] == str(arch)
-    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
+    assert len(_trained(study)) == 3
 
 
 def test_orphan_killed_mid_sampling_is_failed_not_requeued(tmp_path: Path, teacher_ckpt: Path) -> None:
@@ -126,14 +176,14 @@ def test_orphan_killed_mid_sampling_is_failed_not_requeued(tmp_path: Path, teach
     assert summary.recovered == (orphan.number,)
     assert study.trials[orphan.number].state == TrialState.FAIL
     assert not [t for t in study.trials if t.user_attrs.get(R.RETRY_OF) == orphan.number]
-    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 2
+    assert len(_trained(study)) == 2
 
 
 def test_time_budget_stops_the_search(tmp_path: Path, teacher_ckpt: Path) -> None:
     path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)},
                        budget={"trials": 50, "time_minutes": 0.0001})
     summary = _run(path)
-    assert summary.stopped_by == "time" and summary.complete < 50
+    assert summary.stopped_by == "time" and summary.trained < 50
 
 
 @pytest.mark.parametrize("score", ["tse", "val_loss", "tse_late", None])
@@ -143,7 +193,7 @@ def test_a_loss_score_ranks_the_trials(tmp_path: Path, teacher_ckpt: Path, score
     proxy |= {"optimizer": "sgd", "lr": 0.05, "score": score} if score else {}
     path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)}, proxy=proxy,
                        budget={"trials": 4})
-    assert _run(path).complete == 4
+    assert _run(path).trained == 4
     study = _study(path)
     stored = json.loads(study.user_attrs[R.STUDY_CONFIG])["proxy"]
     assert (stored["optimizer"], stored["lr"], stored["score"]) == (("sgd", 0.05, score) if score else ("adamw", 3e-3, "tse_late"))

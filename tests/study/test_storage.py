@@ -38,7 +38,7 @@ def test_a_study_stored_before_bn_recalibration_existed_resumes_with_its_old_beh
     cfg = config_from_dict(study_dict(tmp_path))
     study = open_study(cfg)
     old = json.loads(study.user_attrs[R.STUDY_CONFIG])
-    del old["proxy"]["bn_recalibration"]  # as an older kdnas stored it
+    del old["proxy"]["bn_recalibration"], old["schema_version"]  # as an older kdnas stored it
     study.set_user_attr(R.STUDY_CONFIG, json.dumps(old))
     with pytest.raises(ConfigError, match=r"proxy\.bn_recalibration: 0 in the stored study, 512 now"):
         check_resumable(cfg)
@@ -60,7 +60,7 @@ def test_a_study_stored_before_proxy_score_existed_resumes_ranked_by_accuracy(tm
 
     study = open_study(config_from_dict(study_dict(tmp_path)))
     old = json.loads(study.user_attrs[R.STUDY_CONFIG])
-    del old["proxy"]["score"]  # as an older kdnas stored it
+    del old["proxy"]["score"], old["schema_version"]  # as an older kdnas stored it
     study.set_user_attr(R.STUDY_CONFIG, json.dumps(old))
     d = study_dict(tmp_path)
     d["proxy"] = {**d["proxy"], "score": "accuracy"}
@@ -117,7 +117,7 @@ def test_a_blockwise_study_stored_before_block_scores_existed_resumes_scored_by_
     d["proxy"] = {**d["proxy"], "method": "blockwise"}
     study = open_study(config_from_dict(d))
     old = json.loads(study.user_attrs[R.STUDY_CONFIG])
-    del old["proxy"]["blockwise"]["score"]  # as an older kdnas stored it
+    del old["proxy"]["blockwise"]["score"], old["schema_version"]  # as an older kdnas stored it
     study.set_user_attr(R.STUDY_CONFIG, json.dumps(old))
     assert check_resumable(config_from_dict(d))
     d["proxy"] = {**d["proxy"], "blockwise": {"score": "tse"}}
