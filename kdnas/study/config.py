@@ -231,9 +231,11 @@ class StudyConfig(BaseModel):
 
     def resolved(self) -> dict[str, Any]:
         """The config with every default filled in, as JSON-able data (saved with the results)."""
-        # `retrain` is left out: it does not change what the search means, and a study whose config
-        # gains a retrain section later must still resume (the recipe is saved in each retrain run).
-        out = self.model_dump(mode="json", exclude={"retrain"})
+        # `retrain` is kept (so `kdnas retrain NAME` finds the recipe) but never compared on resume: it
+        # does not change what the search means (storage._RESUMABLE_FIELDS).
+        out = self.model_dump(mode="json", exclude_none=False)
+        if self.retrain is None:
+            out.pop("retrain")
         out[VERSION_KEY] = SCHEMA_VERSION  # how a later kdnas knows which migrations a stored copy needs
         if self.proxy.method != "blockwise":
             # the block-wise settings mean nothing to other proxies; leaving them out keeps studies

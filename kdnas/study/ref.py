@@ -19,6 +19,7 @@ from kdnas.errors import ConfigError, UserError
 from kdnas.paths import default_storage_url, runs_dir
 from kdnas.study import records as R
 from kdnas.study.config import StudyConfig, config_from_dict, load_study_config
+from kdnas.study.schema import VERSION_KEY, migrate
 from kdnas.study.storage import study_exists
 
 
@@ -45,7 +46,9 @@ def stored_config(url: str, name: str) -> StudyConfig:
     raw = study.user_attrs.get(R.STUDY_CONFIG)
     if raw is None:
         raise UserError(f"study '{name}' in {url} has no stored config (not made by kdnas?); give its YAML file")
-    data = {**json.loads(raw), "storage": url}
+    stored, _ = migrate(json.loads(raw))  # an older kdnas's study is read in today's shape
+    stored.pop(VERSION_KEY, None)
+    data = {**stored, "storage": url}
     return config_from_dict(data, source=f"the stored config of study '{name}' in {url}")
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 
+from kdnas.study.migrate_device import migrate_device
+
 SCHEMA_VERSION = 2
 VERSION_KEY = "schema_version"
 
@@ -58,6 +60,7 @@ MIGRATIONS_1_TO_2: list[Migration] = [
     _fill_absent(("proxy", "score"), "accuracy"),
     _fill_absent(("proxy", "blockwise", "score"), "loss"),
     objectives_accuracy_to_score,
+    migrate_device,  # after the fills: they are device-independent, but the order is the rule
 ]
 # The steps that upgrade a config of each version to the next one.
 MIGRATIONS: dict[int, list[Migration]] = {1: MIGRATIONS_1_TO_2}

@@ -22,7 +22,7 @@ from kdnas.study.schema import migrate
 
 # Fields that may change between runs of one study without changing what it means (`device`: where
 # it runs; `auto` resolves differently on different machines, and each trial records what it ran on).
-_RESUMABLE_FIELDS = {"budget", "storage", "storage_heartbeat_s", "executor", "device", "description"}
+_RESUMABLE_FIELDS = {"budget", "storage", "storage_heartbeat_s", "executor", "device", "description", "retrain"}
 # Heartbeat interval on a database server (several drivers may share it); SQLite: off.
 DEFAULT_SERVER_HEARTBEAT_S = 30
 
