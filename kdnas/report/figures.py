@@ -116,7 +116,7 @@ def pareto_figure(views: list[StudyView], cost: str, height: int | None = None) 
     if axis.is_loss:  # up is better on every page: the loss runs downwards
         fig.update_yaxes(title_text=axis.title, tickformat=".3f", autorange="reversed", row=1, col=1)
     else:
-        fig.update_yaxes(title_text=axis.title, tickformat=".0%", row=1, col=1)
+        fig.update_yaxes(title_text=axis.title, tickformat=".2~%", row=1, col=1)
     if has_strip:
         fig.update_xaxes(type="log", title_text=COST_LABELS[cost], row=2, col=1)
         fig.update_yaxes(tickvals=list(range(len(UNTRAINED))), ticktext=[f"{s}" for s in UNTRAINED],
@@ -182,8 +182,8 @@ def correlation_figure(corrs: dict[str, RankCorrelation]) -> go.Figure:
     if axis.is_loss:
         fig.update_xaxes(title_text=axis.title, tickformat=".3f", autorange="reversed")
     else:
-        fig.update_xaxes(title_text="proxy accuracy (validation)", tickformat=".0%")
-    fig.update_yaxes(title_text="final test accuracy (retrained)", tickformat=".0%")
+        fig.update_xaxes(title_text="proxy accuracy (validation)", tickformat=".2~%")
+    fig.update_yaxes(title_text="final test accuracy (retrained)", tickformat=".2~%")
     return fig
 
 

@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display: reports are written on servers and in CI
 
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import NullFormatter, PercentFormatter  # noqa: E402
+from matplotlib.ticker import NullFormatter, PercentFormatter  # noqa: E402 - decimals=None: as many as the range needs (no repeated 99%, 99%)
 
 from kdnas.report.style import MPL_MARKERS, STATUS_COLOURS, TEACHER_COLOUR, study_colour  # noqa: E402
 from kdnas.report.score import common_axis  # noqa: E402
@@ -75,7 +75,7 @@ def write_png(views: list[StudyView], path: Path, cost: str = "macs") -> Path:
         if axis.is_loss:
             ax.invert_yaxis()  # up is better on every figure: the loss runs downwards
         else:
-            ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))
         ax.grid(True, which="major", alpha=0.25)
         title = " vs ".join(v.name for v in views)
         ax.set_title(f"{title}: {axis.short} against {'MACs' if cost == 'macs' else cost}", fontsize=11, loc="left")
