@@ -36,6 +36,7 @@ from torch import nn
 
 from kdnas.blockwise.plan import HEAD, STEM, Block, BlockPlan
 from kdnas.claims import obtain
+from kdnas.distill.loop import NonFiniteLoss, StepLoop, random_batches
 from kdnas.distill.losses import hint_adapter, kd_loss
 from kdnas.distill.optim import make_optimizer, warmup_cosine
 from kdnas.distill.spec import BlockwiseSpec
@@ -168,23 +169,18 @@ def train_block(block: Block, train: StageIO, val: StageIO, spec: BlockwiseSpec,
     # the variance of the teacher's target, so feature losses read as the unexplained fraction
     var_tr = float(y_tr.float().var()) if block.group != HEAD else 1.0
     var_va = float(y_va.float().var()) if block.group != HEAD else 1.0
-    n, bs = len(x_tr), min(spec.batch_size, len(x_tr))
+    x_dev, y_dev = x_tr.to(device), y_tr.to(device)  # on the device for the whole block
+
+    def batch_loss(idx: torch.Tensor, _step: int) -> dict[str, torch.Tensor]:
+        idx = idx.to(device)
+        return {"loss": _loss(block, model(x_dev[idx].float()), y_dev[idx], var_tr)}
+
     t0 = time.perf_counter()
-    train_loss = math.nan
-    step_losses = torch.zeros(total)  # every step's training loss: their mean is the block's training speed
-    for step in range(total):
-        idx = torch.randint(0, n, (bs,), generator=gen)
-        out = model(x_tr[idx].float().to(device))
-        loss = _loss(block, out, y_tr[idx].to(device), var_tr)
-        if not torch.isfinite(loss):
-            train_loss = math.inf
-            break
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        step_losses[step] = loss.detach()
-        train_loss = float(loss.detach())
+    try:
+        step_losses = StepLoop(batch_loss, random_batches(len(x_tr), spec.batch_size, gen), opt, sched).run(total).losses
+    except NonFiniteLoss:
+        step_losses = [math.inf]  # a block that diverges scores as infinitely bad, the table goes on
+    train_loss = step_losses[-1]
     train_s = time.perf_counter() - t0
     model.eval()
     with torch.inference_mode():
@@ -196,7 +192,7 @@ def train_block(block: Block, train: StageIO, val: StageIO, spec: BlockwiseSpec,
     finite = math.isfinite(train_loss)
     loss_val = tot / max(1, count) if finite else math.inf
     # training speed: the mean training loss over every step (as `proxy.score: tse` for whole students)
-    tse = float(step_losses.mean()) if finite else math.inf
+    tse = float(torch.tensor(step_losses).mean()) if finite else math.inf
     rec = {"group": block.group, "block": block.text(), "loss": loss_val, "train_loss": train_loss, "tse": tse,
            "train_s": train_s, "steps": total, "c_in": c_in, "c_out": c_out}
     if keep is not None:  # a kdnas checkpoint: written atomically, its weights hashed
