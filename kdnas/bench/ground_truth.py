@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from kdnas.atomic import save_torch
 from kdnas.distill.spec import BlockwiseSpec
 from kdnas.errors import UserError
 
@@ -100,10 +101,7 @@ def save_teacher(out_dir: Path, sha: str, blob: dict) -> str:
     rel = f"{TEACHERS}/{sha[:16]}.pt"
     path = out_dir / rel
     if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(blob, tmp)
-        tmp.replace(path)
+        save_torch(path, blob)
     return rel
 
 

@@ -8,15 +8,14 @@ recipe, seed); a state of another run is refused with one `CheckpointError` line
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from kdnas.atomic import save_torch
 from kdnas.errors import CheckpointError
 
 FORMAT = "kdnas-train-state/1"
@@ -40,18 +39,7 @@ def set_rng_state(state: dict[str, torch.Tensor], gen: torch.Generator) -> None:
 
 def save_state(path: Path, state: dict[str, Any]) -> None:
     """Write `state` to `path` atomically (temporary file in the same folder, fsync, rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_torch(path, {"format": FORMAT, **state})
 
 
 def load_state(path: Path) -> dict[str, Any]:

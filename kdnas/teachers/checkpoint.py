@@ -13,10 +13,8 @@ file and RepDistiller-style ``{"model": state_dict, ...}`` files (their meta is 
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from kdnas.atomic import save_torch
 from kdnas.errors import CheckpointError
 
 _PLAIN = (str, int, float, bool, type(None))
@@ -72,20 +71,9 @@ def save_checkpoint(path: Path, model: nn.Module, meta: dict) -> str:
     holds anything but plain values.
     """
     _check_plain(meta, "meta")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
     digest = state_dict_sha256(state)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"state_dict": state, "meta": meta, "state_sha256": digest}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_torch(path, {"state_dict": state, "meta": meta, "state_sha256": digest})
     return digest
 
 
