@@ -210,8 +210,10 @@ def _cmd_distill(args: argparse.Namespace) -> int:
 
     data = validate(DataSpec, {k: v for k, v in {"name": args.data, "root": args.data_root,
                                                  "max_train": args.max_train}.items() if v is not None}, "--data")
+    kd = {k: v for k, v in {"alpha": args.alpha, "temperature": args.temperature}.items() if v is not None}
     recipe = validate(RetrainRecipe, {k: v for k, v in {
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "threads": args.threads,
+        "distill": kd or None,
     }.items() if v is not None}, "distill options")
     res, folder = distill_pair(args.teacher, args.student, data, recipe, teacher_checkpoint=args.teacher_checkpoint,
                                kd=not args.no_kd, device=args.device, out=args.out, export=args.export)
@@ -336,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("--lr", type=float)
     di.add_argument("--seed", type=int)
     di.add_argument("--threads", type=int)
+    di.add_argument("--alpha", type=float, help="weight of the KD term; 1 - alpha weighs the labels (default 0.9)")
+    di.add_argument("--temperature", type=float, help="KD softmax temperature (default 4)")
     di.add_argument("--no-kd", action="store_true", help="labels only")
     di.add_argument("--device", default="cpu")
     di.add_argument("--out", type=Path, help="run folder (default: runs/distill/<teacher>--<student>/<kd|nokd>-s<seed>)")

@@ -150,25 +150,42 @@ class TrainRecipe(BaseModel):
 class DistillSpec(BaseModel):
     """Which distillation terms full training adds to the label loss, and their weights.
 
-    The label term is ``ce_weight * CE`` (default ``1 - alpha`` while KD is on, else 1). ``alpha``
-    weighs Hinton KD at ``temperature``; ``hint_weight`` the FitNet MSE on stage features aligned by
-    resolution (through trained 1x1 adapters); ``rkd_distance``/``rkd_angle`` the RKD terms on the
-    pooled last-stage features; ``dkd_weight`` decoupled KD (``dkd_alpha`` TCKD + ``dkd_beta`` NCKD),
-    ramped in linearly over ``dkd_warmup_epochs`` as in the paper. All zero: labels only.
+    One convention with the proxy (`ProxySpec`): ``alpha`` weighs Hinton KD at ``temperature`` and
+    the label term (cross-entropy) gets ``1 - alpha``; ``alpha: 0`` with every other term 0 trains
+    on labels only. The other terms come on top with their own weights: ``hint_weight`` the FitNet
+    MSE on stage features aligned by resolution (through trained 1x1 adapters);
+    ``rkd_distance``/``rkd_angle`` the RKD terms on the pooled last-stage features; ``dkd_weight``
+    decoupled KD (``dkd_alpha`` TCKD + ``dkd_beta`` NCKD), ramped in linearly over
+    ``dkd_warmup_epochs`` as in the paper.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    temperature: float = Field(4.0, gt=0)
-    alpha: float = Field(0.9, ge=0, le=1, description="weight of the KD term")
-    ce_weight: float | None = Field(None, ge=0, description="weight of CE; default 1 - alpha (1 without KD)")
-    hint_weight: float = Field(0.0, ge=0)
-    rkd_distance: float = Field(0.0, ge=0)
-    rkd_angle: float = Field(0.0, ge=0)
-    dkd_weight: float = Field(0.0, ge=0)
-    dkd_alpha: float = Field(1.0, ge=0)
-    dkd_beta: float = Field(8.0, ge=0)
-    dkd_warmup_epochs: float = Field(0.0, ge=0)
+    temperature: float = Field(4.0, gt=0, description="softmax temperature of the KD (and DKD) terms")
+    alpha: float = Field(0.9, ge=0, le=1, description="weight of the Hinton KD term; 1 - alpha weighs the "
+                         "cross-entropy with the labels (0: labels only, unless another term is on)")
+    hint_weight: float = Field(0.0, ge=0, description="weight of the FitNet hint term on aligned stage features")
+    rkd_distance: float = Field(0.0, ge=0, description="weight of the RKD distance term")
+    rkd_angle: float = Field(0.0, ge=0, description="weight of the RKD angle term")
+    dkd_weight: float = Field(0.0, ge=0, description="weight of decoupled KD (DKD)")
+    dkd_alpha: float = Field(1.0, ge=0, description="DKD: weight of its target-class part (TCKD)")
+    dkd_beta: float = Field(8.0, ge=0, description="DKD: weight of its non-target part (NCKD)")
+    dkd_warmup_epochs: float = Field(0.0, ge=0, description="DKD: epochs over which its weight ramps in from 0")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_separate_ce_weight(cls, data: object) -> object:
+        # Recipes written before one convention held a `ce_weight` (None: 1 - alpha). Such a
+        # record still reads; one that set CE apart from alpha trained something this spec
+        # cannot say, and is refused with what to write instead.
+        if not isinstance(data, dict) or "ce_weight" not in data:
+            return data
+        rest = {k: v for k, v in data.items() if k != "ce_weight"}
+        ce, alpha = data["ce_weight"], rest.get("alpha", 0.9)
+        if ce is None or (isinstance(alpha, (int, float)) and math.isclose(ce, 1.0 - alpha, abs_tol=1e-12)):
+            return rest
+        raise ValueError(f"ce_weight is gone: the cross-entropy weight is 1 - alpha (here {1.0 - alpha:g}); "
+                         f"remove ce_weight {ce} and set alpha")
 
     @property
     def uses_teacher(self) -> bool:
@@ -177,14 +194,12 @@ class DistillSpec(BaseModel):
 
     @property
     def label_weight(self) -> float:
-        """Weight of the cross-entropy term."""
-        if self.ce_weight is not None:
-            return self.ce_weight
-        return 1.0 - self.alpha if self.alpha > 0 else 1.0
+        """Weight of the cross-entropy term: 1 - alpha."""
+        return 1.0 - self.alpha
 
     def labels_only(self) -> DistillSpec:
         """The same spec with every distillation term off (the --no-kd baseline)."""
-        return DistillSpec(temperature=self.temperature, alpha=0.0, ce_weight=1.0)
+        return DistillSpec(temperature=self.temperature, alpha=0.0)
 
 
 class RetrainRecipe(TrainRecipe):

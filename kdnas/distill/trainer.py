@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from pydantic import ValidationError
 from torch import nn
 
 from kdnas.data import DataBundle, random_crop_flip
@@ -61,9 +62,20 @@ def run_meta(recipe: TrainRecipe, distill: DistillSpec | None, seed: int, arch: 
     }
 
 
+def _saved_meta(state: dict) -> dict:
+    """A state's meta as this version writes it: states written while `DistillSpec` had a
+    `ce_weight` (None, or 1 - alpha) continue; one with another CE weight stays different."""
+    meta = dict(state.get("meta") or {})
+    distill = meta.get("distill")
+    if isinstance(distill, dict) and "ce_weight" in distill:
+        with contextlib.suppress(ValidationError):
+            meta["distill"] = DistillSpec.model_validate(distill).model_dump(mode="json")
+    return meta
+
+
 def _resume(path: Path, distiller: Distiller, opt, sched, gen: torch.Generator, meta: dict) -> tuple[int, int, list]:
     state = load_state(path)
-    check_meta(path, state.get("meta") or {}, meta)
+    check_meta(path, _saved_meta(state), meta)
     for key, module in (("model", distiller.student), ("adapters", distiller.adapters)):
         problem = fit_problem(module.state_dict(), state.get(key) or {})
         if problem is not None:
