@@ -42,7 +42,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
           f"{summary.evaluated_now} evaluated now)")
     if summary.recovered:
         print(f"re-queued {len(summary.recovered)} trial(s) interrupted earlier: {list(summary.recovered)}")
-    print(format_front(files.front, setup.teacher_info, AXES[setup.cfg.proxy.score]))
+    print(format_front(files.front, setup.teacher_info, AXES[setup.cfg.proxy.advanced.score]))
     print(f"front: {files.pareto_csv}  trials: {files.trials_csv}")
     if summary.stopped_by == "interrupted":
         print(f"kdnas: interrupted; the study is consistent ({summary.complete} of {setup.cfg.budget.trials} "

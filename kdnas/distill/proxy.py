@@ -60,11 +60,11 @@ class ProxyResult:
     train_loss_late: float = math.nan
 
     def losses(self) -> dict[str, float]:
-        """The run's losses under the names `ProxySpec.score`, trial metrics and bench records use."""
+        """The run's losses under the names `ProxyAdvanced.score`, trial metrics and bench records use."""
         return {"val_loss": self.val_loss, "tse": self.train_loss_mean, "tse_late": self.train_loss_late}
 
     def score(self, kind: str) -> float:
-        """The value that ranks this student under `ProxySpec.score` `kind`, higher is better: the
+        """The value that ranks this student under `ProxyAdvanced.score` `kind`, higher is better: the
         accuracy, or a loss negated so that one direction (maximise) serves every kind."""
         if kind == "accuracy":
             return self.val_acc
@@ -82,7 +82,8 @@ def proxy_loop(trained: nn.Module, spec: ProxySpec, n_train: int, seed: int, los
     """The short run's steps around a batch's `loss`: the spec's optimizer over `trained`, warm-up
     then cosine over `spec.total_steps`, shuffled batches drawn from a generator seeded `seed`."""
     total = spec.total_steps(n_train)
-    opt = make_optimizer(trained, spec.optimizer, spec.lr, spec.momentum, spec.weight_decay)
+    opt = make_optimizer(trained, spec.optimizer, spec.lr, spec.advanced.momentum,
+                         spec.advanced.weight_decay)
     warmup = min(total // 10, 100)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, total, warmup))
     return StepLoop(loss, shuffled_batches(n_train, spec.batch_size, torch.Generator().manual_seed(seed)), opt, sched)
@@ -150,10 +151,10 @@ def result_of(steps: Steps, acc: float, val_loss: float, train_s: float, eval_s:
 def proxy_eval(student: nn.Module, x_train: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
                spec: ProxySpec, seed: int) -> tuple[float, float]:
     """Validation top-1 and cross-entropy of a trained student, after recalibrating its BatchNorm
-    statistics on `spec.bn_recalibration` training images (none when 0)."""
-    if spec.bn_recalibration:
-        recalibrate_bn(student, x_train, spec.bn_recalibration, RECAL_BATCH, seed)
-    return accuracy_and_loss(student, x_val, y_val, spec.eval_batch_size)
+    statistics on `spec.advanced.bn_recalibration` training images (none when 0)."""
+    if spec.advanced.bn_recalibration:
+        recalibrate_bn(student, x_train, spec.advanced.bn_recalibration, RECAL_BATCH, seed)
+    return accuracy_and_loss(student, x_val, y_val, spec.advanced.eval_batch_size)
 
 
 def proxy_score(student: nn.Module, x_train: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,

@@ -16,6 +16,7 @@ from optuna.trial import FrozenTrial, TrialState
 from kdnas.errors import ConfigError, UserError
 from kdnas.study import records as R
 from kdnas.study.config import StudyConfig
+from kdnas.study.migrate_proxy import migrate_proxy_advanced
 
 # Fields that may change between runs of one study without changing what it means.
 _RESUMABLE_FIELDS = {"budget", "storage", "storage_heartbeat_s", "executor", "description"}
@@ -53,12 +54,13 @@ def ensure_storage_dir(url: str) -> None:
 
 # Fields added after studies were stored without them: their path (section, ..., field) -> the value
 # that reproduces how those studies ran. A stored study lacking the field is read as having it.
-_ADDED_FIELDS = {("proxy", "bn_recalibration"): 0, ("proxy", "score"): "accuracy",
-                 ("proxy", "blockwise", "score"): "loss"}
+_ADDED_FIELDS = {("proxy", "advanced", "bn_recalibration"): 0, ("proxy", "advanced", "score"): "accuracy",
+                 ("proxy", "blockwise", "advanced", "score"): "loss"}
 # Fields whose default changed. Studies are stored with every default filled in, so one stored under
 # the old default holds it; a config that relies on the default no longer matches it, and the
 # refusal names these fields with the value that continues the study.
-_CHANGED_DEFAULTS = (("proxy", "optimizer"), ("proxy", "lr"), ("proxy", "score"), ("proxy", "bn_recalibration"))
+_CHANGED_DEFAULTS = (("proxy", "optimizer"), ("proxy", "lr"), ("proxy", "advanced", "score"),
+                     ("proxy", "advanced", "bn_recalibration"))
 
 
 def _comparable(config: dict) -> dict:
@@ -127,7 +129,8 @@ def check_resumable(cfg: StudyConfig) -> bool:
     if not study_exists(url, cfg.name):
         return False
     study = optuna.load_study(study_name=cfg.name, storage=url)
-    stored = _with_added_fields(json.loads(study.user_attrs.get(R.STUDY_CONFIG, "{}")))
+    # until kdnas.study.schema upgrades stored configs: the proxy's expert fields under `advanced`
+    stored = _with_added_fields(migrate_proxy_advanced(json.loads(study.user_attrs.get(R.STUDY_CONFIG, "{}")))[0])
     current = json.loads(json.dumps(cfg.resolved()))
     if stored and _comparable(stored) != _comparable(current):
         diff = sorted(k for k in set(stored) | set(current) if k not in _RESUMABLE_FIELDS and stored.get(k) != current.get(k))
