@@ -557,10 +557,10 @@ def _as_study_lines(kd: dict | None) -> list[str]:
     if not kd:
         return []
     spec = (f"method: kd, steps: N, batch_size: {kd['batch_size']}, optimizer: {kd.get('optimizer', 'sgd')}, "
-            f"lr: {kd['lr']:g}, bn_recalibration: {kd['bn_recalibration']}")
-    return ["", f"A study searches with row `kd@N` by `proxy: {{{spec}, score: accuracy}}`; `kd@N-valloss`, "
-            "`kd@N-tse` and `kd@N-tselate` are the same runs ranked by `score: val_loss`, `score: tse` and "
-            "`score: tse_late`."]
+            f"lr: {kd['lr']:g}, advanced: {{score: accuracy, bn_recalibration: {kd['bn_recalibration']}}}")
+    return ["", f"A study searches with row `kd@N` by `proxy: {{{spec}}}`; `kd@N-valloss`, "
+            "`kd@N-tse` and `kd@N-tselate` are the same runs ranked by `advanced.score: val_loss`, `tse` and "
+            "`tse_late`."]
 
 
 def _component_lines(parts: list[dict] | None) -> list[str]:
