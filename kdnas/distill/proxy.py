@@ -156,8 +156,3 @@ def proxy_eval(student: nn.Module, x_train: torch.Tensor, x_val: torch.Tensor, y
         recalibrate_bn(student, x_train, spec.advanced.bn_recalibration, RECAL_BATCH, seed)
     return accuracy_and_loss(student, x_val, y_val, spec.advanced.eval_batch_size)
 
-
-def proxy_score(student: nn.Module, x_train: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
-                spec: ProxySpec, seed: int) -> float:
-    """The score of a trained student: validation top-1 after `proxy_eval`'s recalibration."""
-    return proxy_eval(student, x_train, x_val, y_val, spec, seed)[0]

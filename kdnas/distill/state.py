@@ -8,8 +8,6 @@ recipe, seed); a state of another run is refused with one `CheckpointError` line
 
 from __future__ import annotations
 
-import pickle
-import re
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +15,9 @@ import torch
 
 from kdnas.atomic import save_torch
 from kdnas.errors import CheckpointError
+from kdnas.teachers.checkpoint import read_torch
 
 FORMAT = "kdnas-train-state/1"
-_UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
 
 
 def rng_state(gen: torch.Generator) -> dict[str, torch.Tensor]:
@@ -45,18 +43,7 @@ def save_state(path: Path, state: dict[str, Any]) -> None:
 def load_state(path: Path) -> dict[str, Any]:
     """Read a training state on the CPU with ``weights_only=True``; `CheckpointError` (one line) if
     the file is unreadable, holds pickled objects, or is not a kdnas training state."""
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        found = _UNSUPPORTED_GLOBAL.search(str(exc))
-        if found:
-            raise CheckpointError(
-                f"training state {path} holds a pickled Python object ({found.group(1)}) that weights_only loading refuses"
-            ) from exc
-        raise CheckpointError(f"training state {path} is not a readable torch file (UnpicklingError)") from exc
-    except Exception as exc:  # noqa: BLE001 - torch.load fails in many ways on a foreign file
-        first = (str(exc).strip().splitlines() or [""])[0]
-        raise CheckpointError(f"training state {path} is not a readable torch file ({type(exc).__name__}: {first})") from exc
+    obj = read_torch(path, "training state")
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise CheckpointError(f"training state {path} is not a kdnas training state (no '{FORMAT}' format tag)")
     return obj
