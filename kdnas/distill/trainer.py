@@ -136,23 +136,22 @@ def train(
         if checkpoint is not None and Path(checkpoint).is_file():
             start, step, history = _resume(Path(checkpoint), distiller, opt, sched, gen, meta)
         t0 = time.perf_counter()
-        x_train, y_train = data.train.x.to(device), data.train.y.to(device)  # on the device for the whole run
         # Without augmentation the teacher sees the same inputs every epoch: run it once over the
         # training split instead of on every batch (the same logits, a fraction of the cost).
         cached = None
         if distiller.logits_only and not recipe.augment:
-            cached = distiller.teacher_logits(x_train, recipe.eval_batch_size)
+            cached = distiller.teacher_logits(data.train.x.to(device), recipe.eval_batch_size)
 
         def batch_loss(idx: torch.Tensor, at: int) -> dict[str, torch.Tensor]:
-            idx = idx.to(device)
-            xb, yb = x_train[idx], y_train[idx]
+            # batch by batch to the device: a full-training split (an image folder) may not fit there
+            xb, yb = data.train.x[idx].to(device), data.train.y[idx].to(device)
             if recipe.augment:
                 xb = random_crop_flip(xb, pad, data.flip_ok, generator=None)
             epoch, b = divmod(at, steps_per_epoch)
             amp = torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext()
             with amp:
                 return distiller(xb, yb, epoch + b / steps_per_epoch,
-                                 cached[idx] if cached is not None else None)[1]
+                                 cached[idx.to(cached.device)] if cached is not None else None)[1]
 
         # the batches are drawn lazily: resumed at an epoch boundary, the stream goes on where it stopped
         loop = StepLoop(batch_loss, shuffled_batches(n, bs, gen), opt, sched, step=step)
