@@ -63,13 +63,13 @@ def run_meta(recipe: TrainRecipe, distill: DistillSpec | None, seed: int, arch: 
 
 
 def _saved_meta(state: dict) -> dict:
-    """A state's meta as this version writes it: states written while `DistillSpec` had a
-    `ce_weight` (None, or 1 - alpha) continue; one with another CE weight stays different."""
+    """A state's meta with its distillation spec as this version writes it, so a state written by
+    an earlier spec that meant the same run continues (the CE weight once stored apart from alpha:
+    `DistillSpec` reads it); a spec this version refuses stays as written, and differs."""
     meta = dict(state.get("meta") or {})
-    distill = meta.get("distill")
-    if isinstance(distill, dict) and "ce_weight" in distill:
+    if isinstance(meta.get("distill"), dict):
         with contextlib.suppress(ValidationError):
-            meta["distill"] = DistillSpec.model_validate(distill).model_dump(mode="json")
+            meta["distill"] = DistillSpec.model_validate(meta["distill"]).model_dump(mode="json")
     return meta
 
 
