@@ -51,3 +51,20 @@ def test_the_new_shape_is_left_as_it_is(tmp_path: Path) -> None:
     once, _ = migrate_proxy_advanced({"proxy": V1_PROXY})
     assert migrate_proxy_advanced(once) == (once, None)  # a second run changes nothing
     assert migrate_proxy_advanced({"name": "no proxy"}) == ({"name": "no proxy"}, None)
+
+
+def test_a_stored_retrain_recipe_loses_a_ce_weight_that_meant_one_minus_alpha() -> None:
+    from kdnas.distill.spec import RetrainRecipe
+    from kdnas.study.migrate_proxy import migrate_retrain_ce_weight
+
+    recipe = RetrainRecipe(epochs=2).model_dump(mode="json")
+    for ce in (None, 0.1):  # the old default, and the value it stood for at alpha 0.9
+        stored = {"name": "s", "retrain": {**recipe, "distill": {**recipe["distill"], "ce_weight": ce}}}
+        new, said = migrate_retrain_ce_weight(stored)
+        assert "ce_weight" in stored["retrain"]["distill"]  # pure
+        assert new["retrain"] == recipe and said is not None and "ce_weight" in said
+        assert RetrainRecipe.model_validate(new["retrain"]) == RetrainRecipe(epochs=2)
+    apart = {"retrain": {**recipe, "distill": {**recipe["distill"], "ce_weight": 1.0}}}
+    assert migrate_retrain_ce_weight(apart) == (apart, None)  # refused with its fix where it is used
+    assert migrate_retrain_ce_weight({"retrain": recipe}) == ({"retrain": recipe}, None)
+    assert migrate_retrain_ce_weight({"name": "no retrain"}) == ({"name": "no retrain"}, None)
