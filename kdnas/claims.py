@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from kdnas.atomic import write_json
+
 
 def claim_path(result: Path) -> Path:
     """The claim file that goes with the result file `result`."""
@@ -71,14 +73,6 @@ def wait_for(result: Path, poll_s: float = 0.5) -> bool:
     while claim.exists() and _owner_alive(claim):
         time.sleep(poll_s)
     return result.is_file()
-
-
-def write_json(path: Path, data: dict) -> None:
-    """Write `data` to `path` atomically: a concurrent reader sees no file or the whole file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data))
-    tmp.replace(path)
 
 
 def obtain(result: Path, make: Callable[[], dict], *, wait: bool = True,

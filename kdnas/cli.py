@@ -47,7 +47,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
           f"{summary.evaluated_now} evaluated now)")
     if summary.recovered:
         print(f"re-queued {len(summary.recovered)} trial(s) interrupted earlier: {list(summary.recovered)}")
-    print(format_front(files.front, setup.teacher_info, AXES[setup.cfg.proxy.score]))
+    print(format_front(files.front, setup.teacher_info, AXES[setup.cfg.proxy.advanced.score]))
     print(f"front: {files.pareto_csv}  trials: {files.trials_csv}")
     if summary.stop_line:  # a repeated failure (the trials stay recorded) or a space with nothing new left
         print(f"kdnas: search stopped: {summary.stop_line}", file=sys.stderr)
@@ -60,10 +60,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 def _study_ref(ref: str, storage: str | None) -> tuple[str, str]:
     """A study given by name or by its YAML file -> (storage URL, study name)."""
-    from kdnas.study.ref import resolve_study
+    from kdnas.study.ref import locate_study
 
-    cfg = resolve_study(ref, storage)
-    return cfg.storage_url, cfg.name
+    return locate_study(ref, storage)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

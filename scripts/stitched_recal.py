@@ -64,7 +64,7 @@ def main(reports: list[str]) -> int:
     if table.trained:
         print(f"trained {table.trained} blocks: these are not the reports' flags", file=sys.stderr)
         return 2
-    pick = subset_index(len(data.val), bw.val_samples, a.seed)
+    pick = subset_index(len(data.val), bw.advanced.val_samples, a.seed)
     x, y = data.val.x[pick], data.val.y[pick]
     t = teacher_outputs(teacher, data.val.x, teacher_id=sha, data_fingerprint=data.fingerprint, split="val").logits[pick]
     rows = []

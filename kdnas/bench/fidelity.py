@@ -267,7 +267,7 @@ def _exit_with_parent() -> None:
 def block_spec(a: argparse.Namespace, n_val: int) -> BlockwiseSpec:
     """How the bench trains its block table, from its flags (`n_val`: validation images there are)."""
     return BlockwiseSpec(steps=a.block_steps, batch_size=a.block_batch, lr=a.block_lr, max_samples=a.block_samples,
-                         val_samples=min(a.block_samples // 4, n_val), threads=a.threads)
+                         threads=a.threads, advanced={"val_samples": min(a.block_samples // 4, n_val)})
 
 
 def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen]) -> dict | None:
@@ -282,7 +282,7 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
     n_train = len(data.train)
     # bn_recalibration 0: a long run's running statistics have converged, and the cache keys stay stable
     gt_spec = ProxySpec(method="kd", epochs=a.gt_epochs, batch_size=a.gt_batch, optimizer="sgd", lr=a.gt_lr,
-                        threads=a.threads, bn_recalibration=0)
+                        threads=a.threads, advanced={"bn_recalibration": 0})
     # threads are how a run is executed, not part of its recipe: a ground truth cached at one thread count
     # serves every other (keyed as threads 1, which also keeps the keys of runs cached before this rule)
     gt_key = gt_spec.model_copy(update={"threads": 1}).run_json()
@@ -314,7 +314,9 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
 
     # the block table a committed report keeps, where it was trained with these settings
     for r, source in committed:
-        n = seed_block_cache(block_records(r, bw), teacher_id=t_sha, data_fingerprint=data.fingerprint, spec=bw)
+        # a report's table was built at its --seed (kept since; reports before it ran at the default, 0)
+        n = seed_block_cache(block_records(r, bw), teacher_id=t_sha, data_fingerprint=data.fingerprint, spec=bw,
+                             seed=r.get("block_table", {}).get("seed", 0))
         if n:
             _log(f"{n} block results taken from {_shown(source)}")
     # the block table (its cost is paid once for the whole space, not per panel member)
@@ -324,7 +326,7 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
     scores = ScoreTable(table)
     stitched = ["blockwise_stitched", "blockwise_stitched_acc"] if a.stitch else []
     if stitched:  # students stitched from their trained blocks run (on the CPU) on the blocks' validation images
-        pick = subset_index(len(data.val), bw.val_samples, a.seed)
+        pick = subset_index(len(data.val), bw.advanced.val_samples, a.seed)
         stitch_x, stitch_y = data.val.x[pick], data.val.y[pick]
         stitch_t = teacher_outputs(teacher, data.val.x, teacher_id=t_sha, data_fingerprint=data.fingerprint,
                                    split="val").logits[pick]
@@ -343,7 +345,7 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
     outputs = teacher_outputs(teacher, data.train.x, teacher_id=t_sha, data_fingerprint=data.fingerprint)
     gt_seeds = a.gt_seeds or [a.seed]
     short_specs = [ProxySpec(method="kd", steps=steps, batch_size=SHORT_BATCH, optimizer=a.short_optimizer,
-                             lr=a.short_lr, threads=a.threads, bn_recalibration=a.short_recal)
+                             lr=a.short_lr, threads=a.threads, advanced={"bn_recalibration": a.short_recal})
                    for steps in a.short_steps]
 
     def gt_task(arch: Arch, seed: int) -> tuple[str, object]:
@@ -361,8 +363,8 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
                             data.val.y, outputs, spec, seed=a.seed, device=a.device)
             return {"score": res.val_acc, "seconds": res.train_s + res.eval_s, "train_s": res.train_s,
                     **res.losses()}
-        # cached with its thread count: a short run's seconds are part of what is measured
-        return f"short|{t_sha}|{data.fingerprint}|{arch}|{spec.run_json()}|{a.seed}", run
+        # cached with its thread count: a short run's seconds are part of what is measured (not of its result)
+        return f"short|{t_sha}|{data.fingerprint}|{arch}|{spec.run_json()}|threads={spec.threads}|{a.seed}", run
 
     if a.ground_truth_from:
         covered = {run.arch for run in found} & {str(arch) for arch in panel}
@@ -467,7 +469,7 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
                          "seed_agreement": seed_agreement(per_seed, gt_seeds)},
         "short_kd": {"batch_size": SHORT_BATCH, "optimizer": a.short_optimizer, "lr": a.short_lr,
                      "bn_recalibration": a.short_recal, "steps": a.short_steps},
-        "block_table": {"blocks": table.size, "trained": table.trained, "cached": table.cached,
+        "block_table": {"seed": a.seed, "blocks": table.size, "trained": table.trained, "cached": table.cached,
                         "by_other_jobs": table.by_others,
                         "wall_s": table.wall_s, "block_train_s": table.block_train_s,
                         "settings": bw.model_dump(),
@@ -555,10 +557,10 @@ def _as_study_lines(kd: dict | None) -> list[str]:
     if not kd:
         return []
     spec = (f"method: kd, steps: N, batch_size: {kd['batch_size']}, optimizer: {kd.get('optimizer', 'sgd')}, "
-            f"lr: {kd['lr']:g}, bn_recalibration: {kd['bn_recalibration']}")
-    return ["", f"A study searches with row `kd@N` by `proxy: {{{spec}, score: accuracy}}`; `kd@N-valloss`, "
-            "`kd@N-tse` and `kd@N-tselate` are the same runs ranked by `score: val_loss`, `score: tse` and "
-            "`score: tse_late`."]
+            f"lr: {kd['lr']:g}, advanced: {{score: accuracy, bn_recalibration: {kd['bn_recalibration']}}}")
+    return ["", f"A study searches with row `kd@N` by `proxy: {{{spec}}}`; `kd@N-valloss`, "
+            "`kd@N-tse` and `kd@N-tselate` are the same runs ranked by `advanced.score: val_loss`, `tse` and "
+            "`tse_late`."]
 
 
 def _component_lines(parts: list[dict] | None) -> list[str]:
@@ -623,7 +625,7 @@ def _markdown(r: dict, stem: str, json_path: str) -> str:
               "`blockwise_fit` is DONNA's predictor: a ridge regression from the per-stage block losses and log-MACs "
               "to ground-truth accuracy, each member predicted by a fit on the other members (leave-one-out). "
               "It needs trained architectures to fit, so it is shown for comparison and not judged against the "
-              "1% target. `blockwise` sums the blocks' validation losses after training (`proxy.blockwise.score: "
+              "1% target. `blockwise` sums the blocks' validation losses after training (`proxy.blockwise.advanced.score: "
               "loss`), `blockwise_tse` their training speed, the mean training loss over the block's steps "
               "(`score: tse`), from the same block runs."
               + (" `blockwise_stitched` runs each student stitched from its trained blocks (stem block, each "

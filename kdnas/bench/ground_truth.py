@@ -23,8 +23,10 @@ from pathlib import Path
 
 import torch
 
+from kdnas.atomic import save_torch
 from kdnas.distill.spec import BlockwiseSpec
 from kdnas.errors import UserError
+from kdnas.study.migrate_proxy import migrate_proxy_advanced
 
 
 def load_result(path: Path) -> dict:
@@ -100,10 +102,7 @@ def save_teacher(out_dir: Path, sha: str, blob: dict) -> str:
     rel = f"{TEACHERS}/{sha[:16]}.pt"
     path = out_dir / rel
     if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(blob, tmp)
-        tmp.replace(path)
+        save_torch(path, blob)
     return rel
 
 
@@ -134,8 +133,10 @@ def block_records(result: dict, spec: BlockwiseSpec) -> list[dict]:
     settings of `spec` (those in its cache key); none otherwise, and the table is trained here.
     The report's teacher and data must already be checked (`ground_truth_runs`)."""
     table = result.get("block_table", {})
+    # reports written before the expert settings moved under `advanced` keep them beside the others
+    settings = migrate_proxy_advanced({"proxy": {"blockwise": table.get("settings", {})}})[0]["proxy"]["blockwise"]
     try:
-        theirs = BlockwiseSpec.model_validate(table.get("settings", {}))
+        theirs = BlockwiseSpec.model_validate(settings)
     except ValueError:
         return []
     return list(table.get("records", [])) if theirs.fingerprint() == spec.fingerprint() else []

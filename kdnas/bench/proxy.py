@@ -165,7 +165,7 @@ def bench_proxy(
     # SGD at 0.05 without BatchNorm recalibration, the search's proxy when proxy-cost.md was measured:
     # neither moves what the modes differ in (how a batch's teacher logits are had), and pinning them
     # keeps the committed figures reproducible by their command
-    pinned = {"batch_size": batch_size, "optimizer": "sgd", "lr": 0.05, "threads": threads, "bn_recalibration": 0}
+    pinned = {"batch_size": batch_size, "optimizer": "sgd", "lr": 0.05, "threads": threads, "advanced": {"bn_recalibration": 0}}
     specs = {"A": ProxySpec(method="ce", steps=steps, **pinned), "B": ProxySpec(method="kd", steps=steps, **pinned)}
     specs["C"] = specs["B"]
     sizes = {a: count_macs_params(build_student(Arch.from_str(a), c, bundle.num_classes), bundle.input_shape)

@@ -66,7 +66,7 @@ def stitch(table: BlockTable, arch: Arch) -> StitchedStudent:
     stem and head: ``include_stem_head``)."""
     plan = table.plan
     if not plan.include_stem_head:
-        raise ConfigError("stitching a student needs its stem and head blocks: set proxy.blockwise.include_stem_head")
+        raise ConfigError("stitching a student needs its stem and head blocks: set proxy.blockwise.advanced.include_stem_head")
     groups = [[(c, table.module(b)) for c, b in group_terms(table, arch, g)] for g in range(len(plan.groups))]
     return StitchedStudent(table.module(Block(STEM, width=arch.stem)), groups, table.module(Block(HEAD, width=arch.head)))
 

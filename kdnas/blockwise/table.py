@@ -2,11 +2,11 @@
 its stage output, its validation loss cached on disk.
 
 A block's loss depends only on the teacher (checkpoint hash), the data (fingerprint), the block
-(group, chain text, channel counts) and the block training settings, so that is its cache key:
-one small JSON file per block under ``runs/cache/blockwise/`` (and beside it the block's trained
-weights, ``.pt``, for stitching students from their blocks), written atomically, shared by every
-study and every worker that points at the same runs folder (a concurrent builder at worst trains a
-block twice and writes the same file). With every file present a build trains nothing.
+(group, chain text, channel counts), the block training settings and the seed, so that is its
+cache key (`block_key`): one small JSON file per block under ``runs/cache/blockwise/`` (and beside
+it the block's trained weights, ``.pt``, for stitching students from their blocks), written
+atomically, shared by every study of the same seed and every worker that points at the same runs
+folder (a concurrent builder at worst trains a block twice and writes the same file). With every file present a build trains nothing.
 
 Losses are made comparable across stages: a feature block's loss is its MSE divided by the
 variance of the teacher's target (the fraction of the target's variance it fails to explain), the
@@ -36,6 +36,7 @@ from torch import nn
 
 from kdnas.blockwise.plan import HEAD, STEM, Block, BlockPlan
 from kdnas.claims import obtain
+from kdnas.distill.loop import NonFiniteLoss, StepLoop, random_batches
 from kdnas.distill.losses import hint_adapter, kd_loss
 from kdnas.distill.optim import make_optimizer, warmup_cosine
 from kdnas.distill.spec import BlockwiseSpec
@@ -158,7 +159,7 @@ def train_block(block: Block, train: StageIO, val: StageIO, spec: BlockwiseSpec,
     x_va, y_va = val.block_io(block.group)
     c_in, c_out = int(x_tr.shape[1]), int(y_tr.shape[1]) if y_tr.dim() == 4 else num_classes
     if block.group == STEM and tuple(y_tr.shape[2:]) != tuple(x_tr.shape[2:]):
-        raise ConfigError("the teacher's stem changes resolution; set proxy.blockwise.include_stem_head: false")
+        raise ConfigError("the teacher's stem changes resolution; set proxy.blockwise.advanced.include_stem_head: false")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = make_block(block, c_in, c_out, num_classes).to(device).train()
@@ -168,23 +169,18 @@ def train_block(block: Block, train: StageIO, val: StageIO, spec: BlockwiseSpec,
     # the variance of the teacher's target, so feature losses read as the unexplained fraction
     var_tr = float(y_tr.float().var()) if block.group != HEAD else 1.0
     var_va = float(y_va.float().var()) if block.group != HEAD else 1.0
-    n, bs = len(x_tr), min(spec.batch_size, len(x_tr))
+    x_dev, y_dev = x_tr.to(device), y_tr.to(device)  # on the device for the whole block
+
+    def batch_loss(idx: torch.Tensor, _step: int) -> dict[str, torch.Tensor]:
+        idx = idx.to(device)
+        return {"loss": _loss(block, model(x_dev[idx].float()), y_dev[idx], var_tr)}
+
     t0 = time.perf_counter()
-    train_loss = math.nan
-    step_losses = torch.zeros(total)  # every step's training loss: their mean is the block's training speed
-    for step in range(total):
-        idx = torch.randint(0, n, (bs,), generator=gen)
-        out = model(x_tr[idx].float().to(device))
-        loss = _loss(block, out, y_tr[idx].to(device), var_tr)
-        if not torch.isfinite(loss):
-            train_loss = math.inf
-            break
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        step_losses[step] = loss.detach()
-        train_loss = float(loss.detach())
+    try:
+        step_losses = StepLoop(batch_loss, random_batches(len(x_tr), spec.batch_size, gen), opt, sched).run(total).losses
+    except NonFiniteLoss:
+        step_losses = [math.inf]  # a block that diverges scores as infinitely bad, the table goes on
+    train_loss = step_losses[-1]
     train_s = time.perf_counter() - t0
     model.eval()
     with torch.inference_mode():
@@ -195,8 +191,8 @@ def train_block(block: Block, train: StageIO, val: StageIO, spec: BlockwiseSpec,
             count += len(out)
     finite = math.isfinite(train_loss)
     loss_val = tot / max(1, count) if finite else math.inf
-    # training speed: the mean training loss over every step (as `proxy.score: tse` for whole students)
-    tse = float(step_losses.mean()) if finite else math.inf
+    # training speed: the mean training loss over every step (as `proxy.advanced.score: tse` for whole students)
+    tse = float(torch.tensor(step_losses).mean()) if finite else math.inf
     rec = {"group": block.group, "block": block.text(), "loss": loss_val, "train_loss": train_loss, "tse": tse,
            "train_s": train_s, "steps": total, "c_in": c_in, "c_out": c_out}
     if keep is not None:  # a kdnas checkpoint: written atomically, its weights hashed
@@ -213,27 +209,32 @@ def load_block(block: Block, rec: dict, folder: Path, num_classes: int) -> nn.Mo
     return model.eval()
 
 
-def block_key(teacher_id: str, data_fingerprint: str, block: Block, c_in: int, c_out: int, spec: BlockwiseSpec) -> str:
-    """Cache key of a block's result: teacher, data, block, its channels, the training settings."""
-    return _key(teacher_id, data_fingerprint, block.group, block.text(), c_in, c_out, spec)
+def block_key(teacher_id: str, data_fingerprint: str, block: Block, c_in: int, c_out: int, spec: BlockwiseSpec,
+              seed: int) -> str:
+    """Cache key of a block's result: what changes it, and nothing else: teacher, data, block, its
+    channels, the settings that train and measure it (`BlockwiseSpec.fingerprint`) and the seed
+    (the block's initial weights, its batches and the images drawn for it). Not the device or
+    threads: they change rounding, not the experiment (see `ProxySpec.run_json`)."""
+    return _key(teacher_id, data_fingerprint, block.group, block.text(), c_in, c_out, spec, seed)
 
 
 def _key(teacher_id: str, data_fingerprint: str, group: str, text: str, c_in: int, c_out: int,
-         spec: BlockwiseSpec) -> str:
-    text = f"{CACHE_VERSION}|{teacher_id}|{data_fingerprint}|{group}|{text}|{c_in}|{c_out}|{spec.fingerprint()}"
+         spec: BlockwiseSpec, seed: int) -> str:
+    text = (f"{CACHE_VERSION}|{teacher_id}|{data_fingerprint}|{group}|{text}|{c_in}|{c_out}|{spec.fingerprint()}"
+            f"|seed={seed}")
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 def seed_block_cache(records: list[dict], *, teacher_id: str, data_fingerprint: str, spec: BlockwiseSpec,
-                     cache: Path | None = None) -> int:
+                     seed: int, cache: Path | None = None) -> int:
     """Write the block results `records` (a `BlockTable.records` list, kept in a report) into the
     cache under their keys, where no result is cached yet; they must come from a table built against
-    this teacher and data with these settings. Returns how many were written."""
+    this teacher and data with these settings and `seed`. Returns how many were written."""
     folder = cache or cache_dir() / "blockwise"
     folder.mkdir(parents=True, exist_ok=True)
     written = 0
     for rec in records:
-        path = folder / f"{_key(teacher_id, data_fingerprint, rec['group'], rec['block'], rec['c_in'], rec['c_out'], spec)}.json"
+        path = folder / f"{_key(teacher_id, data_fingerprint, rec['group'], rec['block'], rec['c_in'], rec['c_out'], spec, seed)}.json"
         # written the way a trained block is (claimed, atomic), so a concurrent builder never reads half a file
         written += obtain(path, lambda rec=rec: {k: v for k, v in rec.items() if k != "cached"})[1]
     return written
@@ -332,10 +333,10 @@ def build_block_table(
 ) -> BlockTable:
     """Train (or load from the cache) every block of `plan`; the teacher runs once per build, and
     not at all when every block is cached. A cached result lacking a field of `need` (or the
-    `spec.score` field: results cached before `tse` was kept) is trained again; ``"weights"`` in
+    `spec.advanced.score` field: results cached before `tse` was kept) is trained again; ``"weights"`` in
     `need` also trains again a block whose weights file is missing (results cached before weights
     were kept, or taken from a report)."""
-    fields = {*need, spec.score}
+    fields = {*need, spec.advanced.score}
     folder = cache or cache_dir() / "blockwise"
 
     def usable(rec: dict) -> bool:
@@ -353,7 +354,7 @@ def build_block_table(
         for block in plan.blocks:
             x_in, y = probe.block_io(block.group)
             c_in, c_out = int(x_in.shape[1]), int(y.shape[1]) if y.dim() == 4 else num_classes
-            path = folder / f"{block_key(teacher_id, data_fingerprint, block, c_in, c_out, spec)}.json"
+            path = folder / f"{block_key(teacher_id, data_fingerprint, block, c_in, c_out, spec, seed)}.json"
             rec = json.loads(path.read_text()) if path.is_file() else None
             if rec is not None and usable(rec):
                 _record(table, block, rec, made=False)
@@ -362,7 +363,7 @@ def build_block_table(
         if todo:
             t0 = time.perf_counter()
             train_io = teacher_stage_io(teacher, _subset(x_train, spec.max_samples, seed), feature_names, device=device)
-            val_io = teacher_stage_io(teacher, _subset(x_val, spec.val_samples, seed), feature_names, device=device)
+            val_io = teacher_stage_io(teacher, _subset(x_val, spec.advanced.val_samples, seed), feature_names, device=device)
             table.features_s = time.perf_counter() - t0
 
             def trainer(block: Block, path: Path):  # noqa: ANN202

@@ -20,13 +20,13 @@ import gzip
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from kdnas.atomic import atomic_write
 from kdnas.errors import DataError
 
 TIMEOUT_S = 15.0  # per socket operation: enough for a slow mirror, short enough to fail fast offline
@@ -83,21 +83,17 @@ def _put_hint(dataset: str, root: Path, files: list[RemoteFile]) -> str:
 
 
 def _fetch(url: str, dest: Path, remote: RemoteFile) -> None:
-    """Download `url` to `dest` through a temp file in the same folder; atomic rename on success."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{remote.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=TIMEOUT_S) as resp:
+    """Download `url` to `dest` atomically: only a file whose checksum matches replaces `dest`."""
+    with atomic_write(dest) as out:
+        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as resp:
             while chunk := resp.read(CHUNK):
                 out.write(chunk)
-        if not verify(tmp, remote):
+        out.flush()
+        if not verify(Path(out.name), remote):
             raise DataError(
                 f"checksum mismatch for {url} (expected md5 {remote.md5}); "
                 f"the file was removed, check the mirror or put the official {remote.name} into {dest.parent}"
             )
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def ensure_files(dataset: str, root: Path, files: list[RemoteFile], download: bool) -> None:

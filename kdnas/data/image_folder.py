@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from kdnas.atomic import atomic_write
 from kdnas.data.raw import RawData
 from kdnas.errors import DataError
 from kdnas.paths import cache_dir
@@ -136,15 +136,9 @@ def _decode(files: list[str], labels: list[int]) -> tuple[np.ndarray, np.ndarray
 
 
 def _save(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write the cache to a temp file and rename it, so a reader never sees half a cache."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz.part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)  # uncompressed: loading is then a plain read
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    """Write the cache atomically, so a reader never sees half a cache."""
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)  # uncompressed: loading is then a plain read
 
 
 def _load_cache(path: Path) -> dict[str, np.ndarray] | None:

@@ -16,11 +16,11 @@ from torch import nn
 
 from kdnas.distill.bn_recal import recalibrate_bn
 from kdnas.distill.evaluate import accuracy_and_loss
+from kdnas.distill.loop import BatchLoss, StepLoop, Steps, shuffled_batches
 from kdnas.distill.losses import hint_adapter, hint_loss, kd_objective
 from kdnas.distill.optim import make_optimizer, warmup_cosine
 from kdnas.distill.spec import ProxySpec
 from kdnas.distill.teacher_cache import TeacherOutputs
-from kdnas.errors import TrialFailure
 from kdnas.teachers import FeatureTaps
 
 
@@ -60,11 +60,11 @@ class ProxyResult:
     train_loss_late: float = math.nan
 
     def losses(self) -> dict[str, float]:
-        """The run's losses under the names `ProxySpec.score`, trial metrics and bench records use."""
+        """The run's losses under the names `ProxyAdvanced.score`, trial metrics and bench records use."""
         return {"val_loss": self.val_loss, "tse": self.train_loss_mean, "tse_late": self.train_loss_late}
 
     def score(self, kind: str) -> float:
-        """The value that ranks this student under `ProxySpec.score` `kind`, higher is better: the
+        """The value that ranks this student under `ProxyAdvanced.score` `kind`, higher is better: the
         accuracy, or a loss negated so that one direction (maximise) serves every kind."""
         if kind == "accuracy":
             return self.val_acc
@@ -76,6 +76,17 @@ class ProxyResult:
 def hint_adapters(pairs: list[HintPair]) -> nn.ModuleList:
     """One `hint_adapter` per hinted stage pair, in the pairs' order."""
     return nn.ModuleList(hint_adapter(p.student_channels, p.teacher_channels) for p in pairs)
+
+
+def proxy_loop(trained: nn.Module, spec: ProxySpec, n_train: int, seed: int, loss: BatchLoss) -> StepLoop:
+    """The short run's steps around a batch's `loss`: the spec's optimizer over `trained`, warm-up
+    then cosine over `spec.total_steps`, shuffled batches drawn from a generator seeded `seed`."""
+    total = spec.total_steps(n_train)
+    opt = make_optimizer(trained, spec.optimizer, spec.lr, spec.advanced.momentum,
+                         spec.advanced.weight_decay)
+    warmup = min(total // 10, 100)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, total, warmup))
+    return StepLoop(loss, shuffled_batches(n_train, spec.batch_size, torch.Generator().manual_seed(seed)), opt, sched)
 
 
 def run_proxy(
@@ -91,70 +102,57 @@ def run_proxy(
     hints: list[HintPair] | None = None,
     device: str = "cpu",
 ) -> ProxyResult:
-    """Train `student` for the spec's budget and return its validation top-1.
+    """Train `student` for the spec's budget on `device` and score it on the validation split.
 
+    The training tensors (and the teacher's outputs) move to `device` once, for the whole run.
     Raises `TrialFailure` when the loss becomes non-finite (the trial fails, the search goes on).
     """
     torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
     hints = list(hints or []) if spec.method == "hint" else []
     if spec.method != "ce" and teacher is None:
         raise ValueError(f"proxy method '{spec.method}' needs teacher outputs")
     student = student.to(device).train()
     adapters = hint_adapters(hints).to(device)
-    opt = make_optimizer(nn.ModuleList([student, adapters]), spec.optimizer, spec.lr, spec.momentum, spec.weight_decay)
-    total = spec.total_steps(len(x_train))
-    warmup = min(total // 10, 100)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, total, warmup))
-    n, bs = len(x_train), min(spec.batch_size, len(x_train))
-    perm, pos = torch.randperm(n, generator=gen), 0
-    loss_val, terms_sum, loss_sum, late_sum = math.nan, {}, 0.0, 0.0
-    late_from = total // 2
-    t0 = time.perf_counter()
-    for step in range(total):
-        if pos + bs > n:
-            perm, pos = torch.randperm(n, generator=gen), 0
-        idx = perm[pos : pos + bs]
-        pos += bs
-        xb, yb = x_train[idx].to(device, non_blocking=True), y_train[idx].to(device, non_blocking=True)
-        t_logits = None if spec.method == "ce" else teacher.logits[idx].to(device)  # type: ignore[union-attr]
+    x, y = x_train.to(device), y_train.to(device)
+    t_logits = None if spec.method == "ce" else teacher.logits.to(device)  # type: ignore[union-attr]
+    t_feats = [teacher.features[p.teacher_stage].to(device) for p in hints]  # type: ignore[union-attr]
+    alpha = spec.alpha if spec.method != "ce" else 0.0
+
+    def batch_loss(idx: torch.Tensor, _step: int) -> dict[str, torch.Tensor]:
+        idx = idx.to(device)
         with FeatureTaps(student, [p.student_module for p in hints]) as taps:
-            out = student(xb)
-        terms = kd_objective(out, yb, t_logits, spec.temperature, spec.alpha if spec.method != "ce" else 0.0)
-        for adapter, pair, feat in zip(adapters, hints, taps.features):
-            t_feat = teacher.features[pair.teacher_stage][idx].to(device)  # type: ignore[union-attr]
-            terms[f"hint{pair.teacher_stage}"] = spec.hint_weight * hint_loss(adapter(feat), t_feat)
-        loss = sum(terms.values())
-        if not torch.isfinite(loss):
-            raise TrialFailure(f"non-finite loss ({float(loss.detach())}) at step {step}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        loss_val = float(loss.detach())
-        loss_sum += loss_val
-        if step >= late_from:
-            late_sum += loss_val
-        if step >= total - 10:  # average the last few steps' terms for the record
-            for k, v in terms.items():
-                terms_sum[k] = terms_sum.get(k, 0.0) + float(v.detach()) / min(10, total)
+            out = student(x[idx])
+        terms = kd_objective(out, y[idx], None if t_logits is None else t_logits[idx], spec.temperature, alpha)
+        for adapter, pair, feat, t_feat in zip(adapters, hints, taps.features, t_feats):
+            terms[f"hint{pair.teacher_stage}"] = spec.hint_weight * hint_loss(adapter(feat), t_feat[idx])
+        return terms
+
+    loop = proxy_loop(nn.ModuleList([student, adapters]), spec, len(x_train), seed, batch_loss)
+    t0 = time.perf_counter()
+    steps = loop.run(spec.total_steps(len(x_train)))
     train_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     acc, val_loss = proxy_eval(student, x_train, x_val, y_val, spec, seed)
-    return ProxyResult(acc, loss_val, total, train_s, time.perf_counter() - t1, terms_sum, val_loss,
-                       loss_sum / max(1, total), late_sum / max(1, total - late_from))
+    return result_of(steps, acc, val_loss, train_s, time.perf_counter() - t1)
+
+
+def result_of(steps: Steps, acc: float, val_loss: float, train_s: float, eval_s: float) -> ProxyResult:
+    """The `ProxyResult` of a short run's `steps` and its evaluation."""
+    total, losses = len(steps.losses), steps.losses
+    late_from, last = total // 2, max(0, total - 10)
+    terms = {k: 0.0 for k in steps.terms}
+    for step in range(last, total):  # the last few steps' terms, averaged for the record
+        for k, values in steps.terms.items():
+            terms[k] += values[step] / min(10, total)
+    return ProxyResult(acc, losses[-1] if losses else math.nan, total, train_s, eval_s, terms, val_loss,
+                       sum(losses) / max(1, total), sum(losses[late_from:]) / max(1, total - late_from))
 
 
 def proxy_eval(student: nn.Module, x_train: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
                spec: ProxySpec, seed: int) -> tuple[float, float]:
     """Validation top-1 and cross-entropy of a trained student, after recalibrating its BatchNorm
-    statistics on `spec.bn_recalibration` training images (none when 0)."""
-    if spec.bn_recalibration:
-        recalibrate_bn(student, x_train, spec.bn_recalibration, RECAL_BATCH, seed)
-    return accuracy_and_loss(student, x_val, y_val, spec.eval_batch_size)
+    statistics on `spec.advanced.bn_recalibration` training images (none when 0)."""
+    if spec.advanced.bn_recalibration:
+        recalibrate_bn(student, x_train, spec.advanced.bn_recalibration, RECAL_BATCH, seed)
+    return accuracy_and_loss(student, x_val, y_val, spec.advanced.eval_batch_size)
 
-
-def proxy_score(student: nn.Module, x_train: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
-                spec: ProxySpec, seed: int) -> float:
-    """The score of a trained student: validation top-1 after `proxy_eval`'s recalibration."""
-    return proxy_eval(student, x_train, x_val, y_val, spec, seed)[0]

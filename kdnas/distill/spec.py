@@ -8,40 +8,99 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
+def _moved(data: object, where: str, fields: frozenset[str]) -> object:
+    """Refuse, naming the new place, a field written where it was before it moved under `advanced`
+    (a study file from before; stored studies are upgraded by `kdnas.study.migrate_proxy`)."""
+    if isinstance(data, dict):
+        old = sorted(fields & data.keys())
+        if old:
+            raise ValueError(f"{', '.join(old)} moved: write {' and '.join(f'{where}.advanced.{k}' for k in old)}")
+    return data
+
+
+class BlockwiseAdvanced(BaseModel):
+    """Expert and research settings of the block-wise proxy: what a block's score is and where it
+    is measured. The defaults are what `kdnas bench fidelity` measured; most studies leave them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    score: Literal["loss", "tse"] = Field(
+        "loss", description="what a block contributes to a student's score: its validation loss after training "
+        "(loss), or its training speed, the mean training loss over its steps (tse)")
+    include_stem_head: bool = Field(True, description="also train and score the stem and head widths (stem/head blocks); "
+                                    "off for a teacher whose stem changes resolution")
+    val_samples: int = Field(512, gt=0, description="validation images on which a block's loss is measured")
+
+
 class BlockwiseSpec(BaseModel):
     """The block-wise proxy (DNA, Li et al. 2020; DONNA, Moons et al. 2021): how each block is trained
     to map the teacher's stage input to its stage output, how students are scored from the block
     table, and how many of the best are confirmed by the end-to-end `kd` proxy.
 
-    Blocks train on `max_samples` training images' teacher features and are scored on up to
-    `val_samples` validation images' features. `n_students` architectures (all of them where the
-    space is smaller) are scored from the table; the confirmed front holds `budget.trials` members.
-    `score` picks the block's figure a student's score sums (`kdnas.blockwise.score`).
+    Blocks train on `max_samples` training images' teacher features; `n_students` architectures
+    (all of them where the space is smaller) are scored from the table; the confirmed front holds
+    `budget.trials` members. `advanced` holds what a block's score is and where it is measured.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     steps: int = Field(150, gt=0, description="optimizer steps per block")
-    batch_size: int = Field(64, gt=0)
+    batch_size: int = Field(64, gt=0, description="images per block training step")
     lr: float = Field(3e-3, gt=0, description="AdamW learning rate (cosine to 0)")
     max_samples: int = Field(2048, gt=0, description="training images whose teacher features train the blocks")
-    val_samples: int = Field(512, gt=0, description="validation images on which a block's loss is measured")
-    include_stem_head: bool = Field(True, description="score the stem and head widths too (stem/head blocks)")
     n_students: int = Field(20000, gt=0, description="architectures scored from the table (random sample)")
     threads: int = Field(1, gt=0, description="torch threads while training blocks")
-    score: Literal["loss", "tse"] = Field(
-        "loss", description="what a block contributes to a student's score: its validation loss after training, "
-        "or its training speed (the mean training loss over its steps, TSE)")
+    advanced: BlockwiseAdvanced = Field(BlockwiseAdvanced(), description="expert settings (BlockwiseAdvanced)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_fields(cls, data: object) -> object:
+        return _moved(data, "proxy.blockwise", frozenset(BlockwiseAdvanced.model_fields))
 
     def fingerprint(self) -> str:
-        """What changes a block's loss (part of every block's cache key); scoring fields excluded."""
-        keep = self.model_dump(include={"steps", "batch_size", "lr", "max_samples", "val_samples"})
+        """What changes a block's result (part of every block's cache key, with the seed): its
+        training settings and the images its loss is measured on. Out: what only picks a recorded
+        figure (`advanced.score`), which blocks are trained (`include_stem_head`: the block is in
+        the key itself), how many students are scored, and the threads."""
+        keep = {"steps": self.steps, "batch_size": self.batch_size, "lr": self.lr, "max_samples": self.max_samples,
+                "val_samples": self.advanced.val_samples}
         return ",".join(f"{k}={keep[k]}" for k in sorted(keep))
 
 
 #: The short run's learning rate when a config gives no lr: SGD's was the search's default before
 #: AdamW; AdamW's is the one `kdnas bench fidelity` measured (README, "Block-wise proxy").
 DEFAULT_LR = {"sgd": 0.05, "adamw": 3e-3}
+
+
+class ProxyAdvanced(BaseModel):
+    """Expert and research settings of the short run: what ranks the students, how the run is
+    scored, and the optimizer's finer settings. The defaults are what `kdnas bench fidelity`
+    measured best (README, "Which score ranks students best"); most studies leave them.
+
+    `score`: what ranks the students (the value of the study's first objective, higher is better):
+    ``accuracy`` (validation top-1), ``val_loss`` (minus the validation cross-entropy) or ``tse``
+    (minus the training objective averaged over every step: training speed, Ru et al. 2021) or
+    ``tse_late`` (the same over the second half of the steps only: Ru et al.'s TSE-E). The run
+    records all four. ``tse_late`` with AdamW ranked the CIFAR-10 panels best within 5% of the
+    ground truth's cost; the earlier defaults were ``tse`` and, before it, SGD scored by
+    ``accuracy`` (a study stored under either is refused on resume with the values that continue
+    it). `bn_recalibration` defaults to 512 images (2048 before 2026-11-25): on three panels 512
+    showed the same mean accuracy and ranked them alike, for half the evaluation pass.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    score: Literal["accuracy", "val_loss", "tse", "tse_late"] = Field(
+        "tse_late", description="what ranks the students: accuracy (validation top-1), val_loss (validation "
+        "cross-entropy), tse (training loss over the whole run) or tse_late (over its second half)")
+    bn_recalibration: int = Field(
+        512, ge=0, description="training images over which BatchNorm statistics are recomputed before the "
+        "run is scored (0: keep the running statistics of the run; see kdnas.distill.bn_recal)")
+    eval_batch_size: int = Field(1024, gt=0, description="images per forward pass while scoring (memory only: "
+                                 "the same result at any size)")
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum (AdamW ignores it)")
+    weight_decay: float = Field(5e-4, ge=0, description="SGD weight decay on weights, not on BN scales or biases "
+                                "(AdamW ignores it)")
 
 
 class ProxySpec(BaseModel):
@@ -51,46 +110,32 @@ class ProxySpec(BaseModel):
     ``ce`` (labels only: the no-distillation baseline), ``blockwise`` (score the whole space from a
     table of block-wise distillation losses, then confirm the best with the ``kd`` run described by
     the other fields; see `BlockwiseSpec`). Budget: `steps`, or `epochs` over the training split
-    (exactly one of them).
+    (exactly one of them). The loss is ``alpha * KD + (1 - alpha) * CE`` (the convention of full
+    training's `DistillSpec` too), plus ``hint_weight`` times the hint terms for ``hint``.
 
-    `score`: what ranks the students (the value of the study's first objective, higher is better):
-    ``accuracy`` (validation top-1), ``val_loss`` (minus the validation cross-entropy) or ``tse``
-    (minus the training objective averaged over every step: training speed, Ru et al. 2021) or
-    ``tse_late`` (the same over the second half of the steps only: Ru et al.'s TSE-E). The run
-    records all four; `kdnas bench fidelity` measures how well each ranks (README, "Block-wise proxy").
-
-    Defaults: AdamW (lr 0.003) scored by ``tse_late``: AdamW ranked by a training loss ranked the
-    CIFAR-10 panels best in `kdnas bench fidelity`, and the second half's loss best of all within 5%
-    of the ground truth's cost on both panels with two ground-truth seeds (README, "Which score
-    ranks students best"). The earlier defaults were the score ``tse`` and, before it, SGD at
-    0.05 scored by ``accuracy`` (a study stored under either is refused on resume with the values
-    that continue it). `bn_recalibration` defaults to 512 images (2048 before 2026-11-25): on three
-    panels 512 showed the same mean accuracy and ranked them alike, for half the evaluation pass
-    (README, "Which score ranks students best"). An `lr` is tied to its
-    optimizer (SGD's and AdamW's differ by 10-30x), so an `lr` without an `optimizer` is refused
-    rather than read as an AdamW rate.
+    An `lr` is tied to its optimizer (SGD's and AdamW's differ by 10-30x), so an `lr` without an
+    `optimizer` is refused rather than read as an AdamW rate. `advanced` holds what ranks the
+    students and the finer settings (`ProxyAdvanced`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    method: Literal["kd", "hint", "ce", "blockwise"] = "kd"
-    score: Literal["accuracy", "val_loss", "tse", "tse_late"] = "tse_late"
-    temperature: float = Field(4.0, gt=0)
-    alpha: float = Field(0.9, ge=0, le=1, description="weight of the KD term; 1 - alpha weighs CE")
-    hint_weight: float = Field(1.0, ge=0)
-    steps: int | None = Field(None, gt=0)
-    epochs: float | None = Field(None, gt=0)
-    batch_size: int = Field(64, gt=0)
-    optimizer: Literal["sgd", "adamw"] = "adamw"
-    lr: float = Field(3e-3, gt=0, description="default: 0.05 for sgd, 0.003 for adamw (DEFAULT_LR)")
-    momentum: float = Field(0.9, ge=0, lt=1)
-    weight_decay: float = Field(5e-4, ge=0)
-    eval_batch_size: int = Field(1024, gt=0)
-    bn_recalibration: int = Field(
-        512, ge=0, description="training images over which BatchNorm statistics are recomputed before the "
-        "score is measured (0: keep the running statistics of the run; see kdnas.distill.bn_recal)")
+    method: Literal["kd", "hint", "ce", "blockwise"] = Field(
+        "kd", description="kd (Hinton), hint (KD plus FitNet hints), ce (labels only), blockwise (block table, "
+        "then the best confirmed by kd)")
+    temperature: float = Field(4.0, gt=0, description="KD softmax temperature")
+    alpha: float = Field(0.9, ge=0, le=1, description="weight of the KD term; 1 - alpha weighs the cross-entropy")
+    hint_weight: float = Field(1.0, ge=0, description="weight of each hint term (method hint)")
+    steps: int | None = Field(None, gt=0, description="optimizer steps of the run (or give epochs)")
+    epochs: float | None = Field(None, gt=0, description="passes over the training split (or give steps)")
+    batch_size: int = Field(64, gt=0, description="images per training step")
+    optimizer: Literal["sgd", "adamw"] = Field("adamw", description="sgd (momentum) or adamw")
+    lr: float = Field(3e-3, gt=0, description="peak learning rate (warm-up, then cosine to 0); default 0.05 for "
+                      "sgd, 0.003 for adamw; give it with its optimizer")
     threads: int = Field(1, gt=0, description="torch threads of one trial")
-    blockwise: BlockwiseSpec = BlockwiseSpec()
+    blockwise: BlockwiseSpec = Field(BlockwiseSpec(), description="the block-wise proxy (method blockwise)")
+    advanced: ProxyAdvanced = Field(ProxyAdvanced(), description="expert settings: the score that ranks "
+                                    "students, BatchNorm recalibration, ... (ProxyAdvanced)")
 
     @model_validator(mode="before")
     @classmethod
@@ -98,6 +143,7 @@ class ProxySpec(BaseModel):
         # An lr tuned for one optimizer is wrong for the other by 10-30x: without an lr, take the
         # chosen optimizer's (`optimizer: sgd` alone is then a complete setting); an lr alone may
         # have been written for SGD, the default before AdamW, so it must say which it is for.
+        data = _moved(data, "proxy", frozenset(ProxyAdvanced.model_fields))
         if not isinstance(data, dict):
             return data
         if "lr" in data and "optimizer" not in data:
@@ -114,11 +160,17 @@ class ProxySpec(BaseModel):
         return self
 
     def run_json(self) -> str:
-        """The fields that decide how the run trains, as JSON: what caches of runs are keyed by.
-        The scores (`score`, `blockwise.score`) are left out: they only say which of the recorded
-        figures ranks a student. A field added here changes every cached run's key
-        (`tests/bench/test_ground_truth.py` pins the committed reports' keys)."""
-        return self.model_dump_json(exclude={"score": True, "blockwise": {"score"}})
+        """What changes a run's result, as JSON: the key of every cache of runs (with the teacher,
+        data, architecture and seed the caller adds). In: every field that changes how the run
+        trains, and `advanced.bn_recalibration`, which changes the accuracy and loss it measures.
+        Out: `advanced.score` (it only picks which recorded figure ranks), `eval_batch_size` (memory
+        only), `threads` and the device, and `blockwise` (the block table has its own key).
+
+        Threads and device are out on purpose: they change floating-point rounding, not the
+        experiment, and a run cached on a GPU must serve a CPU checkout (a ground truth costs GPU
+        hours). A caller that measures seconds adds them to its own key."""
+        return self.model_dump_json(exclude={"threads": True, "blockwise": True,
+                                             "advanced": {"score", "eval_batch_size"}})
 
     def total_steps(self, n_train: int) -> int:
         """Optimizer steps of the run for a training split of `n_train` samples."""
@@ -150,25 +202,42 @@ class TrainRecipe(BaseModel):
 class DistillSpec(BaseModel):
     """Which distillation terms full training adds to the label loss, and their weights.
 
-    The label term is ``ce_weight * CE`` (default ``1 - alpha`` while KD is on, else 1). ``alpha``
-    weighs Hinton KD at ``temperature``; ``hint_weight`` the FitNet MSE on stage features aligned by
-    resolution (through trained 1x1 adapters); ``rkd_distance``/``rkd_angle`` the RKD terms on the
-    pooled last-stage features; ``dkd_weight`` decoupled KD (``dkd_alpha`` TCKD + ``dkd_beta`` NCKD),
-    ramped in linearly over ``dkd_warmup_epochs`` as in the paper. All zero: labels only.
+    One convention with the proxy (`ProxySpec`): ``alpha`` weighs Hinton KD at ``temperature`` and
+    the label term (cross-entropy) gets ``1 - alpha``; ``alpha: 0`` with every other term 0 trains
+    on labels only. The other terms come on top with their own weights: ``hint_weight`` the FitNet
+    MSE on stage features aligned by resolution (through trained 1x1 adapters);
+    ``rkd_distance``/``rkd_angle`` the RKD terms on the pooled last-stage features; ``dkd_weight``
+    decoupled KD (``dkd_alpha`` TCKD + ``dkd_beta`` NCKD), ramped in linearly over
+    ``dkd_warmup_epochs`` as in the paper.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    temperature: float = Field(4.0, gt=0)
-    alpha: float = Field(0.9, ge=0, le=1, description="weight of the KD term")
-    ce_weight: float | None = Field(None, ge=0, description="weight of CE; default 1 - alpha (1 without KD)")
-    hint_weight: float = Field(0.0, ge=0)
-    rkd_distance: float = Field(0.0, ge=0)
-    rkd_angle: float = Field(0.0, ge=0)
-    dkd_weight: float = Field(0.0, ge=0)
-    dkd_alpha: float = Field(1.0, ge=0)
-    dkd_beta: float = Field(8.0, ge=0)
-    dkd_warmup_epochs: float = Field(0.0, ge=0)
+    temperature: float = Field(4.0, gt=0, description="softmax temperature of the KD (and DKD) terms")
+    alpha: float = Field(0.9, ge=0, le=1, description="weight of the Hinton KD term; 1 - alpha weighs the "
+                         "cross-entropy with the labels (0: labels only, unless another term is on)")
+    hint_weight: float = Field(0.0, ge=0, description="weight of the FitNet hint term on aligned stage features")
+    rkd_distance: float = Field(0.0, ge=0, description="weight of the RKD distance term")
+    rkd_angle: float = Field(0.0, ge=0, description="weight of the RKD angle term")
+    dkd_weight: float = Field(0.0, ge=0, description="weight of decoupled KD (DKD)")
+    dkd_alpha: float = Field(1.0, ge=0, description="DKD: weight of its target-class part (TCKD)")
+    dkd_beta: float = Field(8.0, ge=0, description="DKD: weight of its non-target part (NCKD)")
+    dkd_warmup_epochs: float = Field(0.0, ge=0, description="DKD: epochs over which its weight ramps in from 0")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_separate_ce_weight(cls, data: object) -> object:
+        # Recipes written before one convention held a `ce_weight` (None: 1 - alpha). Such a
+        # record still reads; one that set CE apart from alpha trained something this spec
+        # cannot say, and is refused with what to write instead.
+        if not isinstance(data, dict) or "ce_weight" not in data:
+            return data
+        rest = {k: v for k, v in data.items() if k != "ce_weight"}
+        ce, alpha = data["ce_weight"], rest.get("alpha", 0.9)
+        if ce is None or (isinstance(alpha, (int, float)) and math.isclose(ce, 1.0 - alpha, abs_tol=1e-12)):
+            return rest
+        raise ValueError(f"ce_weight is gone: the cross-entropy weight is 1 - alpha (here {1.0 - alpha:g}); "
+                         f"remove ce_weight {ce} and set alpha")
 
     @property
     def uses_teacher(self) -> bool:
@@ -177,14 +246,12 @@ class DistillSpec(BaseModel):
 
     @property
     def label_weight(self) -> float:
-        """Weight of the cross-entropy term."""
-        if self.ce_weight is not None:
-            return self.ce_weight
-        return 1.0 - self.alpha if self.alpha > 0 else 1.0
+        """Weight of the cross-entropy term: 1 - alpha."""
+        return 1.0 - self.alpha
 
     def labels_only(self) -> DistillSpec:
         """The same spec with every distillation term off (the --no-kd baseline)."""
-        return DistillSpec(temperature=self.temperature, alpha=0.0, ce_weight=1.0)
+        return DistillSpec(temperature=self.temperature, alpha=0.0)
 
 
 class RetrainRecipe(TrainRecipe):

@@ -8,19 +8,16 @@ recipe, seed); a state of another run is refused with one `CheckpointError` line
 
 from __future__ import annotations
 
-import os
-import pickle
-import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from kdnas.atomic import save_torch
 from kdnas.errors import CheckpointError
+from kdnas.teachers.checkpoint import read_torch
 
 FORMAT = "kdnas-train-state/1"
-_UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
 
 
 def rng_state(gen: torch.Generator) -> dict[str, torch.Tensor]:
@@ -40,35 +37,13 @@ def set_rng_state(state: dict[str, torch.Tensor], gen: torch.Generator) -> None:
 
 def save_state(path: Path, state: dict[str, Any]) -> None:
     """Write `state` to `path` atomically (temporary file in the same folder, fsync, rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_torch(path, {"format": FORMAT, **state})
 
 
 def load_state(path: Path) -> dict[str, Any]:
     """Read a training state on the CPU with ``weights_only=True``; `CheckpointError` (one line) if
     the file is unreadable, holds pickled objects, or is not a kdnas training state."""
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        found = _UNSUPPORTED_GLOBAL.search(str(exc))
-        if found:
-            raise CheckpointError(
-                f"training state {path} holds a pickled Python object ({found.group(1)}) that weights_only loading refuses"
-            ) from exc
-        raise CheckpointError(f"training state {path} is not a readable torch file (UnpicklingError)") from exc
-    except Exception as exc:  # noqa: BLE001 - torch.load fails in many ways on a foreign file
-        first = (str(exc).strip().splitlines() or [""])[0]
-        raise CheckpointError(f"training state {path} is not a readable torch file ({type(exc).__name__}: {first})") from exc
+    obj = read_torch(path, "training state")
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise CheckpointError(f"training state {path} is not a kdnas training state (no '{FORMAT}' format tag)")
     return obj

@@ -8,13 +8,13 @@ the same sample always has the same teacher output.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from kdnas.atomic import save_torch
 from kdnas.paths import cache_dir
 from kdnas.teachers import FeatureTaps
 
@@ -73,8 +73,6 @@ def teacher_outputs(
         if blob["logits"].shape[0] == len(x):
             return TeacherOutputs(blob["logits"], {int(k): v for k, v in blob["features"].items()}, key)
     logits, feats = compute_outputs(teacher, x, feature_names, stages, device=device)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save({"logits": logits, "features": {str(k): v for k, v in feats.items()}}, tmp)
-    tmp.replace(path)  # atomic: a concurrent reader sees the old state or the whole file
+    # atomic: a concurrent reader sees the old outputs or the whole file
+    save_torch(path, {"logits": logits, "features": {str(k): v for k, v in feats.items()}})
     return TeacherOutputs(logits, feats, key)

@@ -22,15 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from pydantic import ValidationError
 from torch import nn
 
 from kdnas.data import DataBundle, random_crop_flip
 from kdnas.distill.distiller import Distiller
 from kdnas.distill.evaluate import accuracy
+from kdnas.distill.loop import StepLoop, shuffled_batches
 from kdnas.distill.optim import make_optimizer, warmup_cosine, warmup_step
 from kdnas.distill.spec import DistillSpec, RetrainRecipe, TrainRecipe
 from kdnas.distill.state import check_meta, fit_problem, load_state, rng_state, save_state, set_rng_state
-from kdnas.errors import CheckpointError, TrialFailure
+from kdnas.errors import CheckpointError
 
 
 @dataclass(frozen=True)
@@ -60,9 +62,20 @@ def run_meta(recipe: TrainRecipe, distill: DistillSpec | None, seed: int, arch: 
     }
 
 
+def _saved_meta(state: dict) -> dict:
+    """A state's meta with its distillation spec as this version writes it, so a state written by
+    an earlier spec that meant the same run continues (the CE weight once stored apart from alpha:
+    `DistillSpec` reads it); a spec this version refuses stays as written, and differs."""
+    meta = dict(state.get("meta") or {})
+    if isinstance(meta.get("distill"), dict):
+        with contextlib.suppress(ValidationError):
+            meta["distill"] = DistillSpec.model_validate(meta["distill"]).model_dump(mode="json")
+    return meta
+
+
 def _resume(path: Path, distiller: Distiller, opt, sched, gen: torch.Generator, meta: dict) -> tuple[int, int, list]:
     state = load_state(path)
-    check_meta(path, state.get("meta") or {}, meta)
+    check_meta(path, _saved_meta(state), meta)
     for key, module in (("model", distiller.student), ("adapters", distiller.adapters)):
         problem = fit_problem(module.state_dict(), state.get(key) or {})
         if problem is not None:
@@ -81,8 +94,6 @@ def train(
     *,
     seed: int,
     teacher: nn.Module | None = None,
-    temperature: float = 4.0,
-    alpha: float = 0.9,
     distill: DistillSpec | None = None,
     teacher_features: tuple[str, ...] | None = None,
     device: str = "cpu",
@@ -92,12 +103,11 @@ def train(
 ) -> TrainResult:
     """Train `model` in place on `data.train`, scoring `data.val` after each epoch.
 
-    `distill` sets the distillation terms (default: Hinton KD at `temperature`/`alpha` when a
-    `teacher` is given). `checkpoint`: the training-state file written after each epoch and resumed
+    `distill` sets the distillation terms (default with a `teacher`: `DistillSpec()`, Hinton KD). `checkpoint`: the training-state file written after each epoch and resumed
     from when present (`arch` names the model in it; a state of another run raises `CheckpointError`).
     """
     if teacher is not None and distill is None:
-        distill = DistillSpec(temperature=temperature, alpha=alpha)
+        distill = DistillSpec()
     if distill is not None and not distill.uses_teacher:
         teacher = None
     if teacher is None and distill is not None:
@@ -131,45 +141,38 @@ def train(
         cached = None
         if distiller.logits_only and not recipe.augment:
             cached = distiller.teacher_logits(data.train.x.to(device), recipe.eval_batch_size)
+
+        def batch_loss(idx: torch.Tensor, at: int) -> dict[str, torch.Tensor]:
+            # batch by batch to the device: a full-training split (an image folder) may not fit there
+            xb, yb = data.train.x[idx].to(device), data.train.y[idx].to(device)
+            if recipe.augment:
+                xb = random_crop_flip(xb, pad, data.flip_ok, generator=None)
+            epoch, b = divmod(at, steps_per_epoch)
+            amp = torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext()
+            with amp:
+                return distiller(xb, yb, epoch + b / steps_per_epoch,
+                                 cached[idx.to(cached.device)] if cached is not None else None)[1]
+
+        # the batches are drawn lazily: resumed at an epoch boundary, the stream goes on where it stopped
+        loop = StepLoop(batch_loss, shuffled_batches(n, bs, gen), opt, sched, step=step)
         for epoch in range(start, recipe.epochs):
             distiller.train()
-            perm = torch.randperm(n, generator=gen)
-            loss_sum, term_sums = 0.0, {}
-            for b in range(steps_per_epoch):
-                idx = perm[b * bs : (b + 1) * bs]
-                xb, yb = data.train.x[idx].to(device), data.train.y[idx].to(device)
-                if recipe.augment:
-                    xb = random_crop_flip(xb, pad, data.flip_ok, generator=None)
-                amp = torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext()
-                with amp:
-                    _, terms = distiller(xb, yb, epoch + b / steps_per_epoch,
-                                         cached[idx.to(cached.device)] if cached is not None else None)
-                loss = sum(terms.values())
-                if not torch.isfinite(loss):
-                    raise TrialFailure(f"non-finite loss at epoch {epoch} step {b}")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                step += 1
-                loss_sum += float(loss.detach())
-                for k, v in terms.items():
-                    term_sums[k] = term_sums.get(k, 0.0) + float(v.detach())
-            record = {"epoch": epoch + 1, "loss": loss_sum / steps_per_epoch,
+            done = loop.run(steps_per_epoch)
+            record = {"epoch": epoch + 1, "loss": sum(done.losses) / steps_per_epoch,
                       "val_acc": accuracy(model, data.val.x, data.val.y, recipe.eval_batch_size),
                       "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0,
-                      "terms": {k: v / steps_per_epoch for k, v in term_sums.items()}}
+                      "terms": {k: sum(v) / steps_per_epoch for k, v in done.terms.items()}}
             history.append(record)
             if checkpoint is not None:
                 save_state(Path(checkpoint), {
                     "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                     "adapters": {k: v.detach().cpu() for k, v in distiller.adapters.state_dict().items()},
                     "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": rng_state(gen),
-                    "epoch": epoch + 1, "step": step, "history": history, "meta": meta,
+                    "epoch": epoch + 1, "step": loop.step, "history": history, "meta": meta,
                 })
             if on_epoch is not None:
                 on_epoch(epoch, record)
         val = history[-1]["val_acc"] if history else math.nan
-        return TrainResult(val, recipe.epochs, step, time.perf_counter() - t0, tuple(history), start)
+        return TrainResult(val, recipe.epochs, loop.step, time.perf_counter() - t0, tuple(history), start)
     finally:
         torch.set_num_threads(prev_threads)

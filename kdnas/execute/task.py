@@ -63,7 +63,7 @@ class TrialOutcome:
     metrics: dict[str, float] = field(default_factory=dict)
     wall_s: float = 0.0
     where: dict[str, str] = field(default_factory=dict)
-    score: float | None = None  # what ranks the student (`ProxySpec.score`); the accuracy by default
+    score: float | None = None  # what ranks the student (`ProxyAdvanced.score`); the accuracy by default
 
 
 def hint_pairs(arch: Arch, ctx: ProxyContext) -> list[HintPair]:
@@ -120,7 +120,7 @@ def evaluate(task: TrialTask, ctx: ProxyContext) -> TrialOutcome:
                    **result.losses(),
                    "steps": float(result.steps), **{f"loss_{k}": v for k, v in result.loss_terms.items()}}
         return TrialOutcome(task.number, task.arch, True, result.val_acc, None, metrics,
-                            time.perf_counter() - t0, _where(device), result.score(ctx.spec.score))
+                            time.perf_counter() - t0, _where(device), result.score(ctx.spec.advanced.score))
     except TrialFailure as err:
         reason = str(err)
     except Exception as err:  # noqa: BLE001 - any bug in one student must fail only that trial

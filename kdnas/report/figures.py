@@ -1,7 +1,7 @@
 """Interactive Plotly figures of one or several studies (rendered into the self-contained page).
 
 Every trial with a cost is one marker: trained feasible trials by the score that ranked them
-(accuracy, or the loss of `proxy.score` on a reversed axis; see `kdnas.report.score`), the 2-D
+(accuracy, or the loss of `proxy.advanced.score` on a reversed axis; see `kdnas.report.score`), the 2-D
 front filled and joined by a step line, duplicates hollow, and trials without a score (infeasible,
 failed, running) in a strip under the plot, on the same cost axis. The teacher is a star (on
 accuracy axes).

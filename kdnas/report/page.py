@@ -242,7 +242,7 @@ def render_page(views: list[StudyView], headlines: list[Headline], curves: dict[
         costs = cost_columns(views)
         axis = common_axis([v.axis for v in views])
         ranked_by = ("" if not axis.is_loss else
-                     f"The search ranked these students by {_E(axis.label)} (proxy.score: {axis.kind}), so that "
+                     f"The search ranked these students by {_E(axis.label)} (proxy.advanced.score: {axis.kind}), so that "
                      "is the vertical axis, reversed so that up is better; the teacher has no such figure. ")
         body.append(
             f"<section><h2>{_E(axis.short[0].upper() + axis.short[1:])} against MACs</h2><p class=\"note\">{ranked_by}"

@@ -1,4 +1,4 @@
-"""The axis a report ranks and plots trials by: the study's `proxy.score`.
+"""The axis a report ranks and plots trials by: the study's `proxy.advanced.score`.
 
 A study ranked by accuracy is plotted in accuracy. A study ranked by a loss (`val_loss`, `tse`, `tse_late`)
 has its trials' first objective stored as the loss negated (so every study maximises it); its
@@ -15,11 +15,12 @@ import numpy as np
 import pandas as pd
 
 from kdnas.report.style import fmt_acc, missing
+from kdnas.study.schema import migrate
 
 
 @dataclass(frozen=True)
 class ScoreAxis:
-    """How one `proxy.score` kind is ranked, plotted and written."""
+    """How one `proxy.advanced.score` kind is ranked, plotted and written."""
 
     kind: str  # accuracy | val_loss | tse | tse_late
     label: str  # axis title (a loss axis adds that lower is better)
@@ -68,8 +69,10 @@ AXES = {
 
 
 def axis_of(config: dict) -> ScoreAxis:
-    """The axis of a study from its stored config (accuracy for studies stored before `proxy.score`)."""
-    kind = (config.get("proxy") or {}).get("score", "accuracy") if isinstance(config, dict) else "accuracy"
+    """The axis of a study from its stored config (accuracy for studies stored before `proxy.advanced.score`
+    and before it `proxy.score`: the stored config is read in today's shape)."""
+    proxy = migrate(config)[0].get("proxy") if isinstance(config, dict) else None
+    kind = ((proxy or {}).get("advanced") or {}).get("score", "accuracy")
     return AXES.get(kind, AXES["accuracy"])
 
 

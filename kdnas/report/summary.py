@@ -35,7 +35,7 @@ def _study_md(v: StudyView, h: Headline) -> list[str]:
         return lines
     lat, ax = v.front["latency_ms"].notna().any(), v.axis
     if ax.is_loss:
-        lines += [f"Ranked by proxy.score `{ax.kind}`: {ax.title}.", ""]
+        lines += [f"Ranked by proxy.advanced.score `{ax.kind}`: {ax.title}.", ""]
     lines.append("| trial |" + (f" {ax.short} |" if ax.is_loss else "") + " accuracy | MACs | params |"
                  + (" latency |" if lat else "") + " architecture |")
     lines.append("|---:|" + ("---:|" if ax.is_loss else "") + "---:|---:|---:|" + ("---:|" if lat else "") + "---|")

@@ -60,7 +60,7 @@ class StudyView:
 
     @property
     def axis(self) -> ScoreAxis:
-        """What ranked the study's trials (its `proxy.score`)."""
+        """What ranked the study's trials (its `proxy.advanced.score`)."""
         return axis_of(self.config)
 
     @property
@@ -233,7 +233,7 @@ class RankCorrelation:
 
 
 def rank_correlation(view: StudyView) -> RankCorrelation | None:
-    """Kendall tau and Spearman rho of the proxy's score (the study's `proxy.score`) against final
+    """Kendall tau and Spearman rho of the proxy's score (the study's `proxy.advanced.score`) against final
     test accuracy (retrained trials)."""
     col = view.axis.column
     t = view.ok.dropna(subset=[col, FINAL_TEST_ACC])

@@ -53,7 +53,7 @@ def one_per_arch(trials: list[FrozenTrial]) -> list[FrozenTrial]:
 
 def select_trials(study: optuna.Study, trials: list[int] | None = None, front: bool = False,
                   top: int | None = None) -> list[FrozenTrial]:
-    """The chosen trials: by number, the Pareto front, or the `top` by the proxy's score (`proxy.score`:
+    """The chosen trials: by number, the Pareto front, or the `top` by the proxy's score (`proxy.advanced.score`:
     the first objective's value), one per arch."""
     all_trials = study.get_trials(deepcopy=False)
     chosen: list[FrozenTrial] = []
@@ -82,7 +82,7 @@ def run_folder(study_name: str, trial: int, kd: bool, seed: int) -> Path:
 
 def agreement_of(study: optuna.Study) -> RankAgreement:
     """Kendall tau / Spearman rho between the proxy's score (the first objective: validation accuracy,
-    or a loss negated under `proxy.score`) and final test accuracy (KD runs)."""
+    or a loss negated under `proxy.advanced.score`) and final test accuracy (KD runs)."""
     results = retrain_results(study)
     by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
     pairs = [(by_number[n].values[0], r["final_test_acc"]) for n, r in sorted(results.items())

@@ -46,7 +46,7 @@ def enqueue_from_table(setup: SearchSetup, study: optuna.Study, *, verbose: bool
                  if t.state == TrialState.WAITING}
     c, h, w = setup.data.input_shape
     shapes = setup.teacher_info["stage_shapes"]
-    plan = plan_blocks(setup.space, (h, w), [(s[1], s[2]) for s in shapes], bw.include_stem_head)
+    plan = plan_blocks(setup.space, (h, w), [(s[1], s[2]) for s in shapes], bw.advanced.include_stem_head)
     if verbose:
         _log(f"blockwise: {len(plan.blocks)} blocks for {len(plan.groups)} teacher stages")
     names = tuple(cfg.teacher.feature_modules or feature_modules(setup.teacher.model))
@@ -55,7 +55,7 @@ def enqueue_from_table(setup: SearchSetup, study: optuna.Study, *, verbose: bool
         data_fingerprint=setup.data.fingerprint, num_classes=setup.data.num_classes, spec=bw, seed=cfg.seed,
         feature_names=names, device=setup.ctx.device, verbose=verbose,
     )
-    scores = ScoreTable(table, bw.score)
+    scores = ScoreTable(table, bw.advanced.score)
     costs = CostTable(setup.space, plan.choices, setup.data.input_shape, setup.data.num_classes)
     found = search_table(scores, costs, n=bw.n_students, k=remaining, seed=cfg.seed,
                          max_macs=cfg.constraints.max_macs, max_params=cfg.constraints.max_params,

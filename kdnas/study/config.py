@@ -176,7 +176,7 @@ class StudyConfig(BaseModel):
     @classmethod
     def _objectives(cls, objs: list[str]) -> list[str]:
         if not objs or objs[0] != "score":
-            raise ValueError("the first objective must be 'score' (the proxy's score, proxy.score, maximised)")
+            raise ValueError("the first objective must be 'score' (the proxy's score, proxy.advanced.score, maximised)")
         if len(objs) not in (2, 3) or len(set(objs)) != len(objs):
             raise ValueError("give score plus one or two distinct cost objectives: macs, params, latency")
         return objs

@@ -15,7 +15,7 @@ from kdnas.study.budget import was_trained
 
 
 def _score(ua: dict) -> float | None:
-    """What ranked a trial; studies stored before `proxy.score` existed ranked by the accuracy."""
+    """What ranked a trial; studies stored before `proxy.advanced.score` existed ranked by the accuracy."""
     return ua.get(R.SCORE, ua.get(R.VAL_ACC))
 
 

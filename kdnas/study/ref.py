@@ -52,6 +52,23 @@ def stored_config(url: str, name: str) -> StudyConfig:
     return config_from_dict(data, source=f"the stored config of study '{name}' in {url}")
 
 
+def locate_study(ref: str, storage: str | None = None) -> tuple[str, str]:
+    """(storage URL, study name) of the study `ref` names, for commands that only read the storage
+    (report, show): a stored config need not validate to be reported."""
+    if Path(ref).expanduser().is_file() or looks_like_path(ref):
+        cfg = resolve_study(ref, storage)
+        return cfg.storage_url, cfg.name
+    url = find_stored(ref, storage)
+    if url is None:
+        raise _not_found(ref, storage)
+    return url, ref
+
+
+def _not_found(ref: str, storage: str | None, hint: str = "") -> UserError:
+    return UserError(f"no study named '{ref}' in {', '.join(candidate_storages(storage))} "
+                     f"(give the study's YAML file, or its storage with --storage){hint}")
+
+
 def resolve_study(ref: str, storage: str | None = None, *, allow_shipped: bool = False) -> StudyConfig:
     """The study `ref` names: a YAML file, a stored study's name, or (with `allow_shipped`, for
     `kdnas search`) a shipped example study's name. `storage` overrides where it lives."""
@@ -68,6 +85,4 @@ def resolve_study(ref: str, storage: str | None = None, *, allow_shipped: bool =
     if allow_shipped and ref in shipped:
         cfg = load_study_config(shipped[ref])
         return cfg.model_copy(update={"storage": storage}) if storage is not None else cfg
-    hint = f"; shipped examples: {', '.join(sorted(shipped))}" if allow_shipped and shipped else ""
-    raise UserError(f"no study named '{ref}' in {', '.join(candidate_storages(storage))} "
-                    f"(give the study's YAML file, or its storage with --storage){hint}")
+    raise _not_found(ref, storage, f"; shipped examples: {', '.join(sorted(shipped))}" if allow_shipped and shipped else "")

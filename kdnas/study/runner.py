@@ -56,7 +56,7 @@ _TICK_S = 0.5  # how often the driver looks up from waiting (signals, storage, o
 
 def objective_values(setup: SearchSetup, score: float, costs: Costs) -> list[float]:
     """Values in the order of the config's objectives; the first (`score`) is the proxy's score
-    (`proxy.score`: the accuracy itself, or a loss negated; higher is better)."""
+    (`proxy.advanced.score`: the accuracy itself, or a loss negated; higher is better)."""
     by_name = {"score": score, "macs": float(costs.macs), "params": float(costs.params),
                "latency": float(costs.latency_ms if costs.latency_ms is not None else "nan")}
     return [by_name[o] for o in setup.cfg.objectives]
@@ -191,7 +191,7 @@ def run_search(
     study = open_study(cfg)
     study.set_user_attr(R.STUDY_TEACHER, json.dumps(setup.teacher_info))
     study.set_user_attr(R.STUDY_SPACE, json.dumps({"name": setup.space.name, "size": setup.space.size()}))
-    study.set_user_attr(R.STUDY_SCORE, cfg.proxy.score)
+    study.set_user_attr(R.STUDY_SCORE, cfg.proxy.advanced.score)
     if cfg.needs_latency:
         study.set_user_attr(R.STUDY_LATENCY_SPEC, json.dumps(cfg.latency.model_dump(mode="json")))
     if cfg.proxy.method == "blockwise":  # the block table picks the trials; the loop confirms them

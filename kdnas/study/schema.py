@@ -13,8 +13,9 @@ import copy
 from collections.abc import Callable
 
 from kdnas.study.migrate_device import migrate_device
+from kdnas.study.migrate_proxy import migrate_proxy_advanced, migrate_retrain_ce_weight
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 VERSION_KEY = "schema_version"
 
 Migration = Callable[[dict], tuple[dict, str | None]]
@@ -62,8 +63,12 @@ MIGRATIONS_1_TO_2: list[Migration] = [
     objectives_accuracy_to_score,
     migrate_device,  # after the fills: they are device-independent, but the order is the rule
 ]
+# Version 3: the proxy's expert fields under `proxy.advanced` (and `proxy.blockwise.advanced`), one
+# KD-weight convention in the retrain recipe (`ce_weight` gone). Runs after 1 -> 2, whose fills write
+# the old flat places that these steps then move.
+MIGRATIONS_2_TO_3: list[Migration] = [migrate_proxy_advanced, migrate_retrain_ce_weight]
 # The steps that upgrade a config of each version to the next one.
-MIGRATIONS: dict[int, list[Migration]] = {1: MIGRATIONS_1_TO_2}
+MIGRATIONS: dict[int, list[Migration]] = {1: MIGRATIONS_1_TO_2, 2: MIGRATIONS_2_TO_3}
 
 
 def version_of(config: dict) -> int:

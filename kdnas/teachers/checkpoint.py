@@ -13,10 +13,8 @@ file and RepDistiller-style ``{"model": state_dict, ...}`` files (their meta is 
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from kdnas.atomic import save_torch
 from kdnas.errors import CheckpointError
 
 _PLAIN = (str, int, float, bool, type(None))
@@ -72,20 +71,9 @@ def save_checkpoint(path: Path, model: nn.Module, meta: dict) -> str:
     holds anything but plain values.
     """
     _check_plain(meta, "meta")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
     digest = state_dict_sha256(state)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"state_dict": state, "meta": meta, "state_sha256": digest}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_torch(path, {"state_dict": state, "meta": meta, "state_sha256": digest})
     return digest
 
 
@@ -100,6 +88,30 @@ def _is_state_dict(obj: Any) -> bool:
     )
 
 
+def read_torch(path: Path, what: str = "checkpoint") -> Any:
+    """`torch.load` of `path` on the CPU with ``weights_only=True``: the one safe read of a torch
+    file. `CheckpointError` (one line naming `what` and the file) when the pickle holds objects
+    ``weights_only`` refuses or the bytes are not a torch file it can read."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # torch's weights_only unpickler: an unknown global means pickled Python objects (unsafe to
+        # load); anything else it refuses means the bytes are not a pickle it can read
+        found = _UNSUPPORTED_GLOBAL.search(str(exc))
+        if found:
+            raise CheckpointError(
+                f"{what} {path} holds a pickled Python object ({found.group(1)}) that weights_only "
+                "loading refuses; save plain tensors and values (kdnas, or torch.save(model.state_dict()))"
+            ) from exc
+        _, _, detail = str(exc).partition(_WEIGHTS_ERROR)
+        reason = next((line.strip() for line in detail.splitlines() if line.strip()), _first_line(exc))
+        raise CheckpointError(f"{what} {path} is not a readable torch file ({reason})") from exc
+    except Exception as exc:  # noqa: BLE001 - a foreign file can fail torch.load in many ways (struct, zip, EOF ...)
+        text = str(exc).strip()
+        reason = f"{type(exc).__name__}: {text.splitlines()[0].strip()}" if text else type(exc).__name__
+        raise CheckpointError(f"{what} {path} is not a readable torch file ({reason})") from exc
+
+
 def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     """Read `path` on the CPU with ``weights_only=True``; return (state_dict, meta).
 
@@ -110,25 +122,7 @@ def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        # torch's weights_only unpickler: an unknown global means pickled Python objects (unsafe to
-        # load); anything else it refuses means the bytes are not a pickle it can read
-        found = _UNSUPPORTED_GLOBAL.search(str(exc))
-        if found:
-            raise CheckpointError(
-                f"checkpoint {path} holds a pickled Python object ({found.group(1)}) that weights_only "
-                "loading refuses; save plain tensors and values (kdnas, or torch.save(model.state_dict()))"
-            ) from exc
-        _, _, detail = str(exc).partition(_WEIGHTS_ERROR)
-        reason = next((line.strip() for line in detail.splitlines() if line.strip()), _first_line(exc))
-        raise CheckpointError(f"checkpoint {path} is not a readable torch file ({reason})") from exc
-    except Exception as exc:  # noqa: BLE001 - a foreign file can fail torch.load in many ways (struct, zip, EOF ...)
-        text = str(exc).strip()
-        reason = f"{type(exc).__name__}: {text.splitlines()[0].strip()}" if text else type(exc).__name__
-        raise CheckpointError(f"checkpoint {path} is not a readable torch file ({reason})") from exc
-
+    obj = read_torch(path)
     if isinstance(obj, dict) and "state_dict" in obj:
         state, meta = obj["state_dict"], obj.get("meta", {})
     elif isinstance(obj, dict) and "model" in obj:  # RepDistiller / mdistiller training checkpoints

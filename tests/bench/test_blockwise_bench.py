@@ -11,7 +11,8 @@ from tests.studykit import write_study
 
 def test_cold_run_trains_the_table_and_warm_run_reads_it(tmp_path: Path) -> None:
     proxy = {"method": "blockwise", "steps": 10, "batch_size": 64, "optimizer": "sgd", "lr": 0.05,
-             "blockwise": {"steps": 3, "batch_size": 16, "max_samples": 128, "val_samples": 64, "n_students": 500}}
+             "blockwise": {"steps": 3, "batch_size": 16, "max_samples": 128, "n_students": 500,
+                           "advanced": {"val_samples": 64}}}
     study = write_study(tmp_path, proxy=proxy, budget={"trials": 3})
     r = bench_blockwise(study, tmp_path / "out", "kdnas bench blockwise --study x")
     cold, warm = r["cold"]["blockwise"], r["warm"]["blockwise"]

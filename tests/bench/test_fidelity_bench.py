@@ -74,7 +74,7 @@ def test_every_proxy_is_ranked_against_a_trained_ground_truth(tmp_path: Path, mo
     said = re.search(r"row `kd@N` by `proxy: (\{[^`]*\})`", md).group(1).replace("steps: N", "steps: 10")
     spec = ProxySpec.model_validate(yaml.safe_load(said))
     assert (spec.optimizer, spec.lr, spec.batch_size) == (r["short_kd"]["optimizer"], r["short_kd"]["lr"], 64)
-    assert spec.bn_recalibration == r["short_kd"]["bn_recalibration"] and spec.score == "accuracy"
+    assert spec.advanced.bn_recalibration == r["short_kd"]["bn_recalibration"] and spec.advanced.score == "accuracy"
     assert (tmp_path / "out" / "fidelity-digits.png").stat().st_size > 0
     assert "Proxy fidelity on digits" in capsys.readouterr().out
 

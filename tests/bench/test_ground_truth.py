@@ -90,17 +90,39 @@ def test_block_results_are_taken_only_under_the_settings_they_were_trained_with(
     assert block_records(r, spec.model_copy(update={"threads": 2, "n_students": 9})) == recs  # not in the key
     assert block_records(r, spec.model_copy(update={"steps": 5})) == []
     assert block_records(_result(), spec) == []  # a report from before tables were kept
+    # a report from before the expert settings moved under `advanced`
+    flat = {k: v for k, v in spec.model_dump().items() if k != "advanced"} | spec.advanced.model_dump()
+    assert block_records({**r, "block_table": {"settings": flat, "records": recs}}, spec) == recs
 
 
-def test_the_committed_reports_ground_truth_keys_are_what_this_version_computes() -> None:
-    """Cached runs are keyed by `ProxySpec.run_json()`: a field added to the spec (even a nested
-    scoring one) must not change the keys, or every cached and committed ground truth is trained again."""
+_TRAINS = {"method": "ce", "temperature": 2.0, "alpha": 0.5, "hint_weight": 0.5, "epochs": 13, "batch_size": 64,
+           "optimizer": "adamw", "lr": 0.2}
+_TRAINS_ADVANCED = {"momentum": 0.8, "weight_decay": 0.0, "bn_recalibration": 256}  # the last changes what is measured
+
+
+def test_a_runs_key_changes_with_what_changes_its_result_and_only_with_that() -> None:
+    """Cached runs (here: ground truths, short runs) are keyed by `ProxySpec.run_json()`."""
     from kdnas.distill.spec import ProxySpec
 
-    root = Path(__file__).resolve().parents[2] / "reports" / "benchmarks"
-    r = load_result(root / "fidelity-cifar10-t10k-teacher2-adamw-gt2.json")
-    spec = ProxySpec(method="kd", epochs=12, batch_size=128, optimizer="sgd", lr=0.1, threads=1, bn_recalibration=0)
-    assert spec.run_json() == r["ground_truth"]["key"]
-    scored = spec.model_copy(update={"score": "accuracy", "blockwise": BlockwiseSpec(score="tse")})
-    assert scored.run_json() == spec.run_json()
-    assert spec.model_copy(update={"epochs": 13}).run_json() != spec.run_json()
+    spec = ProxySpec(method="kd", epochs=12, batch_size=128, optimizer="sgd", lr=0.1, threads=1,
+                     advanced={"bn_recalibration": 0})
+    key = spec.run_json()
+    for name, value in _TRAINS.items():
+        assert spec.model_copy(update={name: value}).run_json() != key, name
+    for name, value in _TRAINS_ADVANCED.items():
+        assert spec.model_copy(update={"advanced": spec.advanced.model_copy(update={name: value})}).run_json() != key, name
+    # what only ranks, sizes the evaluation, or says where and how fast it runs
+    for name, value in {"score": "accuracy", "eval_batch_size": 64}.items():
+        assert spec.model_copy(update={"advanced": spec.advanced.model_copy(update={name: value})}).run_json() == key, name
+    assert spec.model_copy(update={"threads": 8, "blockwise": BlockwiseSpec(steps=7)}).run_json() == key
+
+
+def test_a_blocks_key_changes_with_what_changes_its_result_and_only_with_that() -> None:
+    spec = BlockwiseSpec(steps=4, max_samples=64)
+    key = spec.fingerprint()
+    for name, value in {"steps": 5, "batch_size": 32, "lr": 0.01, "max_samples": 128}.items():
+        assert spec.model_copy(update={name: value}).fingerprint() != key, name
+    assert spec.model_copy(update={"advanced": spec.advanced.model_copy(update={"val_samples": 64})}).fingerprint() != key
+    assert spec.model_copy(update={"n_students": 9, "threads": 4}).fingerprint() == key
+    for name, value in {"score": "tse", "include_stem_head": False}.items():
+        assert spec.model_copy(update={"advanced": spec.advanced.model_copy(update={name: value})}).fingerprint() == key

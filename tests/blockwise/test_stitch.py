@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _table(space: SearchSpace, teacher, digits, tmp_path: Path, steps: int, **kw):
     res = [(s[1], s[2]) for s in stage_shapes(teacher, digits.input_shape)]
     plan = plan_blocks(space, (8, 8), res, **kw)
-    spec = BlockwiseSpec(steps=steps, batch_size=32, max_samples=256, val_samples=64)
+    spec = BlockwiseSpec(steps=steps, batch_size=32, max_samples=256, advanced={"val_samples": 64})
     return build_block_table(plan, teacher, digits.train.x, digits.val.x, teacher_id="t",
                              data_fingerprint=digits.fingerprint, num_classes=10, spec=spec,
                              cache=tmp_path / f"s{steps}", need=("weights",))

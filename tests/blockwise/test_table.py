@@ -57,7 +57,7 @@ def test_misaligned_space_is_a_config_error(teacher, digits) -> None:
 def test_second_build_is_all_cache_hits(teacher, digits, tmp_path: Path) -> None:
     space = SearchSpace.model_validate(TINY_SPACE)
     plan = plan_blocks(space, (8, 8), _teacher_res(teacher, digits))
-    spec = BlockwiseSpec(steps=2, batch_size=16, max_samples=64, val_samples=32)
+    spec = BlockwiseSpec(steps=2, batch_size=16, max_samples=64, advanced={"val_samples": 32})
     kw = dict(teacher_id="t", data_fingerprint=digits.fingerprint, num_classes=10, spec=spec, cache=tmp_path)
     first = build_block_table(plan, teacher, digits.train.x, digits.val.x, **kw)
     assert first.trained == len(plan.blocks) == first.size and first.cached == 0
@@ -82,7 +82,7 @@ def test_block_training_speed_is_kept_and_results_without_it_are_trained_again(t
 
     space = SearchSpace.model_validate(TINY_SPACE)
     plan = plan_blocks(space, (8, 8), _teacher_res(teacher, digits))
-    spec = BlockwiseSpec(steps=20, batch_size=16, max_samples=64, val_samples=32)
+    spec = BlockwiseSpec(steps=20, batch_size=16, max_samples=64, advanced={"val_samples": 32})
     kw = dict(teacher_id="t", data_fingerprint=digits.fingerprint, num_classes=10, cache=tmp_path)
     first = build_block_table(plan, teacher, digits.train.x, digits.val.x, spec=spec, **kw)
     assert all(math.isfinite(rec["tse"]) and rec["tse"] > 0 for rec in first.records)
@@ -94,7 +94,7 @@ def test_block_training_speed_is_kept_and_results_without_it_are_trained_again(t
     by_loss = build_block_table(plan, teacher, digits.train.x, digits.val.x, spec=spec, **kw)
     assert by_loss.trained == 0 and all(math.isnan(v) for v in by_loss.tse.values())
     by_tse = build_block_table(plan, teacher, digits.train.x, digits.val.x,
-                               spec=spec.model_copy(update={"score": "tse"}), **kw)
+                               spec=spec.model_copy(update={"advanced": spec.advanced.model_copy(update={"score": "tse"})}), **kw)
     assert by_tse.trained == first.size
     assert by_tse.losses == first.losses and by_tse.tse == first.tse  # seeded: the same blocks again
     assert build_block_table(plan, teacher, digits.train.x, digits.val.x, spec=spec, need=("tse",), **kw).trained == 0
@@ -106,7 +106,7 @@ def test_builders_sharing_a_cache_train_each_block_once(teacher, digits, tmp_pat
     dead one is taken over."""
     space = SearchSpace.model_validate(TINY_SPACE)
     plan = plan_blocks(space, (8, 8), _teacher_res(teacher, digits))
-    spec = BlockwiseSpec(steps=2, batch_size=16, max_samples=64, val_samples=32)
+    spec = BlockwiseSpec(steps=2, batch_size=16, max_samples=64, advanced={"val_samples": 32})
     kw = dict(teacher_id="t", data_fingerprint=digits.fingerprint, num_classes=10, spec=spec)
     ref = build_block_table(plan, teacher, digits.train.x, digits.val.x, cache=tmp_path / "ref", **kw)
     files = sorted((tmp_path / "ref").glob("*.json"))
@@ -154,3 +154,13 @@ def test_every_feature_block_ends_in_a_trained_adapter() -> None:
         assert block(torch.randn(2, 8, 4, 4)).shape == (2, 16, 4, 4)
     stem = make_block(Block(STEM, width=16), 3, 16, 10)
     assert isinstance(stem[-1], torch.nn.Conv2d) and stem[-1].weight.shape == (16, 16, 1, 1)
+
+
+def test_a_blocks_cache_key_holds_its_seed() -> None:
+    """The seed draws a block's initial weights, batches and images: another seed is another result."""
+    from kdnas.blockwise.table import block_key
+
+    block, spec = Block(HEAD, width=0), BlockwiseSpec(steps=2)
+    keys = {block_key("t", "d", block, 16, 10, spec, seed) for seed in (0, 1)}
+    assert len(keys) == 2
+    assert block_key("t", "d", block, 16, 10, spec.model_copy(update={"threads": 3}), 0) in keys

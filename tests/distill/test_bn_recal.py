@@ -58,7 +58,7 @@ def _check_recalibrated_score(data, teacher, arch) -> None:
     def trained(recal: int):
         torch.manual_seed(0)
         student = build_student(arch, 1, 2)
-        spec = ProxySpec(method="kd", steps=6, batch_size=16, optimizer="sgd", lr=0.5, bn_recalibration=recal)
+        spec = ProxySpec(method="kd", steps=6, batch_size=16, optimizer="sgd", lr=0.5, advanced={"bn_recalibration": recal})
         return student, run_proxy(student, x_train, y_train, x_val, y_val, teacher, spec, seed=0)
 
     plain_model, plain = trained(0)

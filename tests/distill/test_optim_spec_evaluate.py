@@ -138,8 +138,8 @@ def test_without_an_lr_the_optimizer_brings_its_own() -> None:
 
 def test_the_default_short_run_is_adamw_ranked_by_its_second_half_training_speed() -> None:
     spec = ProxySpec(steps=5)
-    assert (spec.optimizer, spec.lr, spec.score) == ("adamw", 3e-3, "tse_late")
-    assert spec.bn_recalibration == 512  # 2048 before 2026-11-25: the same figures for half the evaluation pass
+    assert (spec.optimizer, spec.lr, spec.advanced.score) == ("adamw", 3e-3, "tse_late")
+    assert spec.advanced.bn_recalibration == 512  # 2048 before 2026-11-25: the same figures for half the evaluation pass
 
 
 def test_an_lr_without_its_optimizer_is_refused() -> None:
@@ -149,16 +149,16 @@ def test_an_lr_without_its_optimizer_is_refused() -> None:
         ProxySpec(steps=5, lr=0.1)
 
 
-def test_a_runs_cache_key_leaves_out_what_only_ranks_it() -> None:
-    """Cached runs (kdnas bench fidelity) are keyed by `run_json`. A field added to ProxySpec changes
-    every key, so every cached run is trained again: this literal is the key as it was before
-    `score` existed. Change it only for a field that changes how a run trains; leave a field that
-    does not out of `run_json`."""
-    # bn_recalibration given as the bench gives it (--short-recal), not left to the spec's default
-    spec = ProxySpec(method="kd", steps=45, batch_size=64, optimizer="adamw", lr=3e-3, threads=1, score="tse",
-                     bn_recalibration=2048)
-    assert spec.run_json() == (
-        '{"method":"kd","temperature":4.0,"alpha":0.9,"hint_weight":1.0,"steps":45,"epochs":null,"batch_size":64,'
-        '"optimizer":"adamw","lr":0.003,"momentum":0.9,"weight_decay":0.0005,"eval_batch_size":1024,'
-        '"bn_recalibration":2048,"threads":1,"blockwise":{"steps":150,"batch_size":64,"lr":0.003,"max_samples":2048,'
-        '"val_samples":512,"include_stem_head":true,"n_students":20000,"threads":1}}')
+def test_a_study_file_with_a_moved_field_is_told_where_it_went() -> None:
+    with pytest.raises(pydantic.ValidationError, match=r"score, weight_decay moved: write proxy\.advanced\.score and "
+                       r"proxy\.advanced\.weight_decay"):
+        ProxySpec(steps=5, score="tse", weight_decay=0.0)
+    with pytest.raises(pydantic.ValidationError, match=r"write proxy\.blockwise\.advanced\.include_stem_head"):
+        ProxySpec(steps=5, blockwise={"include_stem_head": False})
+
+
+def test_every_proxy_field_is_described_for_the_config_reference() -> None:
+    from kdnas.distill.spec import BlockwiseAdvanced, BlockwiseSpec, ProxyAdvanced
+
+    for model in (ProxySpec, ProxyAdvanced, BlockwiseSpec, BlockwiseAdvanced):
+        assert model.__doc__ and all(f.description for f in model.model_fields.values()), model.__name__

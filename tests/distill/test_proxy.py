@@ -125,7 +125,7 @@ def test_the_run_records_its_training_speed_and_validation_loss(data):
     assert many.val_loss < one.val_loss  # and the validation loss falls with it
     model = _student()
     result = run_proxy(model, x_train, y_train, x_val, y_val, teacher,
-                       ProxySpec(method="kd", bn_recalibration=0, **SPEC), seed=0)
+                       ProxySpec(method="kd", advanced={"bn_recalibration": 0}, **SPEC), seed=0)
     with torch.no_grad():
         logits = model.eval()(x_val)
     assert result.val_loss == pytest.approx(float(torch.nn.functional.cross_entropy(logits, y_val)), rel=1e-5)
@@ -138,4 +138,4 @@ def test_each_score_kind_ranks_higher_is_better() -> None:
     with pytest.raises(ValueError, match="unknown proxy score"):
         r.score("loss")
     with pytest.raises(ValidationError):
-        ProxySpec(steps=10, score="loss")
+        ProxySpec(steps=10, advanced={"score": "loss"})

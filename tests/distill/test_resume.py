@@ -75,3 +75,34 @@ def test_state_that_weights_only_refuses(bundle, tiny, tmp_path: Path):
     ckpt.write_bytes(b"not a torch file")
     with pytest.raises(CheckpointError, match="not a readable torch file"):
         train(_student(tiny), bundle, RECIPE, seed=0, checkpoint=ckpt, arch=str(tiny))
+
+
+@pytest.mark.parametrize("ce_weight", [None, 0.1])
+def test_a_state_written_with_ce_weight_resumes_when_it_meant_one_minus_alpha(bundle, tiny, tmp_path: Path, ce_weight):
+    """States written while `DistillSpec` had `ce_weight` (None: 1 - alpha) continue; an explicit
+    weight equal to 1 - alpha (0.1 at the default alpha 0.9) is the same run too."""
+    from kdnas.distill.state import load_state, save_state
+
+    teacher = _student(tiny).eval()
+    ckpt = tmp_path / "s.pt"
+    with pytest.raises(Stop):
+        train(_student(tiny), bundle, RECIPE, seed=3, teacher=teacher, checkpoint=ckpt, arch=str(tiny),
+              on_epoch=_stop_after_first)
+    state = load_state(ckpt)
+    state["meta"]["distill"]["ce_weight"] = ce_weight  # as an older kdnas wrote it
+    save_state(ckpt, {k: v for k, v in state.items() if k != "format"})
+    assert train(_student(tiny), bundle, RECIPE, seed=3, teacher=teacher, checkpoint=ckpt, arch=str(tiny)).resumed_from == 1
+
+
+def test_a_state_with_a_ce_weight_apart_from_alpha_is_another_run(bundle, tiny, tmp_path: Path):
+    from kdnas.distill.state import load_state, save_state
+
+    teacher = _student(tiny).eval()
+    ckpt = tmp_path / "s.pt"
+    one = RECIPE.model_copy(update={"epochs": 1})
+    train(_student(tiny), bundle, one, seed=3, teacher=teacher, checkpoint=ckpt, arch=str(tiny))
+    state = load_state(ckpt)
+    state["meta"]["distill"]["ce_weight"] = 1.0  # CE at full weight beside KD at 0.9: not 1 - alpha
+    save_state(ckpt, {k: v for k, v in state.items() if k != "format"})
+    with pytest.raises(CheckpointError, match="another distill"):
+        train(_student(tiny), bundle, one, seed=3, teacher=teacher, checkpoint=ckpt, arch=str(tiny))

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from kdnas.data import DataBundle, Split
-from kdnas.distill import TrainRecipe, accuracy
+from kdnas.distill import DistillSpec, TrainRecipe, accuracy
 from kdnas.distill.trainer import train
 from kdnas.errors import TrialFailure
 from kdnas.space import build_student
@@ -47,7 +47,7 @@ def test_train_with_teacher_and_augmentation(bundle, tiny):
     train(teacher, bundle, TrainRecipe(**RECIPE), seed=1)
     student = _model(tiny)
     result = train(student, bundle, TrainRecipe(**{**RECIPE, "crop_pad": None, "label_smoothing": 0.1}), seed=2,
-                   teacher=teacher, alpha=0.5)
+                   teacher=teacher, distill=DistillSpec(alpha=0.5))
     assert result.val_acc >= 0.85
     assert not teacher.training  # the teacher stays in eval mode
 
@@ -78,13 +78,13 @@ def test_teacher_logits_are_computed_once_without_augmentation(bundle, tiny, mon
     train(teacher, bundle, TrainRecipe(**RECIPE), seed=1)
     recipe = TrainRecipe(**{**RECIPE, "augment": False, "eval_batch_size": 64})
     calls = _count_calls(teacher)
-    cached = train(_model(tiny), bundle, recipe, seed=3, teacher=teacher, alpha=0.7)
+    cached = train(_model(tiny), bundle, recipe, seed=3, teacher=teacher, distill=DistillSpec(alpha=0.7))
     assert calls[0] == 256 // 64  # one pass over the training split, not one per step
     from kdnas.distill.distiller import Distiller
 
     monkeypatch.setattr(Distiller, "logits_only", property(lambda self: False))  # the per-batch path
     calls[0] = 0
-    per_batch = train(_model(tiny), bundle, recipe, seed=3, teacher=teacher, alpha=0.7)
+    per_batch = train(_model(tiny), bundle, recipe, seed=3, teacher=teacher, distill=DistillSpec(alpha=0.7))
     assert calls[0] == per_batch.steps
     for a, b in zip(cached.history, per_batch.history):  # the same logits, so the same training
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-5) and a["val_acc"] == b["val_acc"]
@@ -93,5 +93,5 @@ def test_teacher_logits_are_computed_once_without_augmentation(bundle, tiny, mon
 def test_augmented_training_runs_the_teacher_on_every_batch(bundle, tiny):
     teacher = _model(tiny)
     calls = _count_calls(teacher)
-    result = train(_model(tiny), bundle, TrainRecipe(**RECIPE), seed=3, teacher=teacher, alpha=0.7)
+    result = train(_model(tiny), bundle, TrainRecipe(**RECIPE), seed=3, teacher=teacher, distill=DistillSpec(alpha=0.7))
     assert calls[0] == result.steps

@@ -106,7 +106,7 @@ def test_a_study_ranked_by_a_loss_is_reported_by_that_loss(url: str, tmp_path: P
     assert rc is not None and rc.kendall_tau == pytest.approx(1.0)
     rep = build_report([study], tmp_path / "reports")
     page = rep.index_html.read_text()
-    assert "TSE against MACs" in page and "proxy.score: tse" in page and '"autorange":"reversed"' in page
+    assert "TSE against MACs" in page and "proxy.advanced.score: tse" in page and '"autorange":"reversed"' in page
     table = page[page.index('id="front-table"'):]
     table = table[: table.index("</table>")]
     assert re.findall(r"<tr><td data-v=\"([\d.]+)\">", table) == [f"{float(t)!r}" for t in TSE_FRONT]

@@ -129,9 +129,13 @@ def test_distill_any_pair(teacher_ckpt: Path, tmp_path: Path):
     arch = "stem_c4-ir_s1_k3_e1_c4_d1-dws_s2_k3_e1_c8_d1-head_c0"
     common = ("--student", arch, "--data", "digits", "--epochs", "1", "--threads", "1")
     proc = kdnas("distill", "--teacher", "resnet20", "--teacher-checkpoint", str(teacher_ckpt), *common,
-                 cwd=tmp_path, runs=tmp_path / "runs")
+                 "--alpha", "0.5", "--temperature", "2", cwd=tmp_path, runs=tmp_path / "runs")
     assert proc.returncode == 0, proc.stderr
     assert "[kd, seed 0]: test" in proc.stdout
+    recipe = json.loads(next((tmp_path / "runs" / "distill").rglob("recipe.json")).read_text())["recipe"]
+    assert (recipe["distill"]["alpha"], recipe["distill"]["temperature"]) == (0.5, 2.0)  # CE weighs 1 - alpha
+    assert_user_error(kdnas("distill", "--teacher", "resnet20", "--teacher-checkpoint", str(teacher_ckpt), *common,
+                            "--alpha", "1.5", cwd=tmp_path, runs=tmp_path / "runs"), "alpha")
     assert_user_error(kdnas("distill", "--teacher", "resnet20", *common, cwd=tmp_path, runs=tmp_path / "runs"),
                       "--teacher-checkpoint")
     assert_user_error(kdnas("distill", "--teacher", "resnet56", "--teacher-checkpoint", str(teacher_ckpt), *common,

@@ -19,7 +19,8 @@ from tests.studykit import write_study
 
 def test_blockwise_search_writes_a_confirmed_front(tmp_path: Path, teacher_ckpt: Path) -> None:
     proxy = {"method": "blockwise", "steps": 10, "batch_size": 64, "optimizer": "sgd", "lr": 0.05,
-             "blockwise": {"steps": 3, "batch_size": 16, "max_samples": 128, "val_samples": 64, "n_students": 500}}
+             "blockwise": {"steps": 3, "batch_size": 16, "max_samples": 128, "n_students": 500,
+                           "advanced": {"val_samples": 64}}}
     path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)}, proxy=proxy,
                        budget={"trials": 3})
     setup = load_and_prepare(path, verbose=False)
@@ -45,8 +46,8 @@ def test_a_blockwise_search_can_pick_students_by_their_blocks_training_speed(tmp
     from kdnas.teachers import feature_modules
 
     proxy = {"method": "blockwise", "steps": 10, "batch_size": 64, "optimizer": "sgd", "lr": 0.05,
-             "blockwise": {"steps": 3, "batch_size": 16, "max_samples": 128, "val_samples": 64, "n_students": 500,
-                           "score": "tse"}}
+             "blockwise": {"steps": 3, "batch_size": 16, "max_samples": 128, "n_students": 500,
+                           "advanced": {"val_samples": 64, "score": "tse"}}}
     path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)}, proxy=proxy,
                        budget={"trials": 3})
     setup = load_and_prepare(path, verbose=False)

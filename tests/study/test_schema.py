@@ -36,13 +36,16 @@ def test_objectives_accuracy_becomes_score_and_says_so() -> None:
 
 def test_a_version_1_config_is_migrated_in_order_with_a_line_per_change() -> None:
     out, notes = migrate(V1)
-    assert out["schema_version"] == SCHEMA_VERSION == 2
+    assert out["schema_version"] == SCHEMA_VERSION == 3
     assert out["objectives"] == ["score", "macs"]
-    # fields added after studies were stored without them, filled with how those studies ran
-    assert out["proxy"]["bn_recalibration"] == 0 and out["proxy"]["score"] == "accuracy"
-    assert out["proxy"]["blockwise"]["score"] == "loss"
+    # fields added after studies were stored without them, filled with how those studies ran, then
+    # moved (version 3) under their section's `advanced`
+    assert out["proxy"]["advanced"] == {"bn_recalibration": 0, "score": "accuracy"}
+    assert out["proxy"]["blockwise"]["advanced"] == {"score": "loss"}
+    assert "score" not in out["proxy"] and "score" not in out["proxy"]["blockwise"]
     assert notes == ["proxy.bn_recalibration absent -> 0", "proxy.score absent -> accuracy",
-                     "proxy.blockwise.score absent -> loss", "objectives[0] accuracy -> score"]
+                     "proxy.blockwise.score absent -> loss", "objectives[0] accuracy -> score",
+                     "moved proxy.score, proxy.bn_recalibration, proxy.blockwise.score under their section's 'advanced'"]
     assert "schema_version" not in V1
     assert migrate(out) == (out, [])  # a current config is left as it is
     assert migrate({}) == ({}, [])  # a study made without kdnas has no config to migrate
@@ -81,7 +84,7 @@ def test_a_study_stored_by_an_older_kdnas_reports_and_resumes(
     assert summary.trained == 3 and summary.evaluated_now == 1  # the two trained before count
     study = optuna.load_study(study_name="fx-v1", storage=url)
     stored = json.loads(study.user_attrs[R.STUDY_CONFIG])
-    assert stored["schema_version"] == 2 and stored["objectives"] == ["score", "macs"]
+    assert stored["schema_version"] == SCHEMA_VERSION and stored["objectives"] == ["score", "macs"]
     assert study.metric_names == ["score", "macs"]
     assert [t.user_attrs[R.STATUS] for t in study.trials[:6]] == ["infeasible", "ok", "infeasible", "duplicate", "ok",
                                                                  "duplicate"]

@@ -190,13 +190,13 @@ def test_time_budget_stops_the_search(tmp_path: Path, teacher_ckpt: Path) -> Non
 def test_a_loss_score_ranks_the_trials(tmp_path: Path, teacher_ckpt: Path, score: str | None) -> None:
     """`score` None: the defaults, AdamW at 0.003 ranked by training speed over the second half."""
     proxy = {"method": "kd", "steps": 15, "batch_size": 64}
-    proxy |= {"optimizer": "sgd", "lr": 0.05, "score": score} if score else {}
+    proxy |= {"optimizer": "sgd", "lr": 0.05, "advanced": {"score": score}} if score else {}
     path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)}, proxy=proxy,
                        budget={"trials": 4})
     assert _run(path).trained == 4
     study = _study(path)
     stored = json.loads(study.user_attrs[R.STUDY_CONFIG])["proxy"]
-    assert (stored["optimizer"], stored["lr"], stored["score"]) == (("sgd", 0.05, score) if score else ("adamw", 3e-3, "tse_late"))
+    assert (stored["optimizer"], stored["lr"], stored["advanced"]["score"]) == (("sgd", 0.05, score) if score else ("adamw", 3e-3, "tse_late"))
     score = score or "tse_late"
     ok = [t for t in study.trials if t.user_attrs.get(R.STATUS) == R.STATUS_OK]
     assert len(ok) >= 2

@@ -12,6 +12,16 @@ from kdnas.study.storage import open_study
 from tests.studykit import study_dict
 
 
+def _as_version_1(stored: dict) -> dict:
+    """A stored config as kdnas stored it before the proxy's expert fields moved under `advanced`
+    (and before it said its schema version)."""
+    proxy = {k: v for k, v in stored["proxy"].items() if k != "advanced"} | stored["proxy"]["advanced"]
+    if "blockwise" in proxy:
+        bw = proxy["blockwise"]
+        proxy["blockwise"] = {k: v for k, v in bw.items() if k != "advanced"} | bw["advanced"]
+    return {k: v for k, v in {**stored, "proxy": proxy}.items() if k != "schema_version"}
+
+
 def test_sqlite_study_is_in_wal_mode_and_keeps_what_it_committed(tmp_path: Path) -> None:
     cfg = config_from_dict(study_dict(tmp_path))
     study = open_study(cfg)
@@ -37,13 +47,13 @@ def test_a_study_stored_before_bn_recalibration_existed_resumes_with_its_old_beh
 
     cfg = config_from_dict(study_dict(tmp_path))
     study = open_study(cfg)
-    old = json.loads(study.user_attrs[R.STUDY_CONFIG])
-    del old["proxy"]["bn_recalibration"], old["schema_version"]  # as an older kdnas stored it
+    old = _as_version_1(json.loads(study.user_attrs[R.STUDY_CONFIG]))
+    del old["proxy"]["bn_recalibration"]  # as an older kdnas stored it
     study.set_user_attr(R.STUDY_CONFIG, json.dumps(old))
-    with pytest.raises(ConfigError, match=r"proxy\.bn_recalibration: 0 in the stored study, 512 now"):
+    with pytest.raises(ConfigError, match=r"proxy\.advanced\.bn_recalibration: 0 in the stored study, 512 now"):
         check_resumable(cfg)
     d = study_dict(tmp_path)
-    d["proxy"] = {**d["proxy"], "bn_recalibration": 0}
+    d["proxy"] = {**d["proxy"], "advanced": {"bn_recalibration": 0}}
     assert check_resumable(config_from_dict(d))
 
 
@@ -59,14 +69,14 @@ def test_a_study_stored_before_proxy_score_existed_resumes_ranked_by_accuracy(tm
     from kdnas.study.storage import check_resumable
 
     study = open_study(config_from_dict(study_dict(tmp_path)))
-    old = json.loads(study.user_attrs[R.STUDY_CONFIG])
-    del old["proxy"]["score"], old["schema_version"]  # as an older kdnas stored it
+    old = _as_version_1(json.loads(study.user_attrs[R.STUDY_CONFIG]))
+    del old["proxy"]["score"]  # as an older kdnas stored it
     study.set_user_attr(R.STUDY_CONFIG, json.dumps(old))
     d = study_dict(tmp_path)
-    d["proxy"] = {**d["proxy"], "score": "accuracy"}
+    d["proxy"] = {**d["proxy"], "advanced": {"score": "accuracy"}}
     assert check_resumable(config_from_dict(d))
-    d["proxy"] = {**d["proxy"], "score": "tse"}
-    with pytest.raises(ConfigError, match=r"proxy\.score: accuracy in the stored study, tse now"):
+    d["proxy"] = {**d["proxy"], "advanced": {"score": "tse"}}
+    with pytest.raises(ConfigError, match=r"proxy\.advanced\.score: accuracy in the stored study, tse now"):
         check_resumable(config_from_dict(d))
 
 
@@ -84,7 +94,7 @@ def test_a_study_stored_under_the_old_proxy_defaults_names_them_when_resumed(tmp
     from kdnas.study.storage import check_resumable
 
     old_style = study_dict(tmp_path)
-    old_style["proxy"] = {**old_style["proxy"], "optimizer": "sgd", "lr": 0.05, "score": "accuracy"}
+    old_style["proxy"] = {**old_style["proxy"], "optimizer": "sgd", "lr": 0.05, "advanced": {"score": "accuracy"}}
     study = open_study(config_from_dict(old_style))
     stored = study.user_attrs[R.STUDY_CONFIG]
     relying = study_dict(tmp_path)
@@ -93,7 +103,7 @@ def test_a_study_stored_under_the_old_proxy_defaults_names_them_when_resumed(tmp
         check_resumable(config_from_dict(relying))
     msg = str(err.value)
     for hint in ("proxy.optimizer: sgd in the stored study, adamw now", "proxy.lr: 0.05 in the stored study, 0.003 now",
-                 "proxy.score: accuracy in the stored study, tse_late now"):
+                 "proxy.advanced.score: accuracy in the stored study, tse_late now"):
         assert hint in msg, msg
     assert "\n" not in msg
     again = optuna.load_study(study_name=study.study_name, storage=config_from_dict(old_style).storage_url)
@@ -116,12 +126,12 @@ def test_a_blockwise_study_stored_before_block_scores_existed_resumes_scored_by_
     d = study_dict(tmp_path)
     d["proxy"] = {**d["proxy"], "method": "blockwise"}
     study = open_study(config_from_dict(d))
-    old = json.loads(study.user_attrs[R.STUDY_CONFIG])
-    del old["proxy"]["blockwise"]["score"], old["schema_version"]  # as an older kdnas stored it
+    old = _as_version_1(json.loads(study.user_attrs[R.STUDY_CONFIG]))
+    del old["proxy"]["blockwise"]["score"]  # as an older kdnas stored it
     study.set_user_attr(R.STUDY_CONFIG, json.dumps(old))
     assert check_resumable(config_from_dict(d))
-    d["proxy"] = {**d["proxy"], "blockwise": {"score": "tse"}}
-    with pytest.raises(ConfigError, match=r"proxy\.blockwise\.score: loss in the stored study, tse now"):
+    d["proxy"] = {**d["proxy"], "blockwise": {"advanced": {"score": "tse"}}}
+    with pytest.raises(ConfigError, match=r"proxy\.blockwise\.advanced\.score: loss in the stored study, tse now"):
         check_resumable(config_from_dict(d))
 
 
@@ -134,11 +144,11 @@ def test_a_study_stored_under_the_whole_run_training_speed_default_names_it_when
     from kdnas.study.storage import check_resumable
 
     was = study_dict(tmp_path)
-    was["proxy"] = {k: v for k, v in was["proxy"].items() if k not in {"optimizer", "lr"}} | {"score": "tse"}
+    was["proxy"] = {k: v for k, v in was["proxy"].items() if k not in {"optimizer", "lr"}} | {"advanced": {"score": "tse"}}
     open_study(config_from_dict(was))
     now = study_dict(tmp_path)
-    now["proxy"] = {k: v for k, v in was["proxy"].items() if k != "score"}
-    with pytest.raises(ConfigError, match=r"proxy\.score: tse in the stored study, tse_late now"):
+    now["proxy"] = {k: v for k, v in was["proxy"].items() if k != "advanced"}
+    with pytest.raises(ConfigError, match=r"proxy\.advanced\.score: tse in the stored study, tse_late now"):
         check_resumable(config_from_dict(now))
     assert check_resumable(config_from_dict(was))
 
@@ -155,14 +165,37 @@ def test_a_study_stored_under_the_old_recalibration_default_names_it_when_resume
     from kdnas.study.storage import check_resumable
 
     was = study_dict(tmp_path)
-    was["proxy"] = {**was["proxy"], "bn_recalibration": 2048}
+    was["proxy"] = {**was["proxy"], "advanced": {"bn_recalibration": 2048}}
     study = open_study(config_from_dict(was))
     stored = study.user_attrs[R.STUDY_CONFIG]
     now = study_dict(tmp_path)
-    now["proxy"] = {k: v for k, v in now["proxy"].items() if k != "bn_recalibration"}
-    assert config_from_dict(now).proxy.bn_recalibration == 512
-    with pytest.raises(ConfigError, match=r"proxy\.bn_recalibration: 2048 in the stored study, 512 now"):
+    now["proxy"] = {k: v for k, v in now["proxy"].items() if k != "advanced"}
+    assert config_from_dict(now).proxy.advanced.bn_recalibration == 512
+    with pytest.raises(ConfigError, match=r"proxy\.advanced\.bn_recalibration: 2048 in the stored study, 512 now"):
         check_resumable(config_from_dict(now))
     again = optuna.load_study(study_name=study.study_name, storage=config_from_dict(was).storage_url)
-    assert again.user_attrs[R.STUDY_CONFIG] == stored and json.loads(stored)["proxy"]["bn_recalibration"] == 2048
+    assert again.user_attrs[R.STUDY_CONFIG] == stored and json.loads(stored)["proxy"]["advanced"]["bn_recalibration"] == 2048
     assert check_resumable(config_from_dict(was))
+
+
+def test_a_study_stored_before_the_proxy_settings_moved_under_advanced_resumes(tmp_path: Path) -> None:
+    """A study stored with every proxy setting at the top (`migrate_proxy_advanced` moves them)
+    resumes under the same settings written the new way, and a changed one is still refused."""
+    import json
+
+    import pytest
+
+    from kdnas.errors import ConfigError
+    from kdnas.study import records as R
+    from kdnas.study.storage import check_resumable
+
+    d = study_dict(tmp_path)
+    d["proxy"] = {**d["proxy"], "method": "blockwise", "advanced": {"score": "val_loss", "momentum": 0.8},
+                  "blockwise": {"steps": 3, "advanced": {"val_samples": 32}}}
+    study = open_study(config_from_dict(d))
+    study.set_user_attr(R.STUDY_CONFIG, json.dumps(_as_version_1(json.loads(study.user_attrs[R.STUDY_CONFIG]))))
+    assert "momentum" in json.loads(study.user_attrs[R.STUDY_CONFIG])["proxy"]
+    assert check_resumable(config_from_dict(d))
+    d["proxy"]["blockwise"] = {"steps": 3, "advanced": {"val_samples": 64}}
+    with pytest.raises(ConfigError, match="different config"):
+        check_resumable(config_from_dict(d))
