@@ -1,4 +1,4 @@
-"""`kdnas bench fidelity-compare A.json B.json`: two fidelity runs, the architectures they share.
+"""`python -m benchmarks.fidelity_compare A.json B.json`: two fidelity runs, the architectures they share.
 
 The ground truth of a fidelity run is itself one noisy training run per architecture. Where two
 runs trained the same architecture under the same recipe and seed (say with another thread count,
@@ -13,15 +13,15 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import shlex
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from kdnas.bench.ground_truth import load_result
-from kdnas.bench.machine import generated_by
-from kdnas.bench.ranking import rank
+from benchmarks.command import command_line, run
+from benchmarks.ground_truth import load_result
+from benchmarks.machine import generated_by
+from benchmarks.ranking import rank
 from kdnas.errors import UserError
 
 
@@ -88,7 +88,7 @@ def _markdown(c: dict, a: dict, b: dict, command: str, date: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry: compare two fidelity JSON files and write the report."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    p = argparse.ArgumentParser(prog="kdnas bench fidelity-compare", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.fidelity_compare", description=__doc__.splitlines()[0])
     p.add_argument("a", type=Path)
     p.add_argument("b", type=Path)
     p.add_argument("--name", default="fidelity-compare", help="report file stem")
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     c = compare(a, b)
     if not c["shared"]:
         raise UserError(f"{args.a} and {args.b} share no architecture")
-    command = shlex.join(["kdnas", "bench", "fidelity-compare", *argv])
+    command = command_line("benchmarks.fidelity_compare", argv)
     date = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / f"{args.name}.json").write_text(json.dumps({"command": command, "date": date, **c}, indent=1))
@@ -109,4 +109,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main))

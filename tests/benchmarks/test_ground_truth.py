@@ -1,4 +1,4 @@
-"""`kdnas.bench.ground_truth`: which committed ground-truth runs a fidelity run may take, and why not."""
+"""`benchmarks.ground_truth`: which committed ground-truth runs a fidelity run may take, and why not."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from kdnas.bench.ground_truth import block_records, committed_teacher, ground_truth_runs, load_result, save_teacher
+from benchmarks.ground_truth import block_records, committed_teacher, ground_truth_runs, load_result, save_teacher
 from kdnas.distill.spec import BlockwiseSpec
 from kdnas.errors import UserError
 
@@ -76,7 +76,7 @@ def test_a_kept_teacher_is_taken_only_for_the_flags_it_was_trained_under(tmp_pat
 
 def test_a_file_that_is_not_a_fidelity_result_is_refused(tmp_path: Path) -> None:
     (tmp_path / "x.json").write_text(json.dumps({"benchmark": "scaling"}))
-    with pytest.raises(UserError, match="not a `kdnas bench fidelity` result"):
+    with pytest.raises(UserError, match="not a `python -m benchmarks.fidelity` result"):
         load_result(tmp_path / "x.json")
     with pytest.raises(UserError, match="cannot read"):
         load_result(tmp_path / "missing.json")

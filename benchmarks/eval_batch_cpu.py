@@ -3,7 +3,7 @@
 
 Usage (from the repository root, in the project's environment):
 
-    python scripts/eval_batch_cpu.py REPORT.json [REPORT.json ...]
+    python -m benchmarks.eval_batch_cpu REPORT.json [REPORT.json ...]
 
 For every fidelity report named, every third student of its panel is built (untrained: the time of a
 forward pass does not depend on the weights) and 1,000 random images of the report's input shape go
@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from kdnas.arch import Arch
-from kdnas.bench.machine import machine_info
+from benchmarks.machine import machine_info
 from kdnas.distill.bn_recal import recalibrate_bn
 from kdnas.distill.evaluate import CPU_EVAL_CHUNK, accuracy_and_loss
 from kdnas.space import build_student
@@ -65,7 +65,7 @@ def measure(report: Path) -> dict:
 
 def main(paths: list[str]) -> int:
     torch.set_num_threads(1)
-    command = "python scripts/eval_batch_cpu.py " + " ".join(shlex.quote(p) for p in paths)
+    command = "python -m benchmarks.eval_batch_cpu " + " ".join(shlex.quote(p) for p in paths)
     rows = [measure(Path(p)) for p in paths]
     result = {"benchmark": "eval-batch-cpu", "command": command, "threads": 1, "cpu_eval_chunk": CPU_EVAL_CHUNK,
               "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine_info(),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kdnas.bench.scaling import machine_ceiling
+from benchmarks.scaling import machine_ceiling
 from kdnas.distill import ProxySpec
 from kdnas.execute import ProxyContext
 from tests.execute.conftest import ARCH, _blobs

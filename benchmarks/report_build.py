@@ -1,4 +1,4 @@
-"""`kdnas bench report`: how long `kdnas report` takes on a study of 1,000 trials (target < 5 s).
+"""`python -m benchmarks.report_build`: how long `kdnas report` takes on a study of 1,000 trials (target < 5 s).
 
 Builds a synthetic study in a temporary SQLite storage, with the user attributes a real search
 writes (architecture text that parses, MACs, params, latency, metrics, constraints, where) and a
@@ -6,7 +6,7 @@ realistic mix of trained, duplicate, infeasible, failed and running trials, then
 report (open the storage from its URL, read the study, write index.html, pareto.png, the CSVs and
 summary.md) `repeats` times in one process and reports the median. Each repeat opens a fresh
 storage from the URL, so no Optuna cache carries over between repeats.
-Run ``python -m kdnas.bench.report_build --help``.
+Run ``python -m benchmarks.report_build --help``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import argparse
 import datetime as _dt
 import json
 import math
-import shlex
 import shutil
 import statistics
 import subprocess
@@ -30,7 +29,8 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
 from kdnas.arch import Arch, Stage
-from kdnas.bench.machine import generated_by, machine_info
+from benchmarks.command import command_line, run
+from benchmarks.machine import generated_by, machine_info
 from kdnas.study import records as R
 
 TARGET_S = 5.0
@@ -238,7 +238,6 @@ def render_markdown(r: dict) -> str:
         f"# Report build time: a study of {r['n_trials']:,} trials",
         "",
         *generated_by(r["date"], r["command"]),
-        "(`kdnas bench report ARGS` is `python -m kdnas.bench.report_build ARGS`.)",
         "",
         f"**{r['median_s']:.2f} s** median over {r['repeats']} builds in one process (runs: "
         + ", ".join(f"{x:.2f}" for x in r["runs_s"]) + f" s); target < {r['target_s']:.0f} s: "
@@ -265,7 +264,7 @@ def render_markdown(r: dict) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="kdnas bench report", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.report_build", description=__doc__.split("\n\n")[0])
     p.add_argument("--trials", type=int, default=1000)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
@@ -279,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     """Parse `argv`, run the benchmark, print the Markdown result."""
     argv = list(sys.argv[1:] if argv is None else argv)
     a = _parser().parse_args(argv)
-    command = shlex.join(["kdnas", "bench", "report", *argv])
+    command = command_line("benchmarks.report_build", argv)
     out = Path(a.out_dir)
     bench_report(a.trials, a.repeats, out, command, seed=a.seed,
                  keep_report=Path(a.keep_report) if a.keep_report else None, cold=not a.no_fresh_process)
@@ -288,4 +287,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main))

@@ -12,7 +12,7 @@ order rotating per repeat) so that a noisy, shared machine slows all of them ali
 B/A near 1 shows the cache makes a trial cost about what the student alone costs; C/B is the
 saving. The one-off cost of the cache is a teacher pass over the train split (plus writing it),
 and `trials_to_amortise` says after how many trials it has paid for itself.
-Run ``python -m kdnas.bench.proxy --help``.
+Run ``python -m benchmarks.proxy --help``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import math
-import shlex
 import statistics
 import sys
 import tempfile
@@ -32,9 +31,10 @@ from torch import nn
 
 import kdnas
 from kdnas.arch import Arch, Stage
-from kdnas.bench.machine import machine_info
-from kdnas.bench.naive import naive_kd_proxy
-from kdnas.bench.proxy_report import write_reports
+from benchmarks.command import command_line, run
+from benchmarks.machine import machine_info
+from benchmarks.naive import naive_kd_proxy
+from benchmarks.proxy_report import write_reports
 from kdnas.cost import count_macs_params
 from kdnas.data import DataBundle, DataSpec, load_data
 from kdnas.distill import ProxySpec, run_proxy, teacher_outputs
@@ -256,7 +256,7 @@ def bench_proxy(
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m kdnas.bench.proxy", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.proxy", description=__doc__.splitlines()[0])
     p.add_argument("--data", default="fashion_mnist", help="data set name (default fashion_mnist)")
     p.add_argument("--data-root", type=Path, default=None, help="data folder (default: shared Fashion-MNIST copy)")
     p.add_argument("--teacher", default="resnet20", help="zoo teacher (default resnet20)")
@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry: parse `argv`, run the bench, print the summary table."""
     argv = list(sys.argv[1:] if argv is None else argv)
     a = _parser().parse_args(argv)
-    command = shlex.join(["python", "-m", "kdnas.bench.proxy", *argv])
+    command = command_line("benchmarks.proxy", argv)
     result = bench_proxy(
         data=a.data, data_root=a.data_root, teacher=a.teacher, checkpoint=a.checkpoint, students=a.students,
         steps=a.steps, batch_size=a.batch_size, threads=a.threads, repeats=a.repeats, max_train=a.max_train,
@@ -290,4 +290,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main))

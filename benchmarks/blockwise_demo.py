@@ -1,4 +1,4 @@
-"""`kdnas bench blockwise`: the block-wise demo search timed end to end, cold and warm.
+"""`python -m benchmarks.blockwise_demo`: the block-wise demo search timed end to end, cold and warm.
 
 Runs a `proxy.method: blockwise` study (by default `studies/demo-digits-blockwise.yaml`) twice in
 a fresh runs folder: first with nothing cached (teacher training, block table, scoring the space,
@@ -12,18 +12,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kdnas.bench.machine import generated_by, machine_info
+from benchmarks.command import command_line, run
+from benchmarks.machine import generated_by, machine_info
 
 TARGET_STUDENTS = 10_000
 TARGET_SCORE_S = 60.0
-DEFAULT_STUDY = Path(__file__).resolve().parents[2] / "studies" / "demo-digits-blockwise.yaml"
+DEFAULT_STUDY = Path(__file__).resolve().parents[1] / "studies" / "demo-digits-blockwise.yaml"
 
 
 def _run(study_file: Path, name: str, runs: Path) -> dict:
@@ -122,20 +122,20 @@ def _markdown(r: dict) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="kdnas bench blockwise", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.blockwise_demo", description=__doc__.splitlines()[0])
     p.add_argument("--study", type=Path, default=DEFAULT_STUDY, help="a proxy.method: blockwise study file")
     p.add_argument("--out-dir", type=Path, default=Path("reports/benchmarks"))
     return p
 
 
-def main(argv: list[str] | None = None, prog: str = "kdnas bench blockwise") -> int:
+def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; print its Markdown."""
     argv = list(sys.argv[1:] if argv is None else argv)
     a = _parser().parse_args(argv)
-    bench_blockwise(a.study.resolve(), a.out_dir, shlex.join([*prog.split(), *argv]))
+    bench_blockwise(a.study.resolve(), a.out_dir, command_line("benchmarks.blockwise_demo", argv))
     print((a.out_dir / "blockwise-demo.md").read_text())
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(prog="python -m kdnas.bench.blockwise_demo"))
+    raise SystemExit(run(main))

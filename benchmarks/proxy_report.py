@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from kdnas.bench.machine import generated_by
+from benchmarks.machine import generated_by
 
 
 def _s(x: float) -> str:

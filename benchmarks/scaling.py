@@ -1,4 +1,4 @@
-"""`kdnas bench scaling`: one fixed study run with 1 and with 2 Ray workers (one thread each).
+"""`python -m benchmarks.scaling`: one fixed study run with 1 and with 2 Ray workers (one thread each).
 
 Measures what the Ray executor adds on top of training: the throughput ratio of 2 workers over 1
 (ideal 2.0 on a 2-core machine) and the scheduling overhead per trial, i.e. the driver's wall
@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from kdnas.bench.machine import machine_info
+from benchmarks.command import command_line, run
+from benchmarks.machine import machine_info
 
 TARGET_RATIO = 1.8
 TARGET_OVERHEAD_FRACTION = 0.02  # of a 10-second trial
@@ -27,7 +27,7 @@ REFERENCE_TRIAL_S = 10.0
 
 
 def _study(tmp: Path, name: str, workers: int, trials: int, steps: int) -> dict:
-    space = Path(__file__).resolve().parents[2] / "search_spaces" / "mbv2.yaml"
+    space = Path(__file__).resolve().parents[1] / "search_spaces" / "mbv2.yaml"
     return {
         "name": name, "seed": 0,
         "data": {"name": "digits", "val_fraction": 0.2, "seed": 0},
@@ -206,20 +206,20 @@ Not measured here: trials per hour with 1, 2 and 4 students packed on one GPU (n
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="kdnas bench scaling", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.scaling", description=__doc__.splitlines()[0])
     p.add_argument("--trials", type=int, default=24, help="trials per run (default 24: a short tail)")
     p.add_argument("--steps", type=int, default=150, help="proxy steps per trial (default 150: about 12 s here)")
     p.add_argument("--out-dir", type=Path, default=Path("reports/benchmarks"))
     return p
 
 
-def main(argv: list[str] | None = None, prog: str = "kdnas bench scaling") -> int:
+def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; print the headline figures."""
     import sys
 
     argv = list(sys.argv[1:] if argv is None else argv)
     a = _parser().parse_args(argv)
-    r = scaling(a.trials, a.steps, a.out_dir, shlex.join([*prog.split(), *argv]))
+    r = scaling(a.trials, a.steps, a.out_dir, command_line("benchmarks.scaling", argv))
     print(f"throughput ratio {r['throughput_ratio']:.2f}x (target >= {TARGET_RATIO}x; this machine's ceiling "
           f"{r['ceiling']['ceiling_ratio']:.2f}x); overhead "
           f"{r['overhead_per_trial_s'] * 1000:.0f} ms/trial = {100 * r['overhead_of_10s_trial']:.2f}% of a 10 s trial; "
@@ -228,4 +228,4 @@ def main(argv: list[str] | None = None, prog: str = "kdnas bench scaling") -> in
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(prog="python -m kdnas.bench.scaling"))
+    raise SystemExit(run(main))

@@ -1,4 +1,4 @@
-"""`kdnas bench fidelity-compare`: ground-truth agreement and shared proxies on the shared architectures."""
+"""`python -m benchmarks.fidelity_compare`: ground-truth agreement and shared proxies on the shared architectures."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from kdnas.cli import main
+from benchmarks.command import run
+from benchmarks.fidelity_compare import main
 
 
 def _run(tmp: Path, name: str, gts: dict[str, float], kd: dict[str, float], threads: int) -> Path:
     panel = [{"arch": arch, "macs": 1e6 * (i + 1), "gt": {"acc": acc}, "kd@50": {"score": kd[arch]}}
              for i, (arch, acc) in enumerate(gts.items())]
-    r = {"benchmark": "fidelity", "command": f"kdnas bench fidelity {name}", "date": "2026-11-24",
+    r = {"benchmark": "fidelity", "command": f"python -m benchmarks.fidelity {name}", "date": "2026-11-24",
          "data": {"describe": "toy"}, "machine": {"torch_threads": threads},
          "ground_truth": {"recipe": "KD 15 epochs"}, "teacher": {"sha256": "t"},
          "proxies": {"kd@50": {}}, "panel": panel}
@@ -27,7 +28,7 @@ def test_shared_architectures_are_compared(tmp_path: Path, capsys: pytest.Captur
              {"x": 0.1, "y": 0.2, "z": 0.3, "w": 0.4, "only_a": 0.9}, threads=2)
     b = _run(tmp_path, "b", {"x": 0.81, "y": 0.80, "z": 0.85, "w": 0.87, "only_b": 0.9},
              {"x": 0.4, "y": 0.3, "z": 0.2, "w": 0.1, "only_b": 0.0}, threads=1)
-    assert main(["bench", "fidelity-compare", str(a), str(b), "--out-dir", str(tmp_path / "out"), "--name", "cmp"]) == 0
+    assert run(main, [str(a), str(b), "--out-dir", str(tmp_path / "out"), "--name", "cmp"]) == 0
     c = json.loads((tmp_path / "out" / "cmp.json").read_text())
     assert c["shared"] == 4 and c["same_recipe"] and c["same_teacher"]
     assert c["gt"]["tau"] == pytest.approx(2 / 3)  # one discordant pair (x, y) of six
@@ -44,7 +45,7 @@ def test_a_file_that_is_not_a_fidelity_result_is_a_user_error(tmp_path: Path, ca
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"benchmark": "scaling"}))
     good = _run(tmp_path, "a", {"x": 0.8}, {"x": 0.1}, threads=1)
-    assert main(["bench", "fidelity-compare", str(bad), str(good), "--out-dir", str(tmp_path / "out")]) == 2
+    assert run(main, [str(bad), str(good), "--out-dir", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "not a `kdnas bench fidelity` result" in err[0]
+    assert len(err) == 1 and "not a `python -m benchmarks.fidelity` result" in err[0]
     assert not (tmp_path / "out").exists()

@@ -1,4 +1,4 @@
-"""`kdnas bench retrain` end to end on digits with a tiny study: members, hand design, files, records."""
+"""`python -m benchmarks.retrain` end to end on digits with a tiny study: members, hand design, files, records."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import optuna
 
-from kdnas.bench.retrain import choose_members, hand_designs, main
+from benchmarks.retrain import choose_members, hand_designs, main
 from kdnas.retrain.records import retrain_results
 from kdnas.space import load_space
 from kdnas.study import records as R

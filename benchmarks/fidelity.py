@@ -1,4 +1,4 @@
-"""`kdnas bench fidelity`: does a proxy rank students the way full training does?
+"""`python -m benchmarks.fidelity`: does a proxy rank students the way full training does?
 
 A panel of architectures spread over the MACs range of a space (nearest to evenly spaced log-MACs
 values among a large random sample, so the rare small students are in it too) is trained under one
@@ -31,9 +31,9 @@ resumes and another seed costs only its own runs. `--panel-seed` draws a held-ou
 same teacher, block table and recipes, to check a conclusion drawn from the first. `--jobs N`
 shares the block table and the runs among N processes (claims on the cache files, `kdnas.claims`).
 `--ground-truth-from REPORT.json` takes the ground-truth runs of a committed report into that cache
-(refused unless its teacher, data and recipe are this run's; `kdnas.bench.ground_truth`), so new
+(refused unless its teacher, data and recipe are this run's; `benchmarks.ground_truth`), so new
 proxies are scored on another checkout without hours of training again.
-Run ``kdnas bench fidelity --help``.
+Run ``python -m benchmarks.fidelity --help``.
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ import hashlib
 import json
 import math
 import os
-import shlex
 import subprocess
 import sys
 import threading
@@ -56,11 +55,12 @@ import torch
 
 import kdnas
 from kdnas.arch import Arch
-from kdnas.bench.ground_truth import (block_records, check_recipe, committed_teacher, ground_truth_runs,
+from benchmarks.command import command_line, run
+from benchmarks.ground_truth import (block_records, check_recipe, committed_teacher, ground_truth_runs,
                                       load_result, save_teacher)
-from kdnas.bench.machine import machine_info
-from kdnas.bench.predictor import features, loo_predictions
-from kdnas.bench.ranking import bootstrap, rank, seed_agreement
+from benchmarks.machine import machine_info
+from benchmarks.predictor import features, loo_predictions
+from benchmarks.ranking import bootstrap, rank, seed_agreement
 from kdnas.blockwise import CostTable, ScoreTable, build_block_table, plan_blocks
 from kdnas.blockwise.stitch import stitched_scores
 from kdnas.blockwise.table import seed_block_cache, subset_index
@@ -246,7 +246,7 @@ def _spawn_helper(a: argparse.Namespace) -> subprocess.Popen:
     # the cache with runs nobody asked for
     if getattr(a, "argv", None) is None:
         raise ValueError("--jobs > 1 needs the command's arguments in a.argv (set by main)")
-    return subprocess.Popen([sys.executable, "-m", "kdnas.bench.fidelity", *a.argv, "--worker", "--jobs", "1"])
+    return subprocess.Popen([sys.executable, "-m", "benchmarks.fidelity", *a.argv, "--worker", "--jobs", "1"])
 
 
 def _exit_with_parent() -> None:
@@ -527,7 +527,7 @@ def _agreement_lines(ag: dict | None) -> list[str]:
             f"A proxy equal to the noise-free accuracy would reach Spearman rho of about "
             f"{ag['rho_ceiling_one_run']:.2f} against one seed and {ag['rho_ceiling_mean']:.2f} against the mean, "
             f"Kendall tau of about {ag['tau_ceiling_one_run']:.2f} and {ag['tau_ceiling_mean']:.2f} "
-            "(Spearman-Brown estimate from the seeds' agreement; see kdnas.bench.ranking.seed_agreement)"]
+            "(Spearman-Brown estimate from the seeds' agreement; see benchmarks.ranking.seed_agreement)"]
 
 
 def _jobs(n: int) -> str:
@@ -658,7 +658,7 @@ def _markdown(r: dict, stem: str, json_path: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="kdnas bench fidelity", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.fidelity", description=__doc__.splitlines()[0])
     p.add_argument("--data", default="fashion_mnist", choices=["digits", "fashion_mnist", "cifar10"])
     p.add_argument("--data-root", type=Path, default=None, help="data folder (default: the shared copy)")
     p.add_argument("--teacher", default="resnet20")
@@ -724,11 +724,11 @@ def main(argv: list[str] | None = None) -> int:
     if a.gt_test_subset is not None and a.gt_test_subset < 1:
         raise UserError(f"--gt-test-subset must be at least 1, got {a.gt_test_subset}")
     a.argv = argv
-    if bench_fidelity(a, shlex.join(["kdnas", "bench", "fidelity", *argv])) is None:
+    if bench_fidelity(a, command_line("benchmarks.fidelity", argv)) is None:
         return 0  # a --jobs helper
     print((Path(a.out_dir) / f"{a.name or f'fidelity-{a.data}'}.md").read_text())
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from kdnas.bench.predictor import features, loo_predictions
+from benchmarks.predictor import features, loo_predictions
 
 
 def _panel(n: int = 16, seed: int = 0):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kdnas.bench.ranking import bootstrap, rank, seed_agreement
+from benchmarks.ranking import bootstrap, rank, seed_agreement
 
 
 def test_rank_of_same_and_reversed_orders() -> None:

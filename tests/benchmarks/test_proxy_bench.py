@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from kdnas.bench import bench_proxy, default_students
-from kdnas.bench.proxy import DEFAULT_SPACE, main
+from benchmarks import bench_proxy, default_students
+from benchmarks.proxy import DEFAULT_SPACE, main
 from kdnas.space import load_space
 
 
@@ -45,5 +45,5 @@ def test_main_records_the_command_it_ran(tmp_path) -> None:
             "--max-val", "50", "--student", default_students(load_space(DEFAULT_SPACE))[0], "--out-dir", str(tmp_path)]
     assert main(argv) == 0
     js = json.loads((tmp_path / "proxy-cost.json").read_text())
-    assert js["command"].startswith("python -m kdnas.bench.proxy --data digits --steps 2")
+    assert js["command"].startswith("python -m benchmarks.proxy --data digits --steps 2")
     assert js["settings"]["steps"] == 2 and len(js["students"]) == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kdnas.bench.fidelity import spread_over_range
+from benchmarks.fidelity import spread_over_range
 
 
 def test_panel_spans_the_range_evenly_in_log_macs_even_when_samples_crowd_at_the_top() -> None:

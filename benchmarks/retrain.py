@@ -1,4 +1,4 @@
-"""`kdnas bench retrain`: how much distillation buys, and how well the proxy ranked, after full training.
+"""`python -m benchmarks.retrain`: how much distillation buys, and how well the proxy ranked, after full training.
 
 One run of this benchmark:
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import statistics
 import sys
 import time
@@ -36,7 +35,8 @@ import torch
 from optuna.trial import FrozenTrial
 
 from kdnas.arch import Arch, Stage
-from kdnas.bench.machine import generated_by, machine_info
+from benchmarks.command import command_line, run
+from benchmarks.machine import generated_by, machine_info
 from kdnas.cost import count_macs_params
 from kdnas.errors import UserError
 from kdnas.execute import make_executor
@@ -243,8 +243,8 @@ def render_markdown(r: dict) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="kdnas bench retrain", description=__doc__.split("\n")[0])
-    p.add_argument("--study", type=Path, default=Path("studies/fmnist-kd.yaml"))
+    p = argparse.ArgumentParser(prog="python -m benchmarks.retrain", description=__doc__.split("\n")[0])
+    p.add_argument("--study", type=Path, default=Path("benchmarks/studies/fmnist-kd.yaml"))
     p.add_argument("--members", type=int, default=4, help="front members to retrain (>= 4 for the issue)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--epochs", type=int, help="override the study's retrain.epochs")
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry: run the benchmark and print its Markdown."""
     argv = list(sys.argv[1:] if argv is None else argv)
     a = _parser().parse_args(argv)
-    command = shlex.join(["kdnas", "bench", "retrain", *argv])
+    command = command_line("benchmarks.retrain", argv)
     r = bench_retrain(a.study, a.members, a.seeds, a.epochs, a.hand, a.out_dir, command, a.device,
                       alpha=a.alpha, temperature=a.temperature, with_hand=not a.no_hand, tag=a.tag)
     print(Path(r["report"]).read_text())
@@ -270,4 +270,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main))

@@ -1,8 +1,8 @@
-"""The ground-truth runs a committed fidelity report holds, for another `kdnas bench fidelity` run to reuse.
+"""The ground-truth runs a committed fidelity report holds, for another `python -m benchmarks.fidelity` run to reuse.
 
 The ground truth is nearly all of a fidelity benchmark's cost (hours of full training per panel on a
 CPU), and its per-run results live in the report's JSON next to the architecture, seed and seconds.
-`kdnas bench fidelity --ground-truth-from REPORT.json` takes them into the run cache, so a fresh
+`python -m benchmarks.fidelity --ground-truth-from REPORT.json` takes them into the run cache, so a fresh
 checkout, or another machine, can score new proxies against that ground truth without training it
 again. A run is taken only when it was trained against the same teacher (its weights' sha256), on
 the same data (the loader's fingerprint of the subsets) and under the same recipe; otherwise the
@@ -34,7 +34,7 @@ def load_result(path: Path) -> dict:
     except (OSError, ValueError) as err:
         raise UserError(f"{path}: cannot read a fidelity result ({err})") from None
     if not isinstance(r, dict) or r.get("benchmark") != "fidelity":
-        raise UserError(f"{path}: not a `kdnas bench fidelity` result (no \"benchmark\": \"fidelity\")")
+        raise UserError(f"{path}: not a `python -m benchmarks.fidelity` result (no \"benchmark\": \"fidelity\")")
     return r
 
 

@@ -1,4 +1,4 @@
-"""`kdnas bench fidelity` end to end on digits: every proxy is scored against a trained ground truth,
+"""`python -m benchmarks.fidelity` end to end on digits: every proxy is scored against a trained ground truth,
 the teacher may see more training images than the students, and a second run reads its caches."""
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ import torch
 import yaml
 from scipy import stats
 
-from kdnas.bench.fidelity import main
-from kdnas.bench.fidelity_compare import main as compare_main
+from benchmarks.fidelity import main
+from benchmarks.fidelity_compare import main as compare_main
 from kdnas.distill.spec import ProxySpec
 from kdnas.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: `python -m benchmarks.X` runs from there
 
 ARGS = ["--data", "digits", "--panel", "5", "--train-subset", "400", "--val-subset", "200", "--test-subset", "300",
         "--teacher-train", "900", "--teacher-epochs", "5", "--gt-epochs", "5", "--gt-batch", "32", "--short-steps", "5,10",
@@ -182,7 +184,7 @@ def test_a_helper_stops_when_its_benchmark_is_killed(tmp_path: Path) -> None:
 
     env = {**os.environ, "KDNAS_RUNS": str(tmp_path / "runs")}
     args = [*ARGS, "--gt-epochs", "400", "--out-dir", str(tmp_path), "--jobs", "2"]
-    main_proc = subprocess.Popen([sys.executable, "-m", "kdnas.bench.fidelity", *args], env=env,
+    main_proc = subprocess.Popen([sys.executable, "-m", "benchmarks.fidelity", *args], env=env, cwd=ROOT,
                                  stderr=subprocess.PIPE, text=True)
     helper = None
     for line in main_proc.stderr:  # the helper's lines are prefixed with its pid once it has started
