@@ -98,7 +98,7 @@ def test_the_committed_reports_ground_truth_keys_are_what_this_version_computes(
     from kdnas.distill.spec import ProxySpec
 
     root = Path(__file__).resolve().parents[2] / "reports" / "benchmarks"
-    r = load_result(root / "fidelity-cifar10-t10k-teacher2-adamw-gt2.json")
+    r = load_result(root / "fidelity-cifar10-t10k-teacher2-adamw-gt2-recal512.json")
     spec = ProxySpec(method="kd", epochs=12, batch_size=128, optimizer="sgd", lr=0.1, threads=1, bn_recalibration=0)
     assert spec.run_json() == r["ground_truth"]["key"]
     scored = spec.model_copy(update={"score": "accuracy", "blockwise": BlockwiseSpec(score="tse")})
