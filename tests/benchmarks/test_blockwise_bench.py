@@ -19,5 +19,5 @@ def test_cold_run_trains_the_table_and_warm_run_reads_it(tmp_path: Path) -> None
     assert warm["blocks_cached"] == warm["blocks"] and warm["blocks_trained"] == 0
     assert warm["students_scored"] > 0 and r["warm"]["complete"] == 3 and r["front_written"]
     assert not r["students_met"]  # the tiny space holds fewer than 10,000 students
-    assert json.loads((tmp_path / "out" / "blockwise-demo.json").read_text())["command"].startswith("kdnas bench")
+    assert json.loads((tmp_path / "out" / "blockwise-demo.json").read_text())["command"].startswith("python -m benchmarks.blockwise_demo")
     assert "Students scored from the filled table" in (tmp_path / "out" / "blockwise-demo.md").read_text()
