@@ -159,8 +159,9 @@ def _cell(text: str) -> str:
 
 
 def _docstring(model: type[BaseModel]) -> str:
+    """The model's own summary: the first paragraph of its docstring (the rest is for developers)."""
     doc = model.__dict__.get("__doc__")  # its own, not one inherited from BaseModel or a parent
-    return " ".join(inspect.cleandoc(doc).split()) if doc else ""
+    return " ".join(inspect.cleandoc(doc).split("\n\n")[0].split()) if doc else ""
 
 
 def render_section(section: _Section) -> list[str]:

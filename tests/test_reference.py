@@ -20,7 +20,9 @@ def test_committed_page_is_what_the_models_generate() -> None:
 
 
 class _Knobs(BaseModel):
-    """Expert settings."""
+    """Expert settings.
+
+    How they were tuned, for developers."""
 
     jitter: float = Field(0.5, ge=0, lt=1, description="how much to shake")
 
@@ -73,3 +75,4 @@ def test_page_gives_type_bounds_default_description_and_advanced_marks() -> None
     assert "| `advanced` | [_Knobs](#_knobs) | (its defaults) | advanced. |" in page
     assert "## `flagged` (advanced)" in page and "## `leaf`, `leaves`, `by_name`\n" in page
     assert page.count('<a id="_leaf"></a>') == 1
+    assert "Expert settings." in page and "for developers" not in page  # the summary paragraph only
