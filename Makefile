@@ -9,7 +9,7 @@ EXTRAS ?= dev,ray,postgres,nni
 NNI ?= nni==3.0
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: setup sysdeps demo test clean
+.PHONY: setup sysdeps demo test reference clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,10 @@ sysdeps:
 
 test: setup sysdeps
 	$(BIN)/python -m pytest -q
+
+# The configuration reference, generated from the config models (tests/test_reference.py checks it).
+reference: setup
+	$(BIN)/python -m kdnas.reference > docs/configuration.md
 
 clean:
 	rm -rf runs reports/demo-digits .pytest_cache

@@ -282,24 +282,6 @@ def _cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-#: Benchmarks: name -> module with `main(argv) -> int`; each writes to reports/benchmarks/.
-BENCHES = {
-    "proxy": "kdnas.bench.proxy",
-    "fidelity": "kdnas.bench.fidelity",
-    "fidelity-compare": "kdnas.bench.fidelity_compare",
-    "scaling": "kdnas.bench.scaling",
-    "report": "kdnas.bench.report_build",
-    "retrain": "kdnas.bench.retrain",
-    "blockwise": "kdnas.bench.blockwise_demo",
-}
-
-
-def _cmd_bench(args: argparse.Namespace) -> int:
-    import importlib
-
-    return int(importlib.import_module(BENCHES[args.name]).main(list(args.rest)) or 0)
-
-
 STUDY_HELP = "the study: its YAML file, or its name in the storage (kdnas ls lists them)"
 
 
@@ -452,10 +434,6 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("--out", type=Path, help="run folder (default: runs/distill/<teacher>--<student>/<kd|nokd>-s<seed>)")
     di.add_argument("--export", action="store_true", help="also write TorchScript, ONNX and a model card")
     di.set_defaults(fn=_cmd_distill)
-    b = cmd("bench", "run a benchmark; figures and command go to reports/benchmarks/")
-    b.add_argument("name", choices=sorted(BENCHES), help="which benchmark (see `kdnas bench NAME --help`)")
-    b.add_argument("rest", nargs=argparse.REMAINDER, help="the benchmark's own options")
-    b.set_defaults(fn=_cmd_bench)
     return p
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -49,8 +50,11 @@ def test_unknown_name_and_missing_file_are_one_line_errors(tmp_path: Path) -> No
 
 def test_wheel_carries_spaces_and_studies(tmp_path: Path) -> None:
     """Build the wheel as pip would and use it from an empty folder, outside the checkout."""
+    src = tmp_path / "src"  # a copy: building in the checkout would leave build/ there
+    shutil.copytree(ROOT, src, symlinks=True, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "runs", "reports", "build", "*.egg-info", "__pycache__", "tests", "docs"))
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                           "-w", str(tmp_path / "dist"), str(ROOT)], capture_output=True, text=True, timeout=300)
+                           "-w", str(tmp_path / "dist"), str(src)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     (wheel,) = (tmp_path / "dist").glob("kdnas-*.whl")
     names = zipfile.ZipFile(wheel).namelist()

@@ -6,7 +6,7 @@
 - `costs`: MACs/params of many architectures at once from per-stage tables.
 - `score`: architectures as index vectors, scored by gathers over the table.
 - `search`: sample/enumerate the space, Pareto front on (block-wise loss, MACs), pick members.
-- `stitch`: a student assembled from its trained blocks and run, for comparison (`kdnas bench fidelity`).
+- `stitch`: a student assembled from its trained blocks and run, for comparison (`python -m benchmarks.fidelity`).
 
 Imports point one way: this package uses `distill`, `space`, `teachers`, `cost`; never `study`.
 """

@@ -20,7 +20,7 @@ def _moved(data: object, where: str, fields: frozenset[str]) -> object:
 
 class BlockwiseAdvanced(BaseModel):
     """Expert and research settings of the block-wise proxy: what a block's score is and where it
-    is measured. The defaults are what `kdnas bench fidelity` measured; most studies leave them."""
+    is measured. The defaults are what `python -m benchmarks.fidelity` measured; most studies leave them."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -68,14 +68,14 @@ class BlockwiseSpec(BaseModel):
 
 
 #: The short run's learning rate when a config gives no lr: SGD's was the search's default before
-#: AdamW; AdamW's is the one `kdnas bench fidelity` measured (README, "Block-wise proxy").
+#: AdamW; AdamW's is the one `python -m benchmarks.fidelity` measured (docs/proxies.md).
 DEFAULT_LR = {"sgd": 0.05, "adamw": 3e-3}
 
 
 class ProxyAdvanced(BaseModel):
     """Expert and research settings of the short run: what ranks the students, how the run is
-    scored, and the optimizer's finer settings. The defaults are what `kdnas bench fidelity`
-    measured best (README, "Which score ranks students best"); most studies leave them.
+    scored, and the optimizer's finer settings. The defaults are what `python -m benchmarks.fidelity`
+    measured best (docs/proxies.md); most studies leave them.
 
     `score`: what ranks the students (the value of the study's first objective, higher is better):
     ``accuracy`` (validation top-1), ``val_loss`` (minus the validation cross-entropy) or ``tse``

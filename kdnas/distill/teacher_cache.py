@@ -1,7 +1,7 @@
 """Teacher outputs on the proxy's training data, computed once per (teacher, data, split) and kept on disk.
 
 Every trial of a study reuses them, so a trial costs about what training the student alone costs
-(measured by `kdnas bench proxy`). The proxy trains without augmentation for exactly this reason:
+(measured by `python -m benchmarks.proxy`). The proxy trains without augmentation for exactly this reason:
 the same sample always has the same teacher output.
 """
 

@@ -19,7 +19,7 @@ text of an architecture is the sample as compact JSON with sorted keys, which is
 
 Only ``nni.mutable`` and ``nni.nas.nn.pytorch`` (with the hub spaces) are used; NNI's experiment
 engine, strategies, evaluators, web UI and nn-Meter are not. nni is imported only here, and only
-when a space of kind ``nni`` is loaded (see README, "NNI model spaces").
+when a space of kind ``nni`` is loaded (see docs/nni.md).
 """
 
 from __future__ import annotations

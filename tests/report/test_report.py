@@ -213,11 +213,11 @@ def test_optuna_reads_our_storage(url: str) -> None:
 
 
 def test_report_build_benchmark_runs(tmp_path: Path) -> None:
-    from kdnas.bench.report_build import main as bench_main
+    from benchmarks.report_build import main as bench_main
 
     out = tmp_path / "bench"
     assert bench_main(["--trials", "50", "--repeats", "1", "--out-dir", str(out), "--no-fresh-process"]) == 0
     result = json.loads((out / "report-build.json").read_text())
-    assert result["n_trials"] == 50 and result["median_s"] > 0 and result["command"].startswith("kdnas bench report")
+    assert result["n_trials"] == 50 and result["median_s"] > 0 and result["command"].startswith("python -m benchmarks.report_build")
     assert sum(result["trials_by_status"].values()) == 50
     assert "Report build time" in (out / "report-build.md").read_text()
