@@ -21,8 +21,11 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# The demo: digits (bundled with scikit-learn), a teacher trained on first use, SQLite under runs/,
+# the local executor; prints the front and writes the report page under reports/demo-digits/.
 demo: setup
 	$(BIN)/kdnas search studies/demo-digits.yaml
+	$(BIN)/kdnas report demo-digits
 
 sysdeps:
 	bash scripts/system-deps.sh

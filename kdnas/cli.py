@@ -289,7 +289,7 @@ def _common() -> argparse.ArgumentParser:
     """Options every subcommand takes (also accepted before the subcommand)."""
     c = argparse.ArgumentParser(add_help=False)
     c.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
-                   help="more detail on standard error (-vv: debug)")
+                   help="more detail on standard error: debug notes and Optuna's own log")
     c.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
                    help="only results and errors: no progress, no notes")
     c.add_argument("--runs", type=Path, default=argparse.SUPPRESS,
@@ -439,8 +439,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _apply_common(args: argparse.Namespace) -> None:
     """Folders and verbosity, set once for the whole command (the environment reaches Ray workers too)."""
-    import logging
     import os
+
+    from kdnas.log import set_verbosity
 
     if getattr(args, "runs", None) is not None:
         os.environ["KDNAS_RUNS"] = str(args.runs)
@@ -448,9 +449,7 @@ def _apply_common(args: argparse.Namespace) -> None:
         os.environ["KDNAS_REPORTS"] = str(args.reports)
     args.quiet = getattr(args, "quiet", False)
     verbose = getattr(args, "verbose", 0)
-    level = logging.WARNING if args.quiet else logging.DEBUG if verbose >= 2 else logging.INFO
-    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=logging.WARNING)
-    logging.getLogger("kdnas").setLevel(level)
+    set_verbosity(args.quiet, verbose)
     if verbose >= 1:
         import optuna
 

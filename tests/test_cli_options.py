@@ -50,3 +50,18 @@ def test_runs_and_reports_folders_are_options(tmp_path: Path) -> None:
     assert_user_error(kdnas("ls", "--runs", "elsewhere", cwd=tmp_path), "elsewhere/kdnas.db")
     assert_user_error(kdnas("ls", cwd=tmp_path, env={"KDNAS_RUNS": "there"}), "there/kdnas.db")
     assert not (tmp_path / "elsewhere").exists()  # listing creates nothing
+
+
+def test_quiet_silences_notes_but_not_warnings(capsys) -> None:  # noqa: ANN001 - pytest's fixture
+    from kdnas.log import note, set_verbosity, warn
+
+    try:
+        set_verbosity(quiet=True, verbose=0)
+        note("a note")
+        warn("a warning")
+        assert capsys.readouterr().err == "a warning\n"
+        set_verbosity(quiet=False, verbose=0)
+        note("a note")
+        assert capsys.readouterr().err == "a note\n"
+    finally:
+        set_verbosity(quiet=False, verbose=0)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +40,7 @@ from kdnas.distill.losses import hint_adapter, kd_loss
 from kdnas.distill.optim import make_optimizer, warmup_cosine
 from kdnas.distill.spec import BlockwiseSpec
 from kdnas.errors import ConfigError
+from kdnas.log import note
 from kdnas.paths import cache_dir
 from kdnas.space.blocks import conv_bn
 from kdnas.space.builder import build_stage
@@ -381,8 +381,8 @@ def build_block_table(
                     continue
                 _record(table, block, *got, now=True)
                 if verbose and got[1]:
-                    print(f"  block {i + 1}/{len(todo)} {block.group} {block.text()}: loss {got[0]['loss']:.4f} "
-                          f"({got[0]['train_s']:.1f}s)", file=sys.stderr, flush=True)
+                    note(f"  block {i + 1}/{len(todo)} {block.group} {block.text()}: loss {got[0]['loss']:.4f} "
+                         f"({got[0]['train_s']:.1f}s)")
             for block, path in deferred:
                 _record(table, block, *obtain(path, trainer(block, path), usable=usable), now=True)
     finally:

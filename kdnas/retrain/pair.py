@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import torch
@@ -13,6 +12,7 @@ from kdnas.device import AUTO, resolve_device
 from kdnas.distill.evaluate import accuracy
 from kdnas.distill.spec import RetrainRecipe
 from kdnas.errors import CheckpointError
+from kdnas.log import note
 from kdnas.paths import runs_dir
 from kdnas.profile import model_for
 from kdnas.retrain.run import RunResult, export_run, read_result, run_name, train_run
@@ -53,7 +53,7 @@ def distill_pair(
     arch = label.split(" ", 1)[1]
     folder = Path(out) if out else runs_dir() / "distill" / f"{_safe(teacher)}--{_safe(arch)}" / run_name(kd, recipe.seed)
     if verbose:
-        print(f"distill {teacher} -> {arch} on {bundle.describe()} ({'kd' if kd else 'labels only'})", file=sys.stderr)
+        note(f"distill {teacher} -> {arch} on {bundle.describe()} ({'kd' if kd else 'labels only'})")
     res = train_run(s_model, bundle, recipe, folder, arch=arch, seed=recipe.seed, teacher=t_model if kd else None,
                     device=device, verbose=verbose)
     if export:

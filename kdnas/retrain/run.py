@@ -9,7 +9,6 @@ again continues from ``state.pt`` (or, when finished, only re-evaluates).
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from kdnas.device import describe_device
 from kdnas.distill.evaluate import accuracy
 from kdnas.distill.spec import RetrainRecipe
 from kdnas.distill.trainer import train
+from kdnas.log import note
 from kdnas.teachers import save_checkpoint
 
 
@@ -75,8 +75,8 @@ def train_run(
 
     def log(epoch: int, rec: dict) -> None:
         if verbose:
-            print(f"  [{folder.name}] epoch {rec['epoch']}/{recipe.epochs}: loss {rec['loss']:.4f} "
-                  f"val {rec['val_acc']:.4f} ({rec['seconds']:.0f}s)", file=sys.stderr, flush=True)
+            note(f"  [{folder.name}] epoch {rec['epoch']}/{recipe.epochs}: loss {rec['loss']:.4f} "
+                 f"val {rec['val_acc']:.4f} ({rec['seconds']:.0f}s)")
 
     distill = recipe.distill if teacher is not None else recipe.distill.labels_only()
     result = train(student, data, recipe, seed=seed, teacher=teacher, distill=distill,

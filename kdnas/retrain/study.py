@@ -8,7 +8,6 @@ the study (`kdnas.retrain.records`) so reports can put proxy and final accuracy 
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from kdnas.data import load_data
 from kdnas.device import resolve_device
 from kdnas.distill.spec import RetrainRecipe
 from kdnas.errors import CheckpointError, UserError
+from kdnas.log import note
 from kdnas.paths import runs_dir
 from kdnas.retrain.rank import RankAgreement, rank_agreement
 from kdnas.retrain.records import retrain_results, record_run
@@ -144,7 +144,7 @@ def retrain_study(
         arch = t.user_attrs[R.ARCH]
         folder = run_folder(cfg.name, t.number, kd, recipe.seed)
         if verbose:
-            print(f"retrain trial {t.number} ({'kd' if kd else 'nokd'}, seed {recipe.seed}): {arch}", file=sys.stderr)
+            note(f"retrain trial {t.number} ({'kd' if kd else 'nokd'}, seed {recipe.seed}): {arch}")
         student = _student(build, arch, c, k, recipe.seed)
         res = train_run(student, data, recipe, folder, arch=arch, seed=recipe.seed, teacher=teacher,
                         teacher_features=cfg.teacher.feature_modules, device=device, verbose=verbose)

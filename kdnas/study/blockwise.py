@@ -10,12 +10,12 @@ applied by the search loop, which marks a picked student over it infeasible as u
 from __future__ import annotations
 
 import json
-import sys
 
 import optuna
 from optuna.trial import TrialState
 
 from kdnas.blockwise import CostTable, ScoreTable, build_block_table, plan_blocks, search_table
+from kdnas.log import note
 from kdnas.study import records as R
 from kdnas.study.budget import holds_place
 from kdnas.study.setup import SearchSetup
@@ -27,7 +27,7 @@ STUDY_BLOCKWISE = "blockwise"  # study attribute: table and search figures
 
 
 def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    note(msg)
 
 
 def enqueue_from_table(setup: SearchSetup, study: optuna.Study, *, verbose: bool = True) -> dict:

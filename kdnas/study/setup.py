@@ -5,7 +5,6 @@ All user errors surface here, before the study is created or touched.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import torch
@@ -17,6 +16,7 @@ from kdnas.device import describe_device, resolve_device, resolve_placement
 from kdnas.distill.evaluate import accuracy
 from kdnas.execute import ProxyContext
 from kdnas.errors import ConfigError, UserError
+from kdnas.log import note
 from kdnas.space import Space, align_stages, bind_space, open_space
 from kdnas.study.config import StudyConfig
 from kdnas.study.costs import CostModel
@@ -38,7 +38,7 @@ class SearchSetup:
 
 
 def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    note(msg)
 
 
 def study_device(cfg: StudyConfig) -> torch.device:

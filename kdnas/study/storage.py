@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -16,6 +15,7 @@ from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
 from kdnas.errors import ConfigError, UserError
+from kdnas.log import note
 from kdnas.study import records as R
 from kdnas.study.config import StudyConfig
 from kdnas.study.schema import migrate
@@ -188,7 +188,7 @@ def open_study(cfg: StudyConfig) -> optuna.Study:
     else:
         stored, notes = _check_same(study, cfg)  # raises before anything is written
         if notes:
-            print(f"kdnas: study {cfg.name} was stored by an older kdnas: {'; '.join(notes)}", file=sys.stderr, flush=True)
+            note(f"kdnas: study {cfg.name} was stored by an older kdnas: {'; '.join(notes)}")
         if stored != json.loads(study.user_attrs[R.STUDY_CONFIG]):  # it matched: store it as today's kdnas would
             study.set_user_attr(R.STUDY_CONFIG, json.dumps(stored))
     # Names shown by Optuna, optuna-dashboard and anything reading the storage (set on every open:

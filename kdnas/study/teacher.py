@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from torch import nn
 from kdnas.data import DataBundle, load_data, with_train_from
 from kdnas.distill.trainer import train
 from kdnas.errors import CheckpointError
+from kdnas.log import note, warn
 from kdnas.paths import runs_dir
 from kdnas.study.config import StudyConfig
 from kdnas.teachers import (
@@ -110,8 +110,8 @@ def train_teacher(cfg: StudyConfig, data: DataBundle, out: Path, *, device: str 
 
     def report(epoch: int, rec: dict) -> None:
         if verbose:
-            print(f"  teacher epoch {rec['epoch']}/{cfg.teacher_training.epochs}: loss {rec['loss']:.4f} "
-                  f"val {rec['val_acc']:.4f} ({rec['seconds']:.0f}s)", file=sys.stderr, flush=True)
+            note(f"  teacher epoch {rec['epoch']}/{cfg.teacher_training.epochs}: loss {rec['loss']:.4f} "
+                 f"val {rec['val_acc']:.4f} ({rec['seconds']:.0f}s)")
 
     recipe = cfg.teacher_training
     tdata = teacher_data(cfg, data)
@@ -136,14 +136,14 @@ def ensure_teacher(cfg: StudyConfig, data: DataBundle, *, device: str = "cpu") -
                 f"teacher checkpoint {path} not found; train one with `kdnas teacher train STUDY.yaml` "
                 "or set teacher_training.auto: true"
             )
-        print(f"training teacher {cfg.teacher.name} on {data.name} -> {path}", file=sys.stderr, flush=True)
+        note(f"training teacher {cfg.teacher.name} on {data.name} -> {path}")
         train_teacher(cfg, data, path, device=device)
     state, meta = load_checkpoint(path)
     model = load_teacher(cfg.teacher, checkpoint=path, **_model_kwargs(data))
     fp = meta.get("data_fingerprint")
     if fp and fp != data.fingerprint:
-        print(f"warning: teacher {path} was trained on other data or another split ({fp[:10]} != "
-              f"{data.fingerprint[:10]}); its validation accuracy may be optimistic", file=sys.stderr)
+        warn(f"warning: teacher {path} was trained on other data or another split ({fp[:10]} != "
+             f"{data.fingerprint[:10]}); its validation accuracy may be optimistic")
     # The weights' hash identifies the teacher in every cache key, whoever made the file.
     sha = str(meta.get("sha256") or state_dict_sha256(state))
     return LoadedTeacher(freeze(model), path, sha, meta)
