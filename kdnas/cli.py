@@ -458,8 +458,11 @@ def _apply_common(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
+    import os
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    saved = {k: os.environ.get(k) for k in ("KDNAS_RUNS", "KDNAS_REPORTS")}
     _apply_common(args)
     try:
         return int(args.fn(args) or 0)
@@ -469,6 +472,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kdnas: interrupted; run the same command again to continue the study", file=sys.stderr)
         return 130
+    finally:  # a program (or test) that calls main() twice gets its own folders back
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 if __name__ == "__main__":

@@ -77,8 +77,8 @@ def worst_values(study: optuna.Study) -> list[float]:
 
 
 OVER_BUDGET = "over budget: another driver took the last place"
-NO_NEW_STUDENT = ("the space has no feasible new student left: the last {n} samples were all infeasible or "
-                  "already trained (budget.advanced.max_useless_samples)")
+NO_NEW_STUDENT = ("the space has no feasible new student left: the last {n} samples were all infeasible, "
+                  "already trained or not buildable (budget.advanced.max_useless_samples)")
 
 
 def _over_budget(study: optuna.Study, number: int, budget: int) -> bool:
@@ -273,8 +273,10 @@ def run_search(
                 try:
                     costs = setup.costs(arch)
                 except TrialFailure as err:  # the space cannot build this sample (NNI freeze): only it fails
+                    # recorded as failed (the sampler moves away from it), but it is a point of the space,
+                    # not a training that failed: it counts toward the useless samples, not max_failures
                     fail(trial, {R.ARCH: str(arch)}, str(err))
-                    failed(str(err))
+                    sampled_useless()
                     running -= 1
                     bar.update(trained, "failed")
                     stopping = stopped_by != "budget"

@@ -124,7 +124,7 @@ def test_search_a_user_nni_space_end_to_end(tmp_path: Path, teacher_ckpt: Path) 
     import pandas as pd
 
     trials = pd.read_csv(tmp_path / "reports" / "tiny-study" / "trials.csv")
-    assert (trials["status"] == "ok").sum() >= 1 and (trials["state"] == "COMPLETE").sum() == 5
+    assert (trials["status"] == "ok").sum() == 5  # the budget counts students trained; unbuildable samples take no place
     for _, t in trials[trials["status"] == "failed"].iterrows():  # rejected samples failed alone, with why
         assert "even kernel 4" in t["reason"] or "outside the NNI space" in t["reason"]
     first_ok = trials[trials["status"] == "ok"].iloc[0]

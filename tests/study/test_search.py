@@ -91,7 +91,7 @@ def test_a_space_with_no_feasible_student_ends_the_search_with_one_line(tmp_path
     assert proc.returncode == 0, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("kdnas: ")]
     assert lines == ["kdnas: search stopped: the space has no feasible new student left: the last 25 samples were "
-                     "all infeasible or already trained (budget.advanced.max_useless_samples)"], proc.stderr
+                     "all infeasible, already trained or not buildable (budget.advanced.max_useless_samples)"], proc.stderr
     study = _study(path)
     assert len(study.trials) == 25
     for t in study.trials:
