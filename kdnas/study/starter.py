@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
+from kdnas.atomic import write_text
 from kdnas.errors import UserError
-from kdnas.study.config import load_study_config
+from kdnas.study.config import config_from_dict
 
 _TEMPLATE = """\
 # A kdnas study: search students of your teacher on your data.
@@ -63,13 +66,8 @@ def write_starter(out: Path, *, data: str, data_root: Path | None, teacher: str,
         root_line=f"\n  root: {Path(data_root).resolve()}" if data_root is not None else "",
         checkpoint_line=f"\n  checkpoint: {Path(checkpoint).resolve()}" if checkpoint is not None else "",
         max_macs=max_macs, trials=trials, steps=steps)
+    # read back as `kdnas search` will read the file: a starter that does not load is never written
+    config_from_dict(yaml.safe_load(text), source=str(out), base_dir=out.parent)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text)
-    try:
-        load_study_config(tmp)  # a starter that does not load is never left behind
-    except UserError:
-        tmp.unlink()
-        raise
-    tmp.replace(out)
+    write_text(out, text)
     return out
