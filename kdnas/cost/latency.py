@@ -20,11 +20,11 @@ class LatencySpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    device: str = "cpu"
-    batch_size: int = Field(default=1, gt=0)
-    threads: int = Field(default=1, gt=0)
-    warmup: int = Field(default=5, ge=0)
-    repeats: int = Field(default=20, gt=0)
+    device: str = Field("cpu", description="where latency is measured (named, never auto): cpu, cuda, cuda:N or mps")
+    batch_size: int = Field(default=1, gt=0, description="images per timed forward pass")
+    threads: int = Field(default=1, gt=0, description="CPU threads while timing")
+    warmup: int = Field(default=5, ge=0, description="untimed passes first")
+    repeats: int = Field(default=20, gt=0, description="timed passes; the median is the latency")
 
     @field_validator("device")
     @classmethod

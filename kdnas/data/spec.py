@@ -24,15 +24,19 @@ class DataSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: DatasetName
-    root: Path | None = None
-    val_fraction: float = Field(default=0.1, gt=0.0, lt=0.5)
-    test_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
-    seed: int = 0
-    max_train: int | None = Field(default=None, gt=0)
-    max_val: int | None = Field(default=None, gt=0)
-    max_test: int | None = Field(default=None, gt=0)
-    download: bool = True
+    name: DatasetName = Field(description="the data set; image_folder reads your own images (one folder per class)")
+    root: Path | None = Field(None, description="its folder (relative: to the study file); default $KDNAS_DATA_DIR/NAME "
+                              "or runs/data/NAME; digits needs none")
+    val_fraction: float = Field(default=0.1, gt=0.0, lt=0.5,
+                                description="share of the training split held out to rank students (stratified, seeded)")
+    test_fraction: float = Field(default=0.2, gt=0.0, lt=1.0,
+                                 description="share held out as the test split where the data set has none (digits, an "
+                                 "image folder without test/)")
+    seed: int = Field(0, description="seed of the splits and subsamples")
+    max_train: int | None = Field(default=None, gt=0, description="use at most this many training images (stratified)")
+    max_val: int | None = Field(default=None, gt=0, description="use at most this many validation images")
+    max_test: int | None = Field(default=None, gt=0, description="use at most this many test images")
+    download: bool = Field(True, description="fetch missing files from the official address (checksums verified)")
 
     def resolved_root(self) -> Path:
         """The data directory to read: `root` if given, else the default for this data set."""

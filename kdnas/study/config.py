@@ -140,27 +140,28 @@ class StudyConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
-    description: str = ""
-    seed: int = 0
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100,
+                      description="the study's name in the storage: `kdnas show NAME`, `kdnas retrain NAME`")
+    description: str = Field("", description="one line for people reading the reports")
+    seed: int = Field(0, description="seed of the sampler and of every trial (trial N uses seed + N)")
     device: str = Field("auto", description=f"where the teacher, the teacher outputs, the block table, the "
                         f"proxy runs and retraining run: {DEVICE_HELP}; auto is CUDA where this torch sees a "
                         "GPU, else the CPU (kept as written, resolved each run and recorded per trial)")
-    data: DataSpec
-    teacher: TeacherSpec
-    teacher_training: TeacherTraining = TeacherTraining()
+    data: DataSpec = Field(description="the data set and its splits")
+    teacher: TeacherSpec = Field(description="the trained teacher the students learn from (frozen)")
+    teacher_training: TeacherTraining = Field(TeacherTraining(), description="how kdnas trains the teacher when it has no checkpoint")
     space: Path = Field(description="search space: the name of a shipped space (mbv2, resnet, mixed, proxyless-cifar) or the path of a space file")
-    proxy: ProxySpec
-    objectives: list[Objective] = ["score", "macs"]
-    constraints: Constraints = Constraints()
-    latency: LatencySpec = LatencySpec()
-    budget: Budget = Budget()
+    proxy: ProxySpec = Field(description="the short distillation run that scores each student")
+    objectives: list[Objective] = Field(["score", "macs"], description="score (the proxy's, maximised) first, then one or two costs to minimise")
+    constraints: Constraints = Field(Constraints(), description="hard limits: a student over any is never trained")
+    latency: LatencySpec = Field(LatencySpec(), description="how latency is measured, when an objective or constraint uses it")
+    budget: Budget = Field(Budget(), description="when the search stops")
     storage: str | None = Field(None, description="Optuna storage URL; default sqlite:///runs/kdnas.db")
     storage_heartbeat_s: int | None = Field(
         None, ge=0, description="trial heartbeat (s) for several drivers; default 30 on a server DB, off on SQLite; 0 off"
     )
-    sampler: SamplerConfig = SamplerConfig()
-    executor: ExecutorConfig = ExecutorConfig()
+    sampler: SamplerConfig = Field(SamplerConfig(), description="how Optuna proposes students")
+    executor: ExecutorConfig = Field(ExecutorConfig(), description="where trials run: this process, or Ray workers")
     retrain: RetrainRecipe | None = Field(None, description="`kdnas retrain` recipe; default RetrainRecipe()")
 
     @field_validator("objectives", mode="before")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kdnas.teachers.factory import has_target_form, is_factory_target
 from kdnas.teachers.registry import is_registered, unknown_teacher_message
@@ -23,10 +23,12 @@ class TeacherSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str
-    checkpoint: Path | None = None
-    kwargs: dict[str, int | float | str | bool] = {}
-    feature_modules: tuple[str, ...] | None = None
+    name: str = Field(description="a zoo name (kdnas teacher list) or your factory, package.module:function")
+    checkpoint: Path | None = Field(None, description="its weights: a state dict or a kdnas checkpoint, read with "
+                                    "weights_only=True (relative: to the study file); none: trained by kdnas")
+    kwargs: dict[str, int | float | str | bool] = Field({}, description="more arguments of the zoo function or factory")
+    feature_modules: tuple[str, ...] | None = Field(None, description="your model's stage-boundary submodules, high "
+                                                    "to low resolution (proxy.method hint needs them)")
 
     @field_validator("name")
     @classmethod
