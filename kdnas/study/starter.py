@@ -29,7 +29,7 @@ data:
 teacher:
   name: {teacher}        # a zoo name (`kdnas teacher list`) or package.module:function{checkpoint_line}
   # feature_modules: [layer1, layer2, layer3]   # needed by `proxy.method: hint` for a factory teacher
-
+{training_line}
 space: {space}               # a shipped space (`kdnas space show {space}`) or your own space file
 
 proxy:                   # the short distillation run that scores each student
@@ -65,6 +65,9 @@ def write_starter(out: Path, *, data: str, data_root: Path | None, teacher: str,
         name=name or out.stem, out_name=out.name, data=data, teacher=teacher, space=space,
         root_line=f"\n  root: {Path(data_root).resolve()}" if data_root is not None else "",
         checkpoint_line=f"\n  checkpoint: {Path(checkpoint).resolve()}" if checkpoint is not None else "",
+        training_line="" if checkpoint is not None else
+        "teacher_training:        # no checkpoint: the search trains the teacher first (or: kdnas teacher train)\n"
+        "  auto: true\n",
         max_macs=max_macs, trials=trials, steps=steps)
     # read back as `kdnas search` will read the file: a starter that does not load is never written
     config_from_dict(yaml.safe_load(text), source=str(out), base_dir=out.parent)

@@ -36,3 +36,9 @@ def test_init_refuses_to_overwrite_and_names_missing_inputs(tmp_path: Path) -> N
                       "resnet999")
     assert not (tmp_path / "b.yaml").exists() and not (tmp_path / "c.yaml").exists()
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_init_without_a_checkpoint_has_the_teacher_trained(tmp_path: Path) -> None:
+    assert kdnas("init", "--data", "digits", "--teacher", "resnet20", "--out", "d.yaml", cwd=tmp_path).returncode == 0
+    cfg = load_study_config(tmp_path / "d.yaml")
+    assert cfg.teacher.checkpoint is None and cfg.teacher_training.auto
