@@ -190,8 +190,11 @@ def _print_runs(outcome) -> None:
         print(f"trial {trial} [{r.kind}, seed {r.seed}]: test {r.test_acc:.4f}  val {r.val_acc:.4f}  "
               f"({r.epochs} epochs{resumed})  {r.folder}")
     a = outcome.agreement
-    print(f"proxy vs final test accuracy over {a.n} retrained trial(s): Kendall tau {a.kendall_tau:.3f}, "
-          f"Spearman rho {a.spearman_rho:.3f}")
+    if a.n < 2:  # a rank correlation needs two students
+        print(f"proxy vs final test accuracy: {a.n} retrained trial(s); retrain two or more to compare their ranks")
+    else:
+        print(f"proxy vs final test accuracy over {a.n} retrained trials: Kendall tau {a.kendall_tau:.3f}, "
+              f"Spearman rho {a.spearman_rho:.3f}")
     for folder in outcome.exported:
         print(f"exported: {folder}/model.onnx, model.ts, model_card.md")
 
