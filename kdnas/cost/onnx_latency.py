@@ -17,6 +17,11 @@ from kdnas.export import onnx_bytes, ort_session
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
 
+class NotExportable(UserError):
+    """The model cannot be exported to ONNX, so ONNX Runtime cannot time it: for a command's own
+    model (a teacher, `kdnas profile`) one line and exit 2; a search fails only that student's trial."""
+
+
 def provider_for(device: str, available: Sequence[str]) -> str:
     """The execution provider for `device` when it is among `available`, else a one-line `UserError`
     (mps has no provider here; CUDA needs an onnxruntime built with it, e.g. onnxruntime-gpu)."""
@@ -50,7 +55,13 @@ def measure_onnxruntime(model: nn.Module, input_shape: tuple[int, int, int], spe
     provider = available_provider(spec.device)
     index = parse_device(spec.device).partition(":")[2]
     options = {"device_id": index} if provider == PROVIDERS["cuda"] and index else None
-    session = ort_session(onnx_bytes(model, input_shape), spec.threads, provider, options)
+    try:
+        onnx = onnx_bytes(model, input_shape)
+    except Exception as err:  # noqa: BLE001 - the exporter raises many types; all mean the same here
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise NotExportable(f"the model cannot be exported to ONNX to time it in onnxruntime "
+                            f"({type(err).__name__}: {first}); use latency backend torch") from None
+    session = ort_session(onnx, spec.threads, provider, options)
     x = np.random.default_rng(0).standard_normal((spec.batch_size, *input_shape)).astype(np.float32)
     median_ms, p90_ms = timed_runs(lambda: session.run(None, {"input": x}), spec.warmup, spec.repeats)
     return Latency(median_ms=median_ms, p90_ms=p90_ms, backend="onnxruntime", provider=provider, device=spec.device,

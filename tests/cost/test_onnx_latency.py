@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from kdnas.cost import LatencySpec, check_latency_device, measure_latency
-from kdnas.cost.onnx_latency import PROVIDERS, provider_for
+from kdnas.cost.onnx_latency import PROVIDERS, NotExportable, provider_for
 from kdnas.errors import UserError
 from kdnas.teachers import create_model
 from tests.test_cli import assert_user_error, kdnas
@@ -67,3 +67,27 @@ def test_profile_prints_backend_and_provider(tmp_path) -> None:  # noqa: ANN001
         proc = kdnas("profile", "resnet8", "--input", "1,8,8", "--backend", backend, "--repeats", "2", cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
         assert f"backend {backend}, provider {provider}, device cpu, batch 1, threads 1" in proc.stdout
+
+
+class _Unexportable(torch.nn.Module):
+    """A model ONNX opset 17 cannot express (antialiased bicubic resize), as a user's own net might be."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        up = torch.nn.functional.interpolate(x, scale_factor=2, mode="bicubic", antialias=True)
+        return up.flatten(1)
+
+
+def test_a_model_that_cannot_be_exported_is_one_line_naming_the_way_out() -> None:
+    with pytest.raises(NotExportable, match="cannot be exported to ONNX .*_upsample_bicubic2d_aa.*use latency backend torch") as err:
+        measure_latency(_Unexportable(), (1, 8, 8), LatencySpec(warmup=0, repeats=1))
+    assert isinstance(err.value, UserError) and "\n" not in str(err.value)
+    assert measure_latency(_Unexportable(), (1, 8, 8), LatencySpec(backend="torch", warmup=0, repeats=1)).median_ms > 0
+
+
+def test_a_student_that_cannot_be_exported_fails_its_trial_only() -> None:
+    from kdnas.errors import TrialFailure
+    from kdnas.study.costs import CostModel
+
+    costs = CostModel((1, 8, 8), 10, LatencySpec(warmup=0, repeats=1), build=lambda text, c, n: _Unexportable())
+    with pytest.raises(TrialFailure, match="cannot be exported to ONNX"):
+        costs("any-student")
