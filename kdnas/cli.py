@@ -142,21 +142,27 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
 
 
 def _cmd_profile(args: argparse.Namespace) -> int:
-    from kdnas.cost import LatencySpec, count_macs_params, measure_latency
-    from kdnas.device import resolve_device
+    from kdnas.cost import LatencySpec, check_latency_device, count_macs_params, measure_latency
+    from pydantic import ValidationError
+
+    from kdnas.device import AUTO, parse_device, resolve_device
     from kdnas.profile import model_for
 
-    device = str(resolve_device(args.device))
+    device = parse_device(args.device)
+    device = str(resolve_device(device)) if device == AUTO else device  # a spec names its device
+    try:
+        spec = LatencySpec(backend=args.backend, device=device, batch_size=args.batch_size,
+                           threads=args.threads, warmup=args.warmup, repeats=args.repeats)
+    except ValidationError as err:
+        raise UserError(f"profile: {err.errors()[0]['loc'][0]}: {err.errors()[0]['msg']}") from None
+    check_latency_device(spec)  # an absent device or provider is refused before any model is built
     shape = _parse_shape(args.input)
     model, label = model_for(args.model, shape, args.num_classes)
     macs, params = count_macs_params(model, shape)
-    spec = LatencySpec(device=device, batch_size=args.batch_size, threads=args.threads,
-                       warmup=args.warmup, repeats=args.repeats)
     lat = measure_latency(model, shape, spec)
     print(f"{label}\n  input {shape}, {args.num_classes} classes\n  MACs   {macs:,} ({macs / 1e6:.2f} M)\n"
           f"  params {params:,} ({params / 1e6:.3f} M)\n  latency {lat.median_ms:.3f} ms median, "
-          f"{lat.p90_ms:.3f} ms p90 (device {lat.device}, batch {lat.batch_size}, threads {lat.threads}, "
-          f"{lat.repeats} repeats after {lat.warmup} warm-up)")
+          f"{lat.p90_ms:.3f} ms p90 ({lat.setting()})")
     return 0
 
 
@@ -373,6 +379,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--device", default="cpu",
                     help=f"{DEVICE_HELP} (default cpu: a latency is a figure of the machine you deploy to, so "
                     "it is measured where you say, never on a GPU just because one is there)")
+    pr.add_argument("--backend", choices=["onnxruntime", "torch"], default="onnxruntime",
+                    help="onnxruntime (default): the model exported as `kdnas export` does, timed in ONNX Runtime; "
+                    "torch: PyTorch eager")
     pr.add_argument("--batch-size", type=int, default=1)
     pr.add_argument("--threads", type=int, default=1)
     pr.add_argument("--warmup", type=int, default=5)

@@ -91,8 +91,11 @@ def _untouched(tmp_path: Path) -> None:
     ({"device": "cuda:2", "executor": {"kind": "ray", "gpus_per_trial": 1}}, [], ("Ray gives each trial its own",)),
     ({"device": "auto", "executor": {"gpus_per_trial": 1}}, [], ("device 'auto' is 'cpu' on this machine",)),
     ({"device": "gpu"}, [], ("device: device 'gpu' is not one of",)),
-    ({"objectives": ["accuracy", "latency"], "latency": {"device": "cuda"}}, [],
+    ({"objectives": ["accuracy", "latency"], "latency": {"device": "cuda", "backend": "torch"}}, [],
      ("latency.device: device 'cuda' requested but",)),
+    # onnxruntime asks its own runtime, not torch, whether it can run on CUDA
+    ({"objectives": ["accuracy", "latency"], "latency": {"device": "cuda"}}, [],
+     ("latency.device: latency device 'cuda' with backend onnxruntime needs CUDAExecutionProvider",)),
     ({"executor": {"device": "cpu"}}, [], ("executor.device is now the study's top-level 'device'",)),
 ])
 def test_search_refuses_before_writing(tmp_path: Path, capsys: pytest.CaptureFixture, over: dict, extra: list[str],
@@ -113,7 +116,7 @@ def test_other_commands_refuse_cuda_before_writing(tmp_path: Path, capsys: pytes
     _refused(capsys, ["retrain", str(plain), "--front", "--device", "cuda:0"], "device 'cuda:0' requested but")
     _refused(capsys, ["distill", "--teacher", "resnet20", "--student", "resnet20", "--data", "digits", "--no-kd",
                       "--device", "cuda"], "device 'cuda' requested but")
-    _refused(capsys, ["profile", "resnet20", "--device", "cuda"], "device 'cuda' requested but")
+    _refused(capsys, ["profile", "resnet20", "--backend", "torch", "--device", "cuda"], "device 'cuda' requested but")
     _refused(capsys, ["profile", "resnet20", "--device", "tpu"], "device 'tpu' is not one of")
     _untouched(tmp_path)
 
@@ -121,7 +124,7 @@ def test_other_commands_refuse_cuda_before_writing(tmp_path: Path, capsys: pytes
 @no_cuda
 def test_profile_auto_measures_on_the_cpu_here(capsys: pytest.CaptureFixture) -> None:
     assert main(["profile", "resnet20", "--device", "auto", "--warmup", "0", "--repeats", "1"]) == 0
-    assert "(device cpu," in capsys.readouterr().out
+    assert ", device cpu, batch 1" in capsys.readouterr().out
 
 
 @no_cuda

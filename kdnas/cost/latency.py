@@ -1,11 +1,19 @@
-"""Measured latency of a model on one device (an explicit call; never run by a constructor)."""
+"""Measured latency of a model on one device (an explicit call; never run by a constructor).
+
+Two backends: ``onnxruntime`` times the model exported as `kdnas export` exports it, in the runtime
+that file is deployed with (`kdnas.cost.onnx_latency`); ``torch`` times PyTorch eager, which for
+small students mostly measures its own per-layer overhead. `measure_latency` measures one model
+given a spec: the unit a latency table is built from.
+"""
 
 from __future__ import annotations
 
 import copy
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -14,15 +22,23 @@ from torch import nn
 from kdnas.device import AUTO, parse_device, resolve_device
 from kdnas.errors import UserError
 
+Backend = Literal["torch", "onnxruntime"]
+EAGER = "eager"  # what a torch latency records as its provider
+
 
 class LatencySpec(BaseModel):
-    """How to time a model: device, batch size, CPU threads, warm-up and timed runs."""
+    """How to time a model: runtime, device, batch size, CPU threads, warm-up and timed runs."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    backend: Backend = Field(
+        "onnxruntime", description="the runtime timed: onnxruntime (the model exported as `kdnas export` does, in an "
+        "ONNX Runtime session; cpu -> CPUExecutionProvider, cuda -> CUDAExecutionProvider) or torch (PyTorch eager, "
+        "which for small models mostly measures its own per-layer overhead)")
     device: str = Field("cpu", description="where latency is measured (named, never auto): cpu, cuda, cuda:N or mps")
     batch_size: int = Field(default=1, gt=0, description="images per timed forward pass")
-    threads: int = Field(default=1, gt=0, description="CPU threads while timing")
+    threads: int = Field(default=1, gt=0, description="CPU threads while timing (onnxruntime: intra-op threads, "
+                         "one inter-op thread)")
     warmup: int = Field(default=5, ge=0, description="untimed passes first")
     repeats: int = Field(default=20, gt=0, description="timed passes; the median is the latency")
 
@@ -40,15 +56,25 @@ class LatencySpec(BaseModel):
 
 @dataclass(frozen=True)
 class Latency:
-    """Result of `measure_latency`: milliseconds per batch, with the settings that produced them."""
+    """Result of `measure_latency`: milliseconds per batch, with the settings that produced them.
+
+    `provider` is ONNX Runtime's execution provider (``CPUExecutionProvider``, ...) or ``eager`` for torch.
+    """
 
     median_ms: float
     p90_ms: float
+    backend: str
+    provider: str
     device: str
     batch_size: int
     threads: int
     repeats: int
     warmup: int
+
+    def setting(self) -> str:
+        """The settings in words, as shown next to the figure."""
+        return (f"backend {self.backend}, provider {self.provider}, device {self.device}, batch {self.batch_size}, "
+                f"threads {self.threads}, {self.repeats} repeats after {self.warmup} warm-up")
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -60,8 +86,45 @@ def _percentile(values: list[float], q: float) -> float:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
+def timed_runs(run: Callable[[], object], warmup: int, repeats: int,
+               sync: Callable[[], object] = lambda: None) -> tuple[float, float]:
+    """Median and p90 milliseconds of `repeats` calls of `run` after `warmup` untimed ones; `sync`
+    brackets each timed call (so an asynchronous device's time covers its work, not its launch)."""
+    for _ in range(warmup):
+        run()
+    times_ms: list[float] = []
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        run()
+        sync()
+        times_ms.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(times_ms), _percentile(times_ms, 90.0)
+
+
+def check_latency_device(spec: LatencySpec) -> str:
+    """The provider a `Latency` of `spec` records, its device checked to exist before anything runs:
+    the ONNX Runtime provider for onnxruntime (torch's own devices do not matter there), ``eager``
+    for torch once its device resolves. A one-line `UserError` when the device is absent."""
+    if spec.backend == "onnxruntime":
+        from kdnas.cost.onnx_latency import available_provider
+
+        return available_provider(spec.device)
+    resolve_device(spec.device)
+    return EAGER
+
+
 def measure_latency(model: nn.Module, input_shape: tuple[int, int, int], spec: LatencySpec) -> Latency:
-    """Time `model` on inputs of (spec.batch_size, *input_shape) on ``spec.device``.
+    """Time `model` on inputs of (spec.batch_size, *input_shape) with ``spec.backend`` on ``spec.device``."""
+    if spec.backend == "onnxruntime":
+        from kdnas.cost.onnx_latency import measure_onnxruntime  # onnxruntime loads only when it is used
+
+        return measure_onnxruntime(model, input_shape, spec)
+    return measure_torch(model, input_shape, spec)
+
+
+def measure_torch(model: nn.Module, input_shape: tuple[int, int, int], spec: LatencySpec) -> Latency:
+    """Time `model` in PyTorch eager on inputs of (spec.batch_size, *input_shape) on ``spec.device``.
 
     A deep copy is moved to the device (the caller's model stays where it is), in eval mode under
     ``inference_mode``. ``torch.set_num_threads(spec.threads)`` holds only during the measurement
@@ -78,24 +141,9 @@ def measure_latency(model: nn.Module, input_shape: tuple[int, int, int], spec: L
         probe = copy.deepcopy(model).to(device).eval()
         gen = torch.Generator().manual_seed(0)
         x = torch.randn(spec.batch_size, *input_shape, generator=gen).to(device)
-        times_ms: list[float] = []
         with torch.inference_mode():
-            for _ in range(spec.warmup):
-                probe(x)
-            for _ in range(spec.repeats):
-                sync()
-                start = time.perf_counter()
-                probe(x)
-                sync()
-                times_ms.append((time.perf_counter() - start) * 1000.0)
+            median_ms, p90_ms = timed_runs(lambda: probe(x), spec.warmup, spec.repeats, sync)
     finally:
         torch.set_num_threads(previous_threads)
-    return Latency(
-        median_ms=statistics.median(times_ms),
-        p90_ms=_percentile(times_ms, 90.0),
-        device=spec.device,
-        batch_size=spec.batch_size,
-        threads=spec.threads,
-        repeats=spec.repeats,
-        warmup=spec.warmup,
-    )
+    return Latency(median_ms=median_ms, p90_ms=p90_ms, backend="torch", provider=EAGER, device=spec.device,
+                   batch_size=spec.batch_size, threads=spec.threads, repeats=spec.repeats, warmup=spec.warmup)

@@ -7,8 +7,7 @@ handles these convolutional nets; the batch axis is dynamic.
 from __future__ import annotations
 
 import copy
-import statistics
-import time
+import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,13 +28,32 @@ class ExportedModel:
     max_abs_diff: float
 
 
-def _session(onnx_path: Path, threads: int = 1):
+def onnx_bytes(model: nn.Module, input_shape: tuple[int, int, int]) -> bytes:
+    """`model` (in eval mode, on the CPU, float) as the ONNX file `kdnas export` writes: opset 17,
+    input ``input``, output ``logits``, a dynamic batch axis. Also what the onnxruntime latency
+    backend times, so a measured latency is the latency of the exported file."""
+    probe = copy.deepcopy(model).cpu().float().eval()
+    example = torch.randn(1, *input_shape, generator=torch.Generator().manual_seed(0))
+    buffer = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(probe, (example,), buffer, dynamo=False, input_names=["input"],
+                          output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+                          opset_version=17)
+    return buffer.getvalue()
+
+
+def ort_session(onnx: bytes | Path, threads: int = 1, provider: str = "CPUExecutionProvider",
+                provider_options: dict[str, str] | None = None):  # noqa: ANN201 - onnxruntime is imported lazily
+    """An ONNX Runtime session on `provider` with `threads` intra-op threads and one inter-op thread
+    (the deployed setting: one model, one request at a time)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
-    return ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    source = onnx if isinstance(onnx, bytes) else str(onnx)
+    return ort.InferenceSession(source, opts, providers=[provider], provider_options=[provider_options or {}])
 
 
 def export_model(model: nn.Module, input_shape: tuple[int, int, int], folder: Path, name: str = "model",
@@ -51,29 +69,12 @@ def export_model(model: nn.Module, input_shape: tuple[int, int, int], folder: Pa
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.jit.save(torch.jit.trace(probe, example), str(ts_path))
-        torch.onnx.export(probe, (example,), str(onnx_path), dynamo=False, input_names=["input"],
-                          output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-                          opset_version=17)
+    onnx_path.write_bytes(onnx_bytes(probe, input_shape))
     x = torch.randn(check_batch, *input_shape, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         ref = probe(x).numpy()
-    got = _session(onnx_path).run(None, {"input": x.numpy()})[0]
+    got = ort_session(onnx_path).run(None, {"input": x.numpy()})[0]
     diff = float(np.abs(got - ref).max())
     if not diff <= PARITY_TOL:
         raise RuntimeError(f"ONNX outputs differ from PyTorch's by {diff:.3g} (> {PARITY_TOL})")
     return ExportedModel(ts_path, onnx_path, diff)
-
-
-def ort_latency_ms(onnx_path: Path, input_shape: tuple[int, int, int], *, batch_size: int = 1, threads: int = 1,
-                   warmup: int = 5, repeats: int = 20) -> float:
-    """Median milliseconds of one onnxruntime CPU run on a (batch_size, *input_shape) input."""
-    sess = _session(onnx_path, threads)
-    x = np.random.default_rng(0).standard_normal((batch_size, *input_shape)).astype(np.float32)
-    for _ in range(warmup):
-        sess.run(None, {"input": x})
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        sess.run(None, {"input": x})
-        times.append((time.perf_counter() - t0) * 1000.0)
-    return statistics.median(times)

@@ -259,9 +259,12 @@ def render_page(views: list[StudyView], headlines: list[Headline], curves: dict[
             body.append(f'<section><h2>Other costs</h2><p class="note">The same trials against '
                         f"{' and '.join(COST_LABELS[c] for c in others)} (fronts in that pair).</p>"
                         f'<div class="grid2">{figs}</div></section>')
+    latency = "; ".join(f"{v.name + ': ' if multi else ''}{v.latency_setting}" for v in views
+                        if v.has_latency and v.latency_setting)
     body.append(f'<section><h2>Pareto front</h2><p class="note">The front of each study in its own objectives '
                 f"({', '.join(_E('/'.join(v.objectives)) for v in views)}), one row per distinct architecture. "
-                "Click a column header to sort.</p>"
+                + (f"Latency in ms per batch, measured with {_E(latency)}. " if latency else "")
+                + "Click a column header to sort.</p>"
                 f"{_front_table(views, multi)}</section>")
     if plotted:
         scale = "" if hv_scale is None else f" Here M = {fmt_cost('macs', hv_scale)} MACs."

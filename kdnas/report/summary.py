@@ -24,6 +24,8 @@ def _study_md(v: StudyView, h: Headline) -> list[str]:
     if te:
         lines.append(f"- teacher {te.get('name')}: {fmt_acc(te.get('val_acc'))}, {fmt_count(te.get('macs'))} MACs, "
                      f"{fmt_count(te.get('params'))} params, latency {fmt_ms(te.get('latency_ms'))}")
+    if v.has_latency and v.latency_setting:
+        lines.append(f"- latency: ms per batch, {v.latency_setting}")
     lines.append(f"- hypervolume: {h.hypervolume:.4f}")
     rc = rank_correlation(v)
     if rc:

@@ -39,6 +39,7 @@ class StudyView:
     teacher: dict | None
     config: dict
     objectives: list[str] = field(default_factory=lambda: ["score", "macs"])
+    latency_spec: dict | None = None  # the study's `latency_spec` attribute: how its latencies were measured
 
     @property
     def budget(self) -> int | None:
@@ -67,6 +68,17 @@ class StudyView:
     def has_latency(self) -> bool:
         return bool(self.trials["latency_ms"].notna().any())
 
+    @property
+    def latency_setting(self) -> str | None:
+        """How the study's latencies were measured, in words; None when it recorded no spec."""
+        spec = self.latency_spec
+        if not spec:
+            return None
+        # a spec stored before `backend` existed was measured in PyTorch eager
+        backend, provider = spec.get("backend", "torch"), spec.get("provider", "eager")
+        return (f"{backend} ({provider}) on {spec.get('device')}, batch {spec.get('batch_size')}, "
+                f"{spec.get('threads')} thread(s), median of {spec.get('repeats')}")
+
 
 def _json_attr(study: optuna.Study, key: str, default: object) -> object:
     raw = study.user_attrs.get(key)
@@ -88,6 +100,7 @@ def load_view(study: optuna.Study) -> StudyView:
     config = _json_attr(study, R.STUDY_CONFIG, {})
     config = migrate(config)[0] if isinstance(config, dict) else {}  # an older study read in today's shape
     teacher = _json_attr(study, R.STUDY_TEACHER, None)
+    latency_spec = _json_attr(study, R.STUDY_LATENCY_SPEC, None)
     return StudyView(
         name=study.study_name,
         trials=frame,
@@ -95,6 +108,7 @@ def load_view(study: optuna.Study) -> StudyView:
         teacher=teacher if isinstance(teacher, dict) and "val_acc" in teacher else None,
         config=config,
         objectives=list(config.get("objectives", ["score", "macs"])),
+        latency_spec=latency_spec if isinstance(latency_spec, dict) else None,
     )
 
 

@@ -8,7 +8,8 @@ from kdnas.space.align import align_stages
 from kdnas.space.builder import Student, build_student
 from kdnas.space.load import bind_space, open_space, student_builder
 from kdnas.space.protocol import Space, StudentBuilder
+from kdnas.space.sample import sample_random
 from kdnas.space.space import BlockBuilder, SearchSpace, StageChoices, load_space
 
 __all__ = ["BlockBuilder", "SearchSpace", "Space", "StageChoices", "Student", "StudentBuilder", "align_stages",
-           "bind_space", "build_student", "load_space", "open_space", "student_builder"]
+           "bind_space", "build_student", "load_space", "open_space", "sample_random", "student_builder"]

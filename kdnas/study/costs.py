@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kdnas.cost import LatencySpec, count_macs_params, measure_latency
+from kdnas.cost.onnx_latency import NotExportable
+from kdnas.errors import TrialFailure
 from kdnas.space import BlockBuilder, StudentBuilder
 from kdnas.study.config import Constraints
 
@@ -49,8 +51,8 @@ class Costs:
 class CostModel:
     """Computes and memoises costs by canonical architecture text.
 
-    Building the student can fail (an NNI sample that `freeze` rejects): the builder then raises
-    `TrialFailure`, which fails that trial only.
+    Building the student can fail (an NNI sample that `freeze` rejects), and so can exporting it to
+    time it in onnxruntime: either raises `TrialFailure`, which fails that trial only.
     """
 
     def __init__(self, input_shape: tuple[int, int, int], num_classes: int, latency: LatencySpec | None,
@@ -67,6 +69,9 @@ class CostModel:
         if key not in self._memo:
             model = self.build(key, self.input_shape[0], self.num_classes).eval()
             macs, params = count_macs_params(model, self.input_shape)
-            lat = measure_latency(model, self.input_shape, self.latency).median_ms if self.latency else None
+            try:
+                lat = measure_latency(model, self.input_shape, self.latency).median_ms if self.latency else None
+            except NotExportable as err:  # this student only: the space may hold others that export
+                raise TrialFailure(str(err)) from None
             self._memo[key] = Costs(macs, params, lat)
         return self._memo[key]

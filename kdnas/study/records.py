@@ -29,7 +29,7 @@ INTERRUPTED = "interrupted"
 # Study-level attributes.
 STUDY_CONFIG = "config"
 STUDY_TEACHER = "teacher"  # name, checkpoint, sha256, val_acc, macs, params, latency_ms
-STUDY_LATENCY_SPEC = "latency_spec"
+STUDY_LATENCY_SPEC = "latency_spec"  # the latency spec (backend, device, threads, batch...) and the provider used
 STUDY_SPACE = "space"  # name and size
 STUDY_SCORE = "score"  # which proxy score the first objective ("score") holds: accuracy, val_loss, tse, tse_late
 

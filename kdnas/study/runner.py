@@ -27,6 +27,7 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
+from kdnas.cost import check_latency_device
 from kdnas.errors import TrialFailure
 from kdnas.execute import Executor, TrialTask
 from kdnas.study import records as R
@@ -193,7 +194,9 @@ def run_search(
     study.set_user_attr(R.STUDY_SPACE, json.dumps({"name": setup.space.name, "size": setup.space.size()}))
     study.set_user_attr(R.STUDY_SCORE, cfg.proxy.advanced.score)
     if cfg.needs_latency:
-        study.set_user_attr(R.STUDY_LATENCY_SPEC, json.dumps(cfg.latency.model_dump(mode="json")))
+        # the provider is what this machine's runtime used: it goes with every latency of the study
+        spec = {**cfg.latency.model_dump(mode="json"), "provider": check_latency_device(cfg.latency)}
+        study.set_user_attr(R.STUDY_LATENCY_SPEC, json.dumps(spec))
     if cfg.proxy.method == "blockwise":  # the block table picks the trials; the loop confirms them
         from kdnas.study.blockwise import enqueue_from_table
 

@@ -13,6 +13,7 @@ import copy
 from collections.abc import Callable
 
 from kdnas.study.migrate_device import migrate_device
+from kdnas.study.migrate_latency import migrate_latency_backend
 from kdnas.study.migrate_proxy import migrate_proxy_advanced, migrate_retrain_ce_weight
 
 SCHEMA_VERSION = 3
@@ -65,8 +66,9 @@ MIGRATIONS_1_TO_2: list[Migration] = [
 ]
 # Version 3: the proxy's expert fields under `proxy.advanced` (and `proxy.blockwise.advanced`), one
 # KD-weight convention in the retrain recipe (`ce_weight` gone). Runs after 1 -> 2, whose fills write
-# the old flat places that these steps then move.
-MIGRATIONS_2_TO_3: list[Migration] = [migrate_proxy_advanced, migrate_retrain_ce_weight]
+# the old flat places that these steps then move. `latency.backend` was added (default onnxruntime;
+# torch eager before).
+MIGRATIONS_2_TO_3: list[Migration] = [migrate_proxy_advanced, migrate_retrain_ce_weight, migrate_latency_backend]
 # The steps that upgrade a config of each version to the next one.
 MIGRATIONS: dict[int, list[Migration]] = {1: MIGRATIONS_1_TO_2, 2: MIGRATIONS_2_TO_3}
 

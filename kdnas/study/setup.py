@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 import torch
 
-from kdnas.cost import count_macs_params, measure_latency
+from kdnas.cost import check_latency_device, count_macs_params, measure_latency
 from kdnas.data import DataBundle, load_data
 from kdnas.distill import teacher_outputs
-from kdnas.device import describe_device, resolve_device, resolve_placement
+from kdnas.device import describe_device, resolve_placement
 from kdnas.distill.evaluate import accuracy
 from kdnas.execute import ProxyContext
 from kdnas.errors import ConfigError, UserError
@@ -47,7 +47,7 @@ def study_device(cfg: StudyConfig) -> torch.device:
     device = resolve_placement(cfg.device, cfg.executor.kind, cfg.executor.gpus_per_trial)
     if cfg.needs_latency:  # measured from the first trial on: absent, it must stop the search now
         try:
-            resolve_device(cfg.latency.device)
+            check_latency_device(cfg.latency)
         except UserError as err:
             raise UserError(f"latency.device: {err}") from None
     return device

@@ -221,3 +221,19 @@ def test_report_build_benchmark_runs(tmp_path: Path) -> None:
     assert result["n_trials"] == 50 and result["median_s"] > 0 and result["command"].startswith("python -m benchmarks.report_build")
     assert sum(result["trials_by_status"].values()) == 50
     assert "Report build time" in (out / "report-build.md").read_text()
+
+
+def test_the_latency_setting_goes_with_the_latencies(url: str, tmp_path: Path) -> None:
+    from kdnas.study import records as R
+
+    study = demo_study(url)  # its trials have latencies
+    spec = {"backend": "onnxruntime", "device": "cpu", "batch_size": 1, "threads": 1, "warmup": 5, "repeats": 20,
+            "provider": "CPUExecutionProvider"}
+    study.set_user_attr(R.STUDY_LATENCY_SPEC, json.dumps(spec))
+    rep = build_report([study], tmp_path / "reports")
+    setting = "onnxruntime (CPUExecutionProvider) on cpu, batch 1, 1 thread(s), median of 20"
+    assert f"- latency: ms per batch, {setting}" in rep.summary_md.read_text()
+    assert f"Latency in ms per batch, measured with {setting}." in rep.index_html.read_text()
+    older = {k: v for k, v in spec.items() if k not in ("backend", "provider")}  # stored before the backend existed
+    study.set_user_attr(R.STUDY_LATENCY_SPEC, json.dumps(older))
+    assert load_view(study).latency_setting == "torch (eager) on cpu, batch 1, 1 thread(s), median of 20"

@@ -17,7 +17,7 @@ pytest.importorskip("nni", reason="nni 3.0 is not installed (make setup installs
 
 from kdnas.cost import LatencySpec, count_macs_params, measure_latency  # noqa: E402
 from kdnas.errors import ConfigError, TrialFailure  # noqa: E402
-from kdnas.space import bind_space, open_space  # noqa: E402
+from kdnas.space import bind_space, open_space, sample_random  # noqa: E402
 from kdnas.study.config import config_from_dict  # noqa: E402
 from kdnas.study.setup import prepare  # noqa: E402
 from tests.studykit import study_dict, write_study  # noqa: E402
@@ -31,22 +31,12 @@ def space_file(tmp: Path, factory: str, name: str = "nni.yaml", **args) -> Path:
     return path
 
 
-def sample_many(space, n: int, seed: int = 0) -> list[str]:
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-    out = []
-    for _ in range(n):
-        trial = study.ask()
-        out.append(str(space.suggest(trial)))
-        study.tell(trial, 0.0)
-    return out
-
-
 def test_mutables_become_parameters_and_text_is_the_freeze_sample(tmp_path: Path) -> None:
     space = bind_space(open_space(space_file(tmp_path, "tests.space.nni_spaces:TinyNet")), 1, 10)
     assert space.kind == "nni" and space.size() == 18  # 3 widths x 3 kernels x 2 activations
     build = space.builder()
     seen = {"ok": 0, "rejected": 0, "outside": 0}
-    for text in sample_many(space, 25):
+    for text in sample_random(space, 25):
         sample = json.loads(text)
         assert text == json.dumps(sample, sort_keys=True, separators=(",", ":"))  # canonical: sorted, compact
         assert set(sample) == {"width", "kernel", "act"}
@@ -95,7 +85,7 @@ def test_hub_proxylessnas_builds_freezes_and_profiles_at_cifar_resolution(tmp_pa
     path = space_file(tmp_path, "nni.nas.hub.pytorch:ProxylessNAS", width_mult=0.25, dropout_rate=0.0)
     space = bind_space(open_space(path), 3, 10)
     assert space.size() == 4**5 * 6**21  # depths of stages 2-6, kernel/expansion of 21 blocks
-    (text,) = sample_many(space, 1, seed=3)
+    (text,) = sample_random(space, 1, seed=3)
     model = space.builder()(text, 3, 10).eval()
     assert not any(hasattr(m, "simplify") for m in model.modules() if m is not model)  # plain torch layers
     with torch.no_grad():
