@@ -222,7 +222,7 @@ class ProxySpec(BaseModel):
         trains, and `advanced.bn_recalibration`, which changes the accuracy and loss it measures.
         Out: `advanced.score` (it only picks which recorded figure ranks), `eval_batch_size` (memory
         only), `threads` and the device, `blockwise` (the block table has its own key) and
-        `similarity` (it measures no run: caching it would key on nothing it changes).
+        `similarity` (another method's settings: out, the keys of runs cached before it existed hold).
 
         Threads and device are out on purpose: they change floating-point rounding, not the
         experiment, and a run cached on a GPU must serve a CPU checkout (a ground truth costs GPU

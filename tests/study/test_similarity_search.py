@@ -54,3 +54,21 @@ def test_a_contradictory_similarity_setting_is_one_line_and_exit_2(tmp_path: Pat
     path = write_study(tmp_path, proxy={"method": "similarity", "advanced": {"score": "accuracy"}})
     assert_user_error(kdnas("search", str(path), cwd=tmp_path), "remove 'advanced.score'")
     assert not (tmp_path / "study.db").exists()  # nothing stored
+
+
+def test_kdnas_search_with_diswot_after_kd_steps_prints_the_front_by_similarity(tmp_path: Path,
+                                                                               teacher_ckpt: Path) -> None:
+    path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)},
+                       proxy={"method": "similarity", "batch_size": 32,
+                              "similarity": {"measure": "diswot", "steps": 3, "probe_size": 32}},
+                       budget={"trials": 2})
+    proc = kdnas("search", str(path), "--no-progress", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "similarity  val_acc" in proc.stdout
+    study = optuna.load_study(study_name="tiny-study", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    ok = [t for t in study.trials if t.user_attrs.get(R.STATUS) == R.STATUS_OK]
+    assert len(ok) == 2
+    for t in ok:
+        m = t.user_attrs[R.METRICS]
+        assert m["steps"] == 3.0 and m["train_s"] > 0 and m["similarity"] < 0  # diswot: minus a distance
+        assert t.user_attrs[R.SIMILARITY]["stages"] == [["stages.2", 2]]  # the last stage only
