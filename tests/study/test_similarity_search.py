@@ -42,6 +42,8 @@ def test_a_similarity_study_runs_records_its_measure_and_writes_a_front(tmp_path
         assert [s for _, s in t.user_attrs[R.SIMILARITY]["stages"]] == [0, 1, 2]  # every teacher stage
     assert len({t.user_attrs[R.SCORE] for t in ok}) > 1  # students differ
     assert not front_frame(study).empty
+    # the same file again: the stored config (no advanced.score) matches, nothing is evaluated again
+    assert run_search(load_and_prepare(path, verbose=False), LocalExecutor(), progress=False).evaluated_now == 0
 
 
 def test_other_methods_store_no_similarity_settings(tmp_path: Path) -> None:
