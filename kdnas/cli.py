@@ -47,7 +47,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
           f"{summary.evaluated_now} evaluated now)")
     if summary.recovered:
         print(f"re-queued {len(summary.recovered)} trial(s) interrupted earlier: {list(summary.recovered)}")
-    print(format_front(files.front, setup.teacher_info, AXES[setup.cfg.proxy.advanced.score]))
+    print(format_front(files.front, setup.teacher_info, AXES[setup.cfg.proxy.ranked_by]))
     print(f"front: {files.pareto_csv}  trials: {files.trials_csv}")
     if summary.stop_line:  # a repeated failure (the trials stay recorded) or a space with nothing new left
         print(f"kdnas: search stopped: {summary.stop_line}", file=sys.stderr)

@@ -107,6 +107,25 @@ def run_proxy(
     The training tensors (and the teacher's outputs) move to `device` once, for the whole run.
     Raises `TrialFailure` when the loss becomes non-finite (the trial fails, the search goes on).
     """
+    student, steps, train_s = short_run(student, x_train, y_train, teacher, spec, seed=seed, hints=hints, device=device)
+    t1 = time.perf_counter()
+    acc, val_loss = proxy_eval(student, x_train, x_val, y_val, spec, seed)
+    return result_of(steps, acc, val_loss, train_s, time.perf_counter() - t1)
+
+
+def short_run(
+    student: nn.Module,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    teacher: TeacherOutputs | None,
+    spec: ProxySpec,
+    *,
+    seed: int,
+    hints: list[HintPair] | None = None,
+    device: str = "cpu",
+) -> tuple[nn.Module, Steps, float]:
+    """The training of `run_proxy` alone: `student` moved to `device` and trained for the spec's
+    budget (`spec.method` kd, hint or ce), its steps and their seconds."""
     torch.manual_seed(seed)
     hints = list(hints or []) if spec.method == "hint" else []
     if spec.method != "ce" and teacher is None:
@@ -130,10 +149,7 @@ def run_proxy(
     loop = proxy_loop(nn.ModuleList([student, adapters]), spec, len(x_train), seed, batch_loss)
     t0 = time.perf_counter()
     steps = loop.run(spec.total_steps(len(x_train)))
-    train_s = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    acc, val_loss = proxy_eval(student, x_train, x_val, y_val, spec, seed)
-    return result_of(steps, acc, val_loss, train_s, time.perf_counter() - t1)
+    return student, steps, time.perf_counter() - t0
 
 
 def result_of(steps: Steps, acc: float, val_loss: float, train_s: float, eval_s: float) -> ProxyResult:

@@ -67,6 +67,45 @@ class BlockwiseSpec(BaseModel):
         return ",".join(f"{k}={keep[k]}" for k in sorted(keep))
 
 
+class SimilarityAdvanced(BaseModel):
+    """Research settings of the similarity proxy: which stages are compared and how RSA compares
+    two dissimilarity matrices. The defaults follow the papers; their fidelity is not measured yet."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    stages: Literal["all", "last"] = Field(
+        "all", description="cka and rsa: average over every aligned stage (all) or compare the last one only "
+        "(last); diswot always uses the last stage and the logits")
+    rsa_correlation: Literal["spearman", "pearson"] = Field(
+        "spearman", description="rsa: the correlation between the two dissimilarity matrices (Spearman's rank "
+        "correlation, or Pearson's)")
+
+
+class SimilaritySpec(BaseModel):
+    """The similarity proxy (`proxy.method: similarity`): how similar a student's stage features are
+    to the teacher's on one fixed probe batch of the training split, drawn once per study from its
+    seed. The similarity is the trial's score (higher is more similar); no evaluation pass runs.
+
+    `measure`: ``cka`` (linear centred kernel alignment, Kornblith et al. 2019, averaged over the
+    stages aligned by resolution), ``rsa`` (representational similarity analysis, Bashivan et al.
+    2019: the correlation of the two representational dissimilarity matrices, 1 - the Pearson
+    correlation of two samples' features) or ``diswot`` (Dong et al. 2023: minus the distance
+    between the sample-relation matrices of the last stage plus that between the class-relation
+    matrices of the logits; 0 is identical). `steps`: short KD steps before measuring (0: at
+    initialisation), with the run settings of `proxy` (`temperature`, `alpha`, `batch_size`,
+    `optimizer`, `lr`).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    measure: Literal["cka", "rsa", "diswot"] = Field(
+        "cka", description="cka (linear CKA over aligned stages), rsa (correlation of the representational "
+        "dissimilarity matrices) or diswot (sample and class relations, DisWOT)")
+    steps: int = Field(0, ge=0, description="KD steps of the short run before measuring (0: at initialisation)")
+    probe_size: int = Field(256, ge=4, description="training images in the probe batch (the same for every student)")
+    advanced: SimilarityAdvanced = Field(SimilarityAdvanced(), description="research settings (SimilarityAdvanced)")
+
+
 #: The short run's learning rate when a config gives no lr: SGD's was the search's default before
 #: AdamW; AdamW's is the one `python -m benchmarks.fidelity` measured (docs/proxies.md).
 DEFAULT_LR = {"sgd": 0.05, "adamw": 3e-3}
@@ -109,8 +148,10 @@ class ProxySpec(BaseModel):
     `method`: ``kd`` (Hinton), ``hint`` (KD plus FitNet hint losses on aligned stage features),
     ``ce`` (labels only: the no-distillation baseline), ``blockwise`` (score the whole space from a
     table of block-wise distillation losses, then confirm the best with the ``kd`` run described by
-    the other fields; see `BlockwiseSpec`). Budget: `steps`, or `epochs` over the training split
-    (exactly one of them). The loss is ``alpha * KD + (1 - alpha) * CE`` (the convention of full
+    the other fields; see `BlockwiseSpec`), ``similarity`` (the similarity of the student's stage
+    features to the teacher's on a probe batch; see `SimilaritySpec`). Budget: `steps`, or `epochs`
+    over the training split (exactly one of them; none for ``similarity``, whose KD steps are
+    `similarity.steps`, and which is ranked by the similarity, not `advanced.score`). The loss is ``alpha * KD + (1 - alpha) * CE`` (the convention of full
     training's `DistillSpec` too), plus ``hint_weight`` times the hint terms for ``hint``.
 
     An `lr` is tied to its optimizer (SGD's and AdamW's differ by 10-30x), so an `lr` without an
@@ -120,13 +161,14 @@ class ProxySpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    method: Literal["kd", "hint", "ce", "blockwise"] = Field(
+    method: Literal["kd", "hint", "ce", "blockwise", "similarity"] = Field(
         "kd", description="kd (Hinton), hint (KD plus FitNet hints), ce (labels only), blockwise (block table, "
-        "then the best confirmed by kd)")
+        "then the best confirmed by kd), similarity (stage features compared with the teacher's on a probe batch)")
     temperature: float = Field(4.0, gt=0, description="KD softmax temperature")
     alpha: float = Field(0.9, ge=0, le=1, description="weight of the KD term; 1 - alpha weighs the cross-entropy")
     hint_weight: float = Field(1.0, ge=0, description="weight of each hint term (method hint)")
-    steps: int | None = Field(None, gt=0, description="optimizer steps of the run (or give epochs)")
+    steps: int | None = Field(None, gt=0, description="optimizer steps of the run (or give epochs; method similarity: "
+                              "neither, its steps are similarity.steps)")
     epochs: float | None = Field(None, gt=0, description="passes over the training split (or give steps)")
     batch_size: int = Field(64, gt=0, description="images per training step")
     optimizer: Literal["sgd", "adamw"] = Field("adamw", description="sgd (momentum) or adamw")
@@ -134,8 +176,10 @@ class ProxySpec(BaseModel):
                       "sgd, 0.003 for adamw; give it with its optimizer")
     threads: int = Field(1, gt=0, description="torch threads of one trial")
     blockwise: BlockwiseSpec = Field(BlockwiseSpec(), description="the block-wise proxy (method blockwise)")
+    similarity: SimilaritySpec = Field(SimilaritySpec(), description="the similarity proxy (method similarity)")
     advanced: ProxyAdvanced = Field(ProxyAdvanced(), description="expert settings: the score that ranks "
-                                    "students, BatchNorm recalibration, ... (ProxyAdvanced)")
+                                    "students (not for method similarity: the similarity ranks them), BatchNorm "
+                                    "recalibration, ... (ProxyAdvanced)")
 
     @model_validator(mode="before")
     @classmethod
@@ -155,21 +199,35 @@ class ProxySpec(BaseModel):
 
     @model_validator(mode="after")
     def _one_budget(self) -> ProxySpec:
+        if self.method == "similarity":
+            # the similarity is measured after `similarity.steps` KD steps and is the score itself: a
+            # budget or a score kind here would say something the run does not do
+            if self.steps is not None or self.epochs is not None:
+                raise ValueError("method similarity takes no 'steps' or 'epochs': its KD steps are 'similarity.steps'")
+            if "score" in self.advanced.model_fields_set:
+                raise ValueError("method similarity is ranked by the similarity: remove 'advanced.score'")
+            return self
         if (self.steps is None) == (self.epochs is None):
             raise ValueError("give exactly one budget: 'steps' or 'epochs'")
         return self
+
+    @property
+    def ranked_by(self) -> str:
+        """What the study's `score` objective holds: ``similarity`` for that method, else `advanced.score`."""
+        return "similarity" if self.method == "similarity" else self.advanced.score
 
     def run_json(self) -> str:
         """What changes a run's result, as JSON: the key of every cache of runs (with the teacher,
         data, architecture and seed the caller adds). In: every field that changes how the run
         trains, and `advanced.bn_recalibration`, which changes the accuracy and loss it measures.
         Out: `advanced.score` (it only picks which recorded figure ranks), `eval_batch_size` (memory
-        only), `threads` and the device, and `blockwise` (the block table has its own key).
+        only), `threads` and the device, `blockwise` (the block table has its own key) and
+        `similarity` (another method's settings: out, the keys of runs cached before it existed hold).
 
         Threads and device are out on purpose: they change floating-point rounding, not the
         experiment, and a run cached on a GPU must serve a CPU checkout (a ground truth costs GPU
         hours). A caller that measures seconds adds them to its own key."""
-        return self.model_dump_json(exclude={"threads": True, "blockwise": True,
+        return self.model_dump_json(exclude={"threads": True, "blockwise": True, "similarity": True,
                                              "advanced": {"score", "eval_batch_size"}})
 
     def total_steps(self, n_train: int) -> int:

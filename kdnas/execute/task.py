@@ -11,12 +11,14 @@ import socket
 import time
 import traceback
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
 from kdnas.arch import Arch
 from kdnas.device import describe_device, resolve_device
 from kdnas.distill import HintPair, ProxySpec, TeacherOutputs, run_proxy
+from kdnas.distill.probe import Probe, SimilarityResult, run_similarity
 from kdnas.errors import TrialFailure, UserError
 from kdnas.space import BlockBuilder, StudentBuilder
 
@@ -49,6 +51,7 @@ class ProxyContext:
     teacher_channels: tuple[int, ...] = ()
     device: str = "cpu"  # resolved by the driver (`kdnas.device`): cpu, cuda, cuda:N or mps
     student: StudentBuilder = BlockBuilder()  # architecture text -> network (block-wise or NNI)
+    probe: Probe | None = None  # the similarity proxy's probe batch, drawn once per study
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,8 @@ class TrialOutcome:
     metrics: dict[str, float] = field(default_factory=dict)
     wall_s: float = 0.0
     where: dict[str, str] = field(default_factory=dict)
-    score: float | None = None  # what ranks the student (`ProxyAdvanced.score`); the accuracy by default
+    score: float | None = None  # what ranks the student (`ProxySpec.ranked_by`); the accuracy by default
+    similarity: dict[str, Any] | None = None  # the similarity proxy's measure and compared stages
 
 
 def hint_pairs(arch: Arch, ctx: ProxyContext) -> list[HintPair]:
@@ -71,6 +75,12 @@ def hint_pairs(arch: Arch, ctx: ProxyContext) -> list[HintPair]:
     return [
         HintPair(f"stages.{s}", t, arch.out_width(s), ctx.teacher_channels[t]) for s, t in ctx.alignment
     ]
+
+
+def similarity_metrics(sim: SimilarityResult) -> dict[str, float]:
+    """The trial metrics of a similarity proxy run: the score, its seconds, each stage's value."""
+    return {"similarity": sim.score, "similarity_s": sim.similarity_s, "train_s": sim.train_s,
+            "steps": float(sim.steps), **{f"similarity_{i}": v for i, v in enumerate(sim.per_stage)}}
 
 
 OUT_OF_MEMORY = "out of memory"  # a failed trial's reason when its student did not fit in memory
@@ -112,6 +122,14 @@ def evaluate(task: TrialTask, ctx: ProxyContext) -> TrialOutcome:
         student = ctx.student(task.arch, ctx.in_channels, ctx.num_classes)
         # Stage alignment exists only for block-wise spaces, whose text is an `Arch`.
         hints = hint_pairs(Arch.from_str(task.arch), ctx) if ctx.alignment else []
+        if ctx.spec.method == "similarity":
+            assert ctx.probe is not None, "the similarity proxy's context carries its probe"
+            sim = run_similarity(student, ctx.x_train, ctx.y_train, ctx.teacher, ctx.spec, ctx.probe, hints,
+                                 seed=task.seed, device=device)
+            return TrialOutcome(task.number, task.arch, True, None, None, similarity_metrics(sim),
+                                time.perf_counter() - t0, _where(device), sim.score,
+                                {"measure": sim.measure, "stages": [list(s) for s in sim.stages],
+                                 "probe_size": len(ctx.probe.indices)})
         result = run_proxy(
             student, ctx.x_train, ctx.y_train, ctx.x_val, ctx.y_val, ctx.teacher, ctx.spec,
             seed=task.seed, hints=hints, device=ctx.device,

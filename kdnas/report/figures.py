@@ -28,7 +28,7 @@ _FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
 
 
 def _scores(df: pd.DataFrame, axis: ScoreAxis) -> list[str]:
-    if not axis.is_loss:
+    if axis.is_accuracy:
         return [f"accuracy {fmt_acc(v)}" for v in df["val_acc"]]
     return [f"{axis.short} {axis.fmt(s)} · accuracy {fmt_acc(v)}" for s, v in zip(df["score"], df["val_acc"])]
 
@@ -104,7 +104,7 @@ def pareto_figure(views: list[StudyView], cost: str, height: int | None = None) 
                             "color": colour if multi else STATUS_COLOURS[status],
                             "line": {"width": 1, "color": colour if multi else STATUS_COLOURS[status]}},
                     customdata=_custom(s, label, axis), hovertemplate=_HOVER, **group), row=2, col=1)
-    if not axis.is_loss:  # the teacher has an accuracy, not the student run's loss
+    if axis.is_accuracy:  # the teacher has an accuracy, not the student run's loss or similarity
         _add_teachers(fig, views, cost)
     for limit in cost_limits(views, cost):
         fig.add_vline(x=limit, line={"color": "#6b7280", "dash": "dash", "width": 1})
@@ -116,7 +116,7 @@ def pareto_figure(views: list[StudyView], cost: str, height: int | None = None) 
     if axis.is_loss:  # up is better on every page: the loss runs downwards
         fig.update_yaxes(title_text=axis.title, tickformat=".3f", autorange="reversed", row=1, col=1)
     else:
-        fig.update_yaxes(title_text=axis.title, tickformat=".2~%", row=1, col=1)
+        fig.update_yaxes(title_text=axis.title, tickformat=".2~%" if axis.is_accuracy else ".3f", row=1, col=1)
     if has_strip:
         fig.update_xaxes(type="log", title_text=COST_LABELS[cost], row=2, col=1)
         fig.update_yaxes(tickvals=list(range(len(UNTRAINED))), ticktext=[f"{s}" for s in UNTRAINED],
@@ -175,12 +175,14 @@ def correlation_figure(corrs: dict[str, RankCorrelation]) -> go.Figure:
             name=f"{name}: Kendall τ {rc.kendall_tau:.3f}, Spearman ρ {rc.spearman_rho:.3f} (n={rc.n})",
             marker={"size": 9, "color": study_colour(i) if multi else STATUS_COLOURS["ok"]},
             customdata=np.column_stack([p["trial"], p["arch"]]),
-            hovertemplate="trial %{customdata[0]}<br>%{customdata[1]}<br>proxy %{x:" + (".4f" if axis.is_loss else ".2%")
+            hovertemplate="trial %{customdata[0]}<br>%{customdata[1]}<br>proxy %{x:" + (".2%" if axis.is_accuracy else ".4f")
                           + "} · final %{y:.2%}<extra></extra>"))
     _base_layout(fig, 420)
     fig.update_layout(showlegend=True)
     if axis.is_loss:
         fig.update_xaxes(title_text=axis.title, tickformat=".3f", autorange="reversed")
+    elif not axis.is_accuracy:
+        fig.update_xaxes(title_text=axis.title, tickformat=".3f")
     else:
         fig.update_xaxes(title_text="proxy accuracy (validation)", tickformat=".2~%")
     fig.update_yaxes(title_text="final test accuracy (retrained)", tickformat=".2~%")

@@ -142,7 +142,7 @@ def _banner(v: StudyView, multi: bool) -> str:
 def _front_table(views: list[StudyView], multi: bool) -> str:
     any_lat = any(v.front["latency_ms"].notna().any() for v in views)
     any_final = any(v.trials[FINAL_TEST_ACC].notna().any() for v in views)
-    losses = {v.axis.short for v in views if v.axis.is_loss}  # the score a study ranked by, when not accuracy
+    losses = {v.axis.short for v in views if not v.axis.is_accuracy}  # the score a study ranked by, when not accuracy
     heads = (["study"] if multi else []) + ["trial"] + (["/".join(sorted(losses))] if losses else []) \
         + ["accuracy", "MACs", "params"] + (["latency"] if any_lat else []) \
         + (["final test acc"] if any_final else []) + ["acc - teacher", "MACs vs teacher", "architecture"]
@@ -155,7 +155,8 @@ def _front_table(views: list[StudyView], multi: bool) -> str:
             cells = [f'<td class="l">{_tag(i, multi)}{_E(v.name)}</td>'] if multi else []
             cells.append(_num(r.trial, str(r.trial)))
             if losses:
-                cells.append(_num(-r.score if v.axis.is_loss else None, v.axis.fmt(r.score) if v.axis.is_loss else "-"))
+                own = not v.axis.is_accuracy
+                cells.append(_num(v.axis.shown_value(r.score) if own else None, v.axis.fmt(r.score) if own else "-"))
             cells += [_num(r.val_acc, fmt_acc(r.val_acc)),
                       _num(r.macs, fmt_count(r.macs)), _num(r.params, fmt_count(r.params))]
             if any_lat:
@@ -163,7 +164,7 @@ def _front_table(views: list[StudyView], multi: bool) -> str:
             if any_final:
                 f = finals.get(r.trial)
                 cells.append(_num(f, fmt_acc(f)))
-            d = None if te.get("val_acc") is None else r.val_acc - te["val_acc"]
+            d = None if te.get("val_acc") is None or missing(r.val_acc) else r.val_acc - te["val_acc"]
             cells.append(_num(d, "-" if d is None else f"{100 * d:+.2f} pt"))
             ratio = None if not te.get("macs") else r.macs / te["macs"]
             cells.append(_num(ratio, "-" if ratio is None else f"{100 * ratio:.1f} %"))
@@ -241,9 +242,12 @@ def render_page(views: list[StudyView], headlines: list[Headline], curves: dict[
     if plotted:
         costs = cost_columns(views)
         axis = common_axis([v.axis for v in views])
-        ranked_by = ("" if not axis.is_loss else
+        ranked_by = ("" if axis.is_accuracy else
                      f"The search ranked these students by {_E(axis.label)} (proxy.advanced.score: {axis.kind}), so that "
-                     "is the vertical axis, reversed so that up is better; the teacher has no such figure. ")
+                     "is the vertical axis, reversed so that up is better; the teacher has no such figure. "
+                     if axis.is_loss else
+                     f"The search ranked these students by {_E(axis.label)} (proxy.method: similarity), so that is "
+                     "the vertical axis; the teacher has no such figure. ")
         body.append(
             f"<section><h2>{_E(axis.short[0].upper() + axis.short[1:])} against MACs</h2><p class=\"note\">{ranked_by}"
             "Every trial with a cost is one marker. "

@@ -59,7 +59,7 @@ def write_png(views: list[StudyView], path: Path, cost: str = "macs") -> Path:
                                       linewidths=0.9, label=None)
                         drawn = True
         teachers = {(v.teacher["name"], v.teacher["val_acc"], v.teacher.get(cost)): v.teacher
-                    for v in views if v.teacher and v.teacher.get(cost) is not None and not axis.is_loss}
+                    for v in views if v.teacher and v.teacher.get(cost) is not None and axis.is_accuracy}
         for te in teachers.values():
             ax.scatter([te[cost]], [te["val_acc"]], s=160, marker="*", color=TEACHER_COLOUR, edgecolors="#111827",
                        linewidths=0.6, zorder=4, label=f"teacher {te['name']}")
@@ -74,7 +74,7 @@ def write_png(views: list[StudyView], path: Path, cost: str = "macs") -> Path:
         ax.set_ylabel(axis.title)
         if axis.is_loss:
             ax.invert_yaxis()  # up is better on every figure: the loss runs downwards
-        else:
+        elif axis.is_accuracy:
             ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))
         ax.grid(True, which="major", alpha=0.25)
         title = " vs ".join(v.name for v in views)

@@ -36,13 +36,15 @@ def _study_md(v: StudyView, h: Headline) -> list[str]:
         lines += ["(empty)", ""]
         return lines
     lat, ax = v.front["latency_ms"].notna().any(), v.axis
-    if ax.is_loss:
-        lines += [f"Ranked by proxy.advanced.score `{ax.kind}`: {ax.title}.", ""]
-    lines.append("| trial |" + (f" {ax.short} |" if ax.is_loss else "") + " accuracy | MACs | params |"
+    own = not ax.is_accuracy  # what ranked the study gets a column of its own
+    if own:
+        where = "proxy.method `similarity`" if not ax.is_loss else f"proxy.advanced.score `{ax.kind}`"
+        lines += [f"Ranked by {where}: {ax.title}.", ""]
+    lines.append("| trial |" + (f" {ax.short} |" if own else "") + " accuracy | MACs | params |"
                  + (" latency |" if lat else "") + " architecture |")
-    lines.append("|---:|" + ("---:|" if ax.is_loss else "") + "---:|---:|---:|" + ("---:|" if lat else "") + "---|")
+    lines.append("|---:|" + ("---:|" if own else "") + "---:|---:|---:|" + ("---:|" if lat else "") + "---|")
     for r in v.front.itertuples():
-        score = f" {ax.fmt(r.score)} |" if ax.is_loss else ""
+        score = f" {ax.fmt(r.score)} |" if own else ""
         lines.append(f"| {r.trial} |{score} {fmt_acc(r.val_acc)} | {fmt_count(r.macs)} | {fmt_count(r.params)} |"
                      + (f" {fmt_ms(r.latency_ms)} |" if lat else "") + f" `{r.arch}` |")
     lines.append("")

@@ -49,7 +49,7 @@ def _fmt_count(n: float | None) -> str:
 def format_front(front: pd.DataFrame, teacher: dict | None = None, axis: ScoreAxis | None = None) -> str:
     """The front as an aligned text table, with the teacher as a reference line; a study ranked by a
     loss (`axis`) shows that loss in a column of its own."""
-    loss = axis is not None and axis.is_loss
+    loss = axis is not None and not axis.is_accuracy  # a column of its own for what ranked the study
     head = f"{axis.short:>8}  " if loss else ""  # type: ignore[union-attr]
     lines = [f"{'trial':>5}  {head}{'val_acc':>7}  {'MACs':>10}  {'params':>10}  {'lat ms':>7}  arch"]
     if teacher:
@@ -61,7 +61,8 @@ def format_front(front: pd.DataFrame, teacher: dict | None = None, axis: ScoreAx
     for r in front.itertuples():
         lat = "-" if r.latency_ms is None or pd.isna(r.latency_ms) else f"{r.latency_ms:.3f}"
         score = f"{axis.fmt(r.score):>8}  " if loss else ""  # type: ignore[union-attr]
-        lines.append(f"{r.trial:>5}  {score}{r.val_acc:7.4f}  {_fmt_count(r.macs):>10}  {_fmt_count(r.params):>10}  "
+        acc = "-" if r.val_acc is None or pd.isna(r.val_acc) else f"{r.val_acc:.4f}"  # none measured: similarity
+        lines.append(f"{r.trial:>5}  {score}{acc:>7}  {_fmt_count(r.macs):>10}  {_fmt_count(r.params):>10}  "
                      f"{lat:>7}  {r.arch}")
     return "\n".join(lines)
 

@@ -216,8 +216,8 @@ class StudyConfig(BaseModel):
 
     @model_validator(mode="after")
     def _hint_needs_features(self) -> StudyConfig:
-        if self.proxy.method == "hint" and self.teacher.name.count(":") and not self.teacher.feature_modules:
-            raise ValueError("proxy.method 'hint' with a factory teacher needs teacher.feature_modules")
+        if self.proxy.method in ("hint", "similarity") and self.teacher.name.count(":") and not self.teacher.feature_modules:
+            raise ValueError(f"proxy.method '{self.proxy.method}' with a factory teacher needs teacher.feature_modules")
         return self
 
     @property
@@ -242,6 +242,10 @@ class StudyConfig(BaseModel):
             # the block-wise settings mean nothing to other proxies; leaving them out keeps studies
             # stored before they existed resumable
             out["proxy"].pop("blockwise", None)
+        if self.proxy.method != "similarity":
+            out["proxy"].pop("similarity", None)  # the same for the similarity settings
+        else:
+            out["proxy"]["advanced"].pop("score", None)  # the similarity ranks; a stored score would contradict it
         return out
 
 

@@ -192,7 +192,9 @@ def run_search(
     study = open_study(cfg)
     study.set_user_attr(R.STUDY_TEACHER, json.dumps(setup.teacher_info))
     study.set_user_attr(R.STUDY_SPACE, json.dumps({"name": setup.space.name, "size": setup.space.size()}))
-    study.set_user_attr(R.STUDY_SCORE, cfg.proxy.advanced.score)
+    study.set_user_attr(R.STUDY_SCORE, cfg.proxy.ranked_by)
+    if setup.ctx.probe is not None:
+        study.set_user_attr(R.STUDY_PROBE, json.dumps(list(setup.ctx.probe.indices)))
     if cfg.needs_latency:
         # the provider is what this machine's runtime used: it goes with every latency of the study
         spec = {**cfg.latency.model_dump(mode="json"), "provider": check_latency_device(cfg.latency)}
@@ -329,7 +331,8 @@ def run_search(
                 by_arch.pop(str(job.arch), None)
                 trial, costs = job.trial, job.costs
                 evaluated_now += 1
-                common = {R.WALL_S: time.monotonic() - job.t0, R.WHERE: outcome.where, R.METRICS: outcome.metrics}
+                common = {R.WALL_S: time.monotonic() - job.t0, R.WHERE: outcome.where, R.METRICS: outcome.metrics,
+                          **({R.SIMILARITY: outcome.similarity} if outcome.similarity else {})}
                 cancelled = not outcome.ok and requeued(outcome.reason)
                 if outcome.ok:
                     score = outcome.score

@@ -14,6 +14,7 @@ from kdnas.data import DataBundle, load_data
 from kdnas.distill import teacher_outputs
 from kdnas.device import describe_device, resolve_placement
 from kdnas.distill.evaluate import accuracy
+from kdnas.distill.probe import Probe, make_probe, probe_indices
 from kdnas.execute import ProxyContext
 from kdnas.errors import ConfigError, UserError
 from kdnas.log import note
@@ -53,12 +54,21 @@ def study_device(cfg: StudyConfig) -> torch.device:
     return device
 
 
+def _probe(cfg: StudyConfig, teacher: torch.nn.Module, data: DataBundle, names: tuple[str, ...],
+           alignment: tuple[tuple[int, int], ...], device: str) -> Probe | None:
+    """The similarity proxy's probe batch, drawn from the study's seed (None for other methods)."""
+    if cfg.proxy.method != "similarity":
+        return None
+    indices = probe_indices(len(data.train), cfg.proxy.similarity.probe_size, cfg.seed)
+    return make_probe(teacher, data.train.x, indices, names, tuple(t for _, t in alignment), device)
+
+
 def prepare(cfg: StudyConfig, *, verbose: bool = True) -> SearchSetup:
     """Resolve the device; load data, space and teacher; check stage alignment; compute (or load)
     teacher outputs once. Teacher training, its outputs and the trials all run on the one device."""
     device = str(study_device(cfg))
     space = open_space(cfg.space)
-    if cfg.proxy.method in ("hint", "blockwise") and space.kind != "blocks":
+    if cfg.proxy.method in ("hint", "blockwise", "similarity") and space.kind != "blocks":
         raise ConfigError(f"{cfg.space}: proxy.method '{cfg.proxy.method}' needs stages aligned with the teacher's, "
                           f"which a '{space.kind}' space does not declare; use 'kd' or 'ce'")
     data = load_data(cfg.data)
@@ -85,7 +95,8 @@ def prepare(cfg: StudyConfig, *, verbose: bool = True) -> SearchSetup:
         _log(f"teacher: {cfg.teacher.name} val_acc {t_val:.4f}, {t_macs / 1e6:.2f} M MACs, {t_params / 1e6:.3f} M params")
     stages = tuple(t for _, t in alignment) if cfg.proxy.method == "hint" else ()
     outputs = None
-    if cfg.proxy.method != "ce":
+    # the similarity proxy at initialisation needs the teacher on its probe only, not on the split
+    if cfg.proxy.method != "ce" and not (cfg.proxy.method == "similarity" and cfg.proxy.similarity.steps == 0):
         outputs = teacher_outputs(
             teacher.model, data.train.x, teacher_id=teacher.sha256, data_fingerprint=data.fingerprint,
             split="train", feature_names=names, stages=stages, device=device,
@@ -96,6 +107,7 @@ def prepare(cfg: StudyConfig, *, verbose: bool = True) -> SearchSetup:
         spec=cfg.proxy.model_copy(update={"method": "kd"}) if cfg.proxy.method == "blockwise" else cfg.proxy,
         in_channels=c, num_classes=data.num_classes, alignment=alignment,
         teacher_channels=tuple(s[0] for s in t_shapes), device=device, student=space.builder(),
+        probe=_probe(cfg, teacher.model, data, names, alignment, device),
     )
     costs = CostModel(data.input_shape, data.num_classes, cfg.latency if cfg.needs_latency else None,
                       build=space.builder())

@@ -33,7 +33,7 @@ teacher:
 space: {space}               # a shipped space (`kdnas space show {space}`) or your own space file
 
 proxy:                   # the short distillation run that scores each student
-  method: kd             # kd | hint | ce (no teacher) | blockwise (score the space from a block table)
+  method: kd             # kd | hint | ce (no teacher) | blockwise (score the space from a block table) | similarity
   steps: {steps}             # optimizer steps per student: more ranks better and costs more
 
 objectives: [score, macs]  # the proxy's score against a cost: macs, params or latency

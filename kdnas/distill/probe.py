@@ -1,0 +1,120 @@
+"""The similarity proxy: a student scored by how similar its stage features are to the teacher's on
+one probe batch of the training split, drawn once per study so every student sees the same images.
+
+`similarity_score` is the whole measurement given a student, the probe (the teacher's outputs on
+it) and the stage pairs: a search proxy on its own (`run_similarity`) and what a first screening
+rung of a halving strategy can call.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from kdnas.distill.proxy import HintPair, short_run
+from kdnas.distill.similarity import diswot, linear_cka, rsa
+from kdnas.distill.spec import ProxySpec, SimilaritySpec
+from kdnas.distill.teacher_cache import TeacherOutputs, compute_outputs
+from kdnas.teachers import FeatureTaps
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The probe batch of a study: its indices in the training split, its images, and the frozen
+    teacher's logits and stage features (by teacher stage index) on them."""
+
+    indices: tuple[int, ...]
+    x: torch.Tensor
+    teacher_logits: torch.Tensor
+    teacher_features: dict[int, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class SimilarityResult:
+    """One student's similarity: the score (higher is more similar), each compared stage's value,
+    the stages as (student module, teacher stage), the measure, the KD steps before it and seconds."""
+
+    score: float
+    per_stage: tuple[float, ...]
+    stages: tuple[tuple[str, int], ...]
+    measure: str
+    steps: int
+    train_s: float
+    similarity_s: float
+
+
+def probe_indices(n_train: int, size: int, seed: int) -> tuple[int, ...]:
+    """`size` distinct training indices (all of them when the split is smaller), drawn from `seed`
+    alone: the same probe for every student of a study, in ascending order."""
+    g = torch.Generator().manual_seed(seed)
+    return tuple(sorted(torch.randperm(n_train, generator=g)[: min(size, n_train)].tolist()))
+
+
+def make_probe(teacher: nn.Module, x_train: torch.Tensor, indices: tuple[int, ...], feature_names: tuple[str, ...],
+               stages: tuple[int, ...], device: str = "cpu") -> Probe:
+    """The probe of `indices`, the teacher run once over it for its logits and `stages`' features."""
+    x = x_train[list(indices)]
+    logits, feats = compute_outputs(teacher, x, feature_names, stages, device=device)
+    return Probe(indices, x, logits, feats)
+
+
+def compared_pairs(pairs: list[HintPair], spec: SimilaritySpec) -> list[HintPair]:
+    """The stage pairs a measure compares: every aligned one, or the last one only (`advanced.stages`
+    last; always for diswot, whose sample relation is of the last stage)."""
+    return pairs[-1:] if spec.measure == "diswot" or spec.advanced.stages == "last" else list(pairs)
+
+
+@torch.no_grad()
+def similarity_score(student: nn.Module, probe: Probe, pairs: list[HintPair], spec: SimilaritySpec) -> SimilarityResult:
+    """How similar `student` is to the teacher on `probe`, under `spec.measure`; the student is left
+    as it was (weights and mode).
+
+    The forward uses the probe's own BatchNorm statistics: at initialisation the running ones are
+    the defaults (mean 0, variance 1), which describe no network, and after a few KD steps they lag
+    the weights (the reason the `kd` proxy recalibrates them).
+    """
+    t0 = time.perf_counter()
+    used = compared_pairs(pairs, spec)
+    if not used:
+        raise ValueError("the similarity proxy needs at least one student stage aligned with a teacher stage")
+    device = next(student.parameters()).device
+    modes = {m: m.training for m in student.modules()}
+    saved = {k: v.clone() for k, v in student.state_dict().items()}  # the batch statistics move the running ones
+    try:
+        student.train()
+        with FeatureTaps(student, [p.student_module for p in used]) as taps:
+            logits = student(probe.x.to(device))
+        feats = taps.features
+    finally:
+        student.load_state_dict(saved)
+        for m, mode in modes.items():
+            m.training = mode
+    t_feats = [probe.teacher_features[p.teacher_stage] for p in used]
+    if spec.measure == "diswot":
+        values = [diswot(feats[-1].cpu(), t_feats[-1], logits.cpu(), probe.teacher_logits)]
+    elif spec.measure == "cka":
+        values = [linear_cka(s.cpu(), t) for s, t in zip(feats, t_feats)]
+    else:
+        values = [rsa(s.cpu(), t, spec.advanced.rsa_correlation) for s, t in zip(feats, t_feats)]
+    stages = tuple((p.student_module, p.teacher_stage) for p in used)
+    return SimilarityResult(sum(values) / len(values), tuple(values), stages, spec.measure, 0, 0.0,
+                            time.perf_counter() - t0)
+
+
+def run_similarity(student: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, teacher: TeacherOutputs | None,
+                   spec: ProxySpec, probe: Probe, pairs: list[HintPair], *, seed: int,
+                   device: str = "cpu") -> SimilarityResult:
+    """The similarity proxy of one student: `spec.similarity.steps` steps of the short KD run (with the
+    run settings of `spec`), then `similarity_score` on the probe."""
+    sim = spec.similarity
+    train_s = 0.0
+    student = student.to(device)
+    if sim.steps > 0:
+        kd = spec.model_copy(update={"method": "kd", "steps": sim.steps, "epochs": None})
+        student, _, train_s = short_run(student, x_train, y_train, teacher, kd, seed=seed, device=device)
+    result = similarity_score(student, probe, pairs, sim)
+    return SimilarityResult(result.score, result.per_stage, result.stages, result.measure, sim.steps, train_s,
+                            result.similarity_s)
