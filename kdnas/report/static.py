@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -9,11 +10,19 @@ import matplotlib
 matplotlib.use("Agg")  # no display: reports are written on servers and in CI
 
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import NullFormatter, PercentFormatter  # noqa: E402 - decimals=None: as many as the range needs (no repeated 99%, 99%)
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, PercentFormatter  # noqa: E402
 
 from kdnas.report.style import MPL_MARKERS, STATUS_COLOURS, TEACHER_COLOUR, study_colour  # noqa: E402
 from kdnas.report.score import common_axis  # noqa: E402
 from kdnas.report.view import UNTRAINED, StudyView, cost_limits, front_2d  # noqa: E402
+
+
+def _count_label(value: float, _pos: int) -> str:
+    """200K, 1M, 1.5M: a MAC or parameter count as people say it (latency in ms stays a number)."""
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if value >= size:
+            return f"{value / size:g}{suffix}"
+    return f"{value:g}"
 
 
 def write_png(views: list[StudyView], path: Path, cost: str = "macs") -> Path:
@@ -71,11 +80,11 @@ def write_png(views: list[StudyView], path: Path, cost: str = "macs") -> Path:
             ax.annotate("limit", (limit, 1.0), xycoords=("data", "axes fraction"), xytext=(-3, -3),
                         textcoords="offset points", ha="right", va="top", fontsize=8, color="#6b7280")
         ax.set_xscale("log")
-        ax.set_ylabel(axis.title)
+        ax.set_ylabel(textwrap.fill(axis.title, 40))  # a long score title on two lines, clear of the strip
         if axis.is_loss:
             ax.invert_yaxis()  # up is better on every figure: the loss runs downwards
         elif axis.is_accuracy:
-            ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))  # as many decimals as the range needs
         ax.grid(True, which="major", alpha=0.25)
         title = " vs ".join(v.name for v in views)
         ax.set_title(f"{title}: {axis.short} against {'MACs' if cost == 'macs' else cost}", fontsize=11, loc="left")
@@ -85,14 +94,17 @@ def write_png(views: list[StudyView], path: Path, cost: str = "macs") -> Path:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(frameon=False, fontsize=8, loc="lower right")
         bottom = strip if strip is not None else ax
+        if strip is not None:
+            strip.set_xscale("log")  # before the tick settings below: setting the scale resets them
         for a in (ax, strip):
-            if a is not None:  # decade labels only: minor labels crowd the axis (and cost drawing time)
+            if a is not None:  # labels at 1, 2 and 5 of each decade, as 200K or 1.5M; none on minor ticks
+                a.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+                a.xaxis.set_major_formatter(FuncFormatter(_count_label))
                 a.xaxis.set_minor_formatter(NullFormatter())
         if strip is not None:
             strip.set_yticks(range(len(UNTRAINED)), list(UNTRAINED), fontsize=8)
             strip.set_ylim(-0.6, len(UNTRAINED) - 0.4)
             strip.grid(True, axis="x", alpha=0.25)
-            strip.set_xscale("log")
         bottom.set_xlabel({"macs": "MACs (log scale)", "params": "parameters (log scale)",
                            "latency_ms": "latency, ms (log scale)"}[cost])
         fig.savefig(path, dpi=200, bbox_inches="tight")
