@@ -16,7 +16,7 @@ from kdnas.study.migrate_device import migrate_device
 from kdnas.study.migrate_latency import migrate_latency_backend
 from kdnas.study.migrate_proxy import migrate_proxy_advanced, migrate_retrain_ce_weight
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 VERSION_KEY = "schema_version"
 
 Migration = Callable[[dict], tuple[dict, str | None]]
@@ -69,8 +69,11 @@ MIGRATIONS_1_TO_2: list[Migration] = [
 # the old flat places that these steps then move. `latency.backend` was added (default onnxruntime;
 # torch eager before).
 MIGRATIONS_2_TO_3: list[Migration] = [migrate_proxy_advanced, migrate_retrain_ce_weight, migrate_latency_backend]
+# Version 4: settings added after version 3 shipped (each a fill with the value that reproduces how a
+# version-3 study ran); one append per field.
+MIGRATIONS_3_TO_4: list[Migration] = []
 # The steps that upgrade a config of each version to the next one.
-MIGRATIONS: dict[int, list[Migration]] = {1: MIGRATIONS_1_TO_2, 2: MIGRATIONS_2_TO_3}
+MIGRATIONS: dict[int, list[Migration]] = {1: MIGRATIONS_1_TO_2, 2: MIGRATIONS_2_TO_3, 3: MIGRATIONS_3_TO_4}
 
 
 def version_of(config: dict) -> int:

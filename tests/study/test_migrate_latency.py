@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 
 from kdnas.study.migrate_latency import migrate_latency_backend
-from kdnas.study.schema import MIGRATIONS_2_TO_3, migrate
+from kdnas.study.schema import MIGRATIONS_2_TO_3, SCHEMA_VERSION, migrate
 
 SPEC = {"device": "cpu", "batch_size": 1, "threads": 1, "warmup": 5, "repeats": 20}
 
@@ -42,5 +42,5 @@ def test_a_config_without_latency_or_with_a_backend_is_left_alone() -> None:
 def test_registered_for_version_2_and_run_by_migrate() -> None:
     assert migrate_latency_backend in MIGRATIONS_2_TO_3
     out, notes = migrate({**_config(objectives=["score", "latency"]), "schema_version": 2})
-    assert out["latency"]["backend"] == "torch" and out["schema_version"] == 3
+    assert out["latency"]["backend"] == "torch" and out["schema_version"] == SCHEMA_VERSION
     assert "latency.backend absent -> torch (its latencies were measured in PyTorch eager)" in notes

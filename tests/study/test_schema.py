@@ -36,7 +36,7 @@ def test_objectives_accuracy_becomes_score_and_says_so() -> None:
 
 def test_a_version_1_config_is_migrated_in_order_with_a_line_per_change() -> None:
     out, notes = migrate(V1)
-    assert out["schema_version"] == SCHEMA_VERSION == 3
+    assert out["schema_version"] == SCHEMA_VERSION == 4
     assert out["objectives"] == ["score", "macs"]
     # fields added after studies were stored without them, filled with how those studies ran, then
     # moved (version 3) under their section's `advanced`
