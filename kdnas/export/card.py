@@ -7,6 +7,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from kdnas.atomic import write_text
+
 
 def git_revision(cwd: Path | None = None) -> str:
     """``git rev-parse HEAD`` of `cwd` (default: kdnas's own source folder), "unknown" outside a repository."""
@@ -33,11 +35,11 @@ def write_model_card(folder: Path, card: dict) -> tuple[Path, Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     js, md = folder / "model_card.json", folder / "model_card.md"
-    js.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
+    write_text(js, json.dumps(card, indent=2, sort_keys=False) + "\n")
     lines = [f"# Model card: {card.get('name', 'student')}", "", "| field | value |", "|---|---|"]
     for key, value in card.items():
         if key not in ("recipe", "name"):
             lines.append(f"| {key} | {_fmt(value)} |")
     lines += ["", "## Recipe", "", "```json", json.dumps(card.get("recipe", {}), indent=2), "```", ""]
-    md.write_text("\n".join(lines))
+    write_text(md, "\n".join(lines))
     return js, md

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from kdnas.atomic import atomic_write, write_bytes
+
 PARITY_TOL = 1e-4
 
 
@@ -68,8 +70,10 @@ def export_model(model: nn.Module, input_shape: tuple[int, int, int], folder: Pa
     ts_path, onnx_path = folder / f"{name}.ts", folder / f"{name}.onnx"
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.jit.save(torch.jit.trace(probe, example), str(ts_path))
-    onnx_path.write_bytes(onnx_bytes(probe, input_shape))
+        traced = torch.jit.trace(probe, example)
+    with atomic_write(ts_path) as f:  # a reader never sees half a model
+        torch.jit.save(traced, f)
+    write_bytes(onnx_path, onnx_bytes(probe, input_shape))
     x = torch.randn(check_batch, *input_shape, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         ref = probe(x).numpy()

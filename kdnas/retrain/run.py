@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from kdnas.atomic import write_text
 from kdnas.cost import LatencySpec, count_macs_params, measure_latency
 from kdnas.data import DataBundle
 from kdnas.device import describe_device
@@ -69,7 +70,7 @@ def train_run(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     kind = "kd" if teacher is not None else "nokd"
-    (folder / "recipe.json").write_text(json.dumps(
+    write_text(folder / "recipe.json", json.dumps(
         {"recipe": recipe.model_dump(mode="json"), "seed": seed, "arch": arch, "kind": kind, "data": data.name,
          "data_fingerprint": data.fingerprint, "device": describe_device(device)}, indent=2) + "\n")
 
@@ -93,7 +94,8 @@ def train_run(
                                                    "val_acc": result.val_acc, "data": data.name})
     out = RunResult(kind, seed, arch, result.val_acc, test_acc, result.epochs, result.train_s, result.resumed_from,
                     str(folder))
-    (folder / "result.json").write_text(json.dumps({**out.as_dict(), "history": list(result.history)}, indent=2) + "\n")
+    # written last and atomically: a folder with a result.json holds a finished run (`read_result`)
+    write_text(folder / "result.json", json.dumps({**out.as_dict(), "history": list(result.history)}, indent=2) + "\n")
     return out
 
 

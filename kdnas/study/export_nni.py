@@ -8,6 +8,7 @@ from pathlib import Path
 
 from optuna.trial import TrialState
 
+from kdnas.atomic import write_text
 from kdnas.errors import UserError
 from kdnas.space import open_space
 from kdnas.study import records as R
@@ -32,5 +33,5 @@ def export_nni_sample(cfg: StudyConfig, trial: int, out: Path | None = None,
     sample = json.loads(found[0].user_attrs[R.ARCH])
     out = Path(out) if out else Path(reports or reports_dir()) / cfg.name / f"nni-sample-trial{trial}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(sample, indent=2, sort_keys=True) + "\n")
+    write_text(out, json.dumps(sample, indent=2, sort_keys=True) + "\n")
     return out, sample
