@@ -243,18 +243,19 @@ class TrainRecipe(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    epochs: int = Field(30, gt=0)
-    batch_size: int = Field(128, gt=0)
-    lr: float = Field(0.1, gt=0)
-    momentum: float = Field(0.9, ge=0, lt=1)
-    nesterov: bool = True
-    weight_decay: float = Field(5e-4, ge=0)
-    warmup_epochs: float = Field(1.0, ge=0)
-    label_smoothing: float = Field(0.0, ge=0, lt=1)
-    augment: bool = True
+    epochs: int = Field(30, gt=0, description="passes over the training split")
+    batch_size: int = Field(128, gt=0, description="images per optimizer step")
+    lr: float = Field(0.1, gt=0, description="peak learning rate (SGD), reached after the warm-up")
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
+    nesterov: bool = Field(True, description="Nesterov momentum")
+    weight_decay: float = Field(5e-4, ge=0, description="L2 weight decay")
+    warmup_epochs: float = Field(1.0, ge=0, description="linear learning-rate warm-up, in epochs (fractions allowed)")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="label smoothing of the cross-entropy with the labels")
+    augment: bool = Field(True, description="random crop of each batch, plus a horizontal flip where the data set's "
+                          "labels survive one (CIFAR-10, image folders; not digits or Fashion-MNIST)")
     crop_pad: int | None = Field(None, ge=0, description="random-crop padding; default H/8")
-    threads: int = Field(2, gt=0)
-    eval_batch_size: int = Field(1024, gt=0)
+    threads: int = Field(2, gt=0, description="CPU threads (torch) while training on the CPU")
+    eval_batch_size: int = Field(1024, gt=0, description="images per forward pass when scoring (memory, not results)")
 
 
 class DistillSpec(BaseModel):
@@ -321,13 +322,15 @@ class RetrainRecipe(TrainRecipe):
     on CUDA (no loss scaling needed); ignored on the CPU.
     """
 
-    epochs: int = Field(30, gt=0)
-    schedule: Literal["cosine", "step"] = "cosine"
-    milestones: tuple[float, ...] = (0.5, 0.75)
-    gamma: float = Field(0.1, gt=0, le=1)
-    amp: bool = True
-    seed: int = 0
-    distill: DistillSpec = DistillSpec()
+    epochs: int = Field(30, gt=0, description="passes over the training split")
+    schedule: Literal["cosine", "step"] = Field("cosine", description="learning rate after the warm-up: cosine to 0, "
+                                                "or step (times gamma at each milestone)")
+    milestones: tuple[float, ...] = Field((0.5, 0.75), description="step schedule: where the learning rate drops, "
+                                          "as increasing fractions of the run")
+    gamma: float = Field(0.1, gt=0, le=1, description="step schedule: the factor of each drop")
+    amp: bool = Field(True, description="bfloat16 autocast on CUDA (no loss scaling needed); ignored on the CPU")
+    seed: int = Field(0, description="seed of the student's initialisation and batch order (`--seeds` runs several)")
+    distill: DistillSpec = Field(DistillSpec(), description="the distillation terms and their weights")
 
     @model_validator(mode="after")
     def _milestones(self) -> RetrainRecipe:

@@ -47,9 +47,11 @@ class Constraints(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_macs: int | None = Field(None, gt=0)
-    max_params: int | None = Field(None, gt=0)
-    max_latency_ms: float | None = Field(None, gt=0)
+    max_macs: int | None = Field(None, gt=0, description="multiply-accumulates of one image's forward pass (thop); "
+                                 "600000, 6e5, 600K or 1.5M")
+    max_params: int | None = Field(None, gt=0, description="parameters; written like max_macs")
+    max_latency_ms: float | None = Field(None, gt=0, description="milliseconds per forward pass, measured as the "
+                                         "`latency` section says")
 
     @field_validator("max_macs", "max_params", mode="before")
     @classmethod
@@ -81,7 +83,8 @@ class Budget(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     trials: int = Field(30, gt=0, description="students to train (infeasible and duplicate samples take no place)")
-    time_minutes: float | None = Field(None, gt=0)
+    time_minutes: float | None = Field(None, gt=0, description="stop starting students after this many minutes "
+                                       "of this invocation (running ones finish); a rerun continues the study")
     max_failures: int = Field(
         3, gt=0, description="stop after this many trials in a row failed with the same reason (a systematic failure)")
     advanced: BudgetAdvanced = BudgetAdvanced()
@@ -92,7 +95,8 @@ class SamplerConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: Literal["tpe", "nsga2", "random"] = "tpe"
+    name: Literal["tpe", "nsga2", "random"] = Field("tpe", description="tpe (multivariate, constraint-aware), "
+                                                     "nsga2 (evolutionary, constraint-aware) or random")
     n_startup_trials: int = Field(10, ge=0, description="TPE: random trials before modelling")
     population_size: int = Field(20, gt=1, description="NSGA-II population")
 
@@ -104,7 +108,8 @@ class ExecutorConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: Literal["local", "ray"] = "local"
+    kind: Literal["local", "ray"] = Field("local", description="local: in this process; ray: Ray tasks on this "
+                                          "machine or a cluster")
     gpus_per_trial: float = Field(0, ge=0, description="Ray: GPUs per trial; fractions pack students on one GPU")
     cpus_per_trial: float = Field(1, gt=0, description="Ray: CPUs per trial (also the trial's torch threads)")
     ray_address: str | None = Field(None, description="Ray: join this cluster ('auto', host:port); none starts a local Ray")
@@ -126,7 +131,8 @@ class TeacherTraining(TrainRecipe):
     """How `kdnas teacher train` trains the study's teacher; `auto` lets `kdnas search` do it when
     the checkpoint is missing (the demo's default)."""
 
-    auto: bool = False
+    auto: bool = Field(False, description="`kdnas search` trains the teacher with this recipe when its checkpoint "
+                       "is missing (else it stops and says how to train it)")
     max_train: int | None = Field(
         None, gt=0,
         description="training images the teacher sees, drawn from the same pool as the students' (never "
