@@ -48,8 +48,9 @@ class StudyView:
 
     @property
     def ok(self) -> pd.DataFrame:
-        """Feasible, trained trials (status ok): the ones with a proxy accuracy of their own."""
-        return self.trials[self.trials["status"] == R.STATUS_OK]
+        """Feasible, trained trials (status ok): the ones with a proxy accuracy of their own (with
+        successive halving, of the whole proxy run: the top rung's)."""
+        return self.trials[(self.trials["status"] == R.STATUS_OK) & ~self.trials["below_top"].astype(bool)]
 
     def count(self, status: str) -> int:
         return int((self.trials["status"] == status).sum())

@@ -20,6 +20,13 @@ METRICS = "metrics"  # dict of proxy measurements (train_s, eval_s, final_loss, 
 WHERE = "where"  # host, pid, executor, CUDA_VISIBLE_DEVICES
 DUPLICATE_OF = "duplicate_of"
 RETRY_OF = "retry_of"
+# Successive halving (search.strategy halving): one trial per student and rung.
+RUNG = "rung"  # the rung's index (0: the first); absent on a plain study's trials
+RUNG_STEPS = "rung_steps"  # proxy steps the student had trained when this trial's values were measured
+BELOW_TOP = "below_top"  # True on a result of a rung below the top: not a full-budget result, never on a front
+PROMOTED_FROM = "promoted_from"  # the trial, one rung below, whose state this one continued
+STUDENT = "student"  # the trial that sampled the student: its seed (seed + that number) serves every rung
+RUNG_ATTRS = (RUNG, RUNG_STEPS, BELOW_TOP, PROMOTED_FROM, STUDENT)  # what a re-queued trial carries over
 TRAINED = "trained"  # True when a student was trained, whether it succeeded or failed: it took a budget place
 
 # Reason prefixes of trials stopped by an interrupt (Ctrl-C, a driver that died): not the student's

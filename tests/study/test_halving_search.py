@@ -1,0 +1,85 @@
+"""Successive halving end to end on digits: promotions continue their students, every rung is
+stored, the front holds the top rung only, the budget counts student-steps."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import torch
+from optuna.trial import TrialState
+
+from kdnas.distill.state import load_state
+from kdnas.execute import LocalExecutor
+from kdnas.execute.task import TrialTask, evaluate
+from kdnas.study import records as R
+from kdnas.study.budget import was_trained
+from kdnas.study.front import front_trials
+from kdnas.study.halving_runner import HalvingPlan, state_file
+from kdnas.study.runner import run_search
+from kdnas.study.search import load_and_prepare
+
+from tests.studykit import write_study
+
+RUNGS = [4, 12, 36]
+
+
+def halving_study(tmp: Path, teacher_ckpt: Path, trials: int = 3, **over) -> Path:
+    """A tiny halving study: rungs of 4, 12 and 36 proxy steps, `trials` whole runs of budget."""
+    return write_study(tmp, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)},
+                       proxy={"method": "kd", "steps": 36, "batch_size": 64, "optimizer": "sgd", "lr": 0.05},
+                       sampler={"name": "random"}, budget={"trials": trials},
+                       search={"strategy": "halving", "min_steps": 4, "eta": 3}, **over)
+
+
+def check_rungs(trials: list[optuna.trial.FrozenTrial], budget_steps: int) -> None:
+    """What every halving study must hold, however it was run: promotions continue the student one
+    rung below, no student is trained twice at one rung, and the budget is spent once."""
+    by_number = {t.number: t for t in trials}
+    trained = [t for t in trials if t.user_attrs.get(R.STATUS) == R.STATUS_OK]
+    assert {t.user_attrs[R.RUNG_STEPS] for t in trained} <= set(RUNGS)
+    pairs = Counter((t.user_attrs[R.ARCH], t.user_attrs[R.RUNG]) for t in trials if was_trained(t))
+    assert max(pairs.values()) == 1  # no student trained twice at the same rung
+    for t in trained:
+        rung = t.user_attrs[R.RUNG]
+        assert t.user_attrs[R.RUNG_STEPS] == RUNGS[rung] == t.user_attrs[R.METRICS]["steps"]
+        assert t.user_attrs[R.BELOW_TOP] == (rung < len(RUNGS) - 1)
+        if rung:
+            source = by_number[t.user_attrs[R.PROMOTED_FROM]]
+            assert source.user_attrs[R.RUNG] == rung - 1 and source.user_attrs[R.STATUS] == R.STATUS_OK
+            assert source.params == t.params and source.user_attrs[R.ARCH] == t.user_attrs[R.ARCH]
+            assert t.user_attrs[R.STUDENT] == source.user_attrs[R.STUDENT]
+    spent = sum(RUNGS[t.user_attrs[R.RUNG]] - (RUNGS[t.user_attrs[R.RUNG] - 1] if t.user_attrs[R.RUNG] else 0)
+                for t in trials if was_trained(t))
+    assert budget_steps <= spent < budget_steps + RUNGS[-1]
+    assert all(t.state != TrialState.WAITING for t in trials)  # no promotion left queued
+
+
+def test_halving_promotes_continues_and_keeps_the_front_to_the_top_rung(tmp_path: Path, teacher_ckpt: Path) -> None:
+    path = halving_study(tmp_path, teacher_ckpt)
+    setup = load_and_prepare(path, verbose=False)
+    summary = run_search(setup, LocalExecutor(), progress=False)
+    study = optuna.load_study(study_name="tiny-study", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    trials = study.get_trials(deepcopy=False)
+    check_rungs(trials, 3 * 36)
+    assert summary.trained == 3  # whole proxy runs' worth of student-steps
+    ok = [t for t in trials if t.user_attrs.get(R.STATUS) == R.STATUS_OK]
+    rungs = Counter(t.user_attrs[R.RUNG] for t in ok)
+    assert rungs[0] > rungs[1] >= rungs[2] >= 1  # fewer students at each rung, some at the top
+    assert all(t.values[0] == t.user_attrs[R.SCORE] for t in ok)  # each trial told its own rung's values
+
+    front = front_trials(study)
+    assert front and all(t.user_attrs[R.RUNG] == 2 for t in front)  # the front reads the top rung only
+
+    # a student taken to the top through the rungs has the numbers of one trained straight
+    top = next(t for t in ok if t.user_attrs[R.RUNG] == 2)
+    seed = setup.cfg.seed + top.user_attrs[R.STUDENT]
+    straight = evaluate(TrialTask(999, top.user_attrs[R.ARCH], seed), setup.ctx)
+    assert straight.ok and straight.metrics["steps"] == 36
+    assert (straight.score, straight.val_acc) == (top.user_attrs[R.SCORE], top.user_attrs[R.VAL_ACC])
+    plan = HalvingPlan.of(setup.cfg, len(setup.ctx.x_train))
+    assert plan is not None and plan.steps == tuple(RUNGS)
+    state = load_state(state_file(plan.states, top.user_attrs[R.ARCH]))
+    assert state["step"] == 36 and len(state["losses"]) == 36  # one history, continued rung to rung
+    assert all(torch.isfinite(v).all() for v in state["model"].values())
