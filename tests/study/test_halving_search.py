@@ -33,26 +33,28 @@ def halving_study(tmp: Path, teacher_ckpt: Path, trials: int = 3, **over) -> Pat
                        search={"strategy": "halving", "min_steps": 4, "eta": 3}, **over)
 
 
-def check_rungs(trials: list[optuna.trial.FrozenTrial], budget_steps: int) -> None:
+def check_rungs(trials: list[optuna.trial.FrozenTrial], budget_steps: int, rungs: list[int] = RUNGS,
+                drivers: int = 1) -> None:
     """What every halving study must hold, however it was run: promotions continue the student one
-    rung below, no student is trained twice at one rung, and the budget is spent once."""
+    rung below, no student is trained twice at one rung, and the budget is spent once (each driver
+    may start one trial as the last place goes)."""
     by_number = {t.number: t for t in trials}
     trained = [t for t in trials if t.user_attrs.get(R.STATUS) == R.STATUS_OK]
-    assert {t.user_attrs[R.RUNG_STEPS] for t in trained} <= set(RUNGS)
+    assert {t.user_attrs[R.RUNG_STEPS] for t in trained} <= set(rungs)
     pairs = Counter((t.user_attrs[R.ARCH], t.user_attrs[R.RUNG]) for t in trials if was_trained(t))
     assert max(pairs.values()) == 1  # no student trained twice at the same rung
     for t in trained:
         rung = t.user_attrs[R.RUNG]
-        assert t.user_attrs[R.RUNG_STEPS] == RUNGS[rung] == t.user_attrs[R.METRICS]["steps"]
-        assert t.user_attrs[R.BELOW_TOP] == (rung < len(RUNGS) - 1)
+        assert t.user_attrs[R.RUNG_STEPS] == rungs[rung] == t.user_attrs[R.METRICS]["steps"]
+        assert t.user_attrs[R.BELOW_TOP] == (rung < len(rungs) - 1)
         if rung:
             source = by_number[t.user_attrs[R.PROMOTED_FROM]]
             assert source.user_attrs[R.RUNG] == rung - 1 and source.user_attrs[R.STATUS] == R.STATUS_OK
             assert source.params == t.params and source.user_attrs[R.ARCH] == t.user_attrs[R.ARCH]
             assert t.user_attrs[R.STUDENT] == source.user_attrs[R.STUDENT]
-    spent = sum(RUNGS[t.user_attrs[R.RUNG]] - (RUNGS[t.user_attrs[R.RUNG] - 1] if t.user_attrs[R.RUNG] else 0)
+    spent = sum(rungs[t.user_attrs[R.RUNG]] - (rungs[t.user_attrs[R.RUNG] - 1] if t.user_attrs[R.RUNG] else 0)
                 for t in trials if was_trained(t))
-    assert budget_steps <= spent < budget_steps + RUNGS[-1]
+    assert budget_steps <= spent < budget_steps + drivers * rungs[-1]
     assert all(t.state != TrialState.WAITING for t in trials)  # no promotion left queued
 
 
@@ -83,3 +85,29 @@ def test_halving_promotes_continues_and_keeps_the_front_to_the_top_rung(tmp_path
     state = load_state(state_file(plan.states, top.user_attrs[R.ARCH]))
     assert state["step"] == 36 and len(state["losses"]) == 36  # one history, continued rung to rung
     assert all(torch.isfinite(v).all() for v in state["model"].values())
+
+
+def test_a_promotion_enqueued_twice_at_once_is_held_by_the_first(tmp_path: Path) -> None:
+    # two drivers saw the same promotable student and both queued it: the trial numbered higher yields
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'race.db'}", directions=["maximize", "minimize"])
+    plan = HalvingPlan((4, 12, 36), 3, tmp_path / "states")
+    for i in range(3):
+        t = study.ask()
+        t.suggest_int("x", 0, 9)
+        for k, v in {**plan.marks(0), R.ARCH: f"a{i}", R.STUDENT: t.number, R.STATUS: R.STATUS_OK}.items():
+            t.set_user_attr(k, v)
+        study.tell(t, [0.5 + i / 10, 100.0 + i])  # one front: a2 best and dearest, a0 cheapest
+    source, rung = plan.next_promotion(study.get_trials())
+    assert rung == 1 and source.user_attrs[R.ARCH] in ("a0", "a2")  # an extreme of the front first
+    plan.enqueue(study, source, rung)
+    plan.enqueue(study, source, rung)
+    first, second = study.ask(), study.ask()
+    assert first.user_attrs[R.PROMOTED_FROM] == second.user_attrs[R.PROMOTED_FROM] == source.number
+    arch = source.user_attrs[R.ARCH]
+    trials = study.get_trials()
+    assert plan.held_before(trials, first.number, arch, 1) is None
+    assert plan.held_before(trials, second.number, arch, 1) == first.number
+    assert plan.next_promotion(trials) is None  # ⌊3/3⌋ = 1 promoted already
+    task = plan.task(first.number, arch, first.user_attrs, seed=10)
+    assert (task.seed, task.resume_from, task.rung_steps) == (10 + source.number, 4, 12)
+    assert task.state_path == str(state_file(plan.states, arch))
