@@ -11,6 +11,7 @@ from pathlib import Path
 import optuna
 
 from kdnas.errors import UserError
+from kdnas.report.rungs import rung_agreement, runs_spent
 from kdnas.report.tables import counts_line, format_front
 from kdnas.report.view import StudyView, load_view
 from kdnas.study.budget import Counts
@@ -75,17 +76,20 @@ def progress_line(v: StudyView, width: int = 30) -> str:
     """'[#####-----] 45/100 trained (45 %), 2 running, 3 failed': students trained of the budget."""
     c, budget = v.counts, v.budget
     tail = f", {c.running} running, {c.failed} failed"
+    # successive halving counts whole proxy runs' worth of student-steps, not trials
+    done, what = (runs_spent(v.trials, v.rungs), "whole runs of student-steps") if v.rungs else (c.trained, "trained")
     if not budget:
-        return f"{c.trained} trained{tail}"
-    frac = min(1.0, c.trained / budget)
+        return f"{done} {what}{tail}"
+    frac = min(1.0, done / budget)
     bar = "#" * round(frac * width) + "-" * (width - round(frac * width))
-    state = " (running)" if c.running else (" (done)" if c.trained >= budget else "")
-    return f"[{bar}] {c.trained}/{budget} trained ({100 * frac:.0f} %){tail}{state}"
+    state = " (running)" if c.running else (" (done)" if done >= budget else "")
+    return f"[{bar}] {done}/{budget} {what} ({100 * frac:.0f} %){tail}{state}"
 
 
 def format_show(v: StudyView) -> str:
     """`kdnas show`: progress, counts, and the front with the teacher as reference."""
     lines = [f"study {v.name}: {progress_line(v)}", counts_line(v.trials)]
+    lines += [f"rungs {pair.line()}" for pair in rung_agreement(v.trials)]  # successive halving only
     if v.trials.empty:
         lines.append("no trials yet")
     elif len(v.front):

@@ -40,6 +40,7 @@ class StudyView:
     config: dict
     objectives: list[str] = field(default_factory=lambda: ["score", "macs"])
     latency_spec: dict | None = None  # the study's `latency_spec` attribute: how its latencies were measured
+    rungs: list[int] = field(default_factory=list)  # successive halving's rungs (proxy steps); empty: plain
 
     @property
     def budget(self) -> int | None:
@@ -102,6 +103,7 @@ def load_view(study: optuna.Study) -> StudyView:
     config = migrate(config)[0] if isinstance(config, dict) else {}  # an older study read in today's shape
     teacher = _json_attr(study, R.STUDY_TEACHER, None)
     latency_spec = _json_attr(study, R.STUDY_LATENCY_SPEC, None)
+    rungs = _json_attr(study, R.STUDY_RUNGS, [])
     return StudyView(
         name=study.study_name,
         trials=frame,
@@ -110,6 +112,7 @@ def load_view(study: optuna.Study) -> StudyView:
         config=config,
         objectives=list(config.get("objectives", ["score", "macs"])),
         latency_spec=latency_spec if isinstance(latency_spec, dict) else None,
+        rungs=[int(s) for s in rungs] if isinstance(rungs, list) else [],
     )
 
 

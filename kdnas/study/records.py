@@ -40,6 +40,7 @@ STUDY_TEACHER = "teacher"  # name, checkpoint, sha256, val_acc, macs, params, la
 STUDY_LATENCY_SPEC = "latency_spec"  # the latency spec (backend, device, threads, batch...) and the provider used
 STUDY_SPACE = "space"  # name and size
 STUDY_SCORE = "score"  # what the first objective ("score") holds: accuracy, val_loss, tse, tse_late, similarity
+STUDY_RUNGS = "rungs"  # successive halving: the proxy steps of each rung, the last the whole run
 STUDY_PROBE = "similarity_probe"  # the similarity proxy's probe batch: its indices in the training split
 
 STATUS_OK, STATUS_INFEASIBLE, STATUS_FAILED, STATUS_DUPLICATE = "ok", "infeasible", "failed", "duplicate"

@@ -221,6 +221,8 @@ def run_search(
     recovered = list(recover_orphans(study))
     several_drivers = heartbeat_enabled(study)
     plan = HalvingPlan.of(cfg, len(setup.ctx.x_train))
+    if plan is not None:
+        study.set_user_attr(R.STUDY_RUNGS, json.dumps(list(plan.steps)))
     weight: Weight = plan.cost if plan else _one  # type: ignore[assignment]
     budget = plan.budget(cfg.budget.trials) if plan else cfg.budget.trials
     unit = plan.top if plan else 1  # the progress and the summary count whole proxy runs

@@ -7,12 +7,14 @@ from collections import Counter
 from pathlib import Path
 
 import optuna
+import pytest
 import torch
 from optuna.trial import TrialState
 
 from kdnas.distill.state import load_state
 from kdnas.execute import LocalExecutor
 from kdnas.execute.task import TrialTask, evaluate
+from kdnas.report.rungs import rung_agreement
 from kdnas.study import records as R
 from kdnas.study.budget import was_trained
 from kdnas.study.front import front_trials
@@ -58,6 +60,33 @@ def check_rungs(trials: list[optuna.trial.FrozenTrial], budget_steps: int, rungs
     assert all(t.state != TrialState.WAITING for t in trials)  # no promotion left queued
 
 
+def _check_report(study: optuna.Study, tmp: Path, ok: list[optuna.trial.FrozenTrial]) -> None:
+    """`kdnas show` and the report page give τ between consecutive rungs over the students at both."""
+    from scipy.stats import kendalltau
+
+    from kdnas.report import build_report
+    from kdnas.report.terminal import format_show
+    from kdnas.report.view import load_view
+
+    view = load_view(study)
+    assert view.rungs == RUNGS
+    assert set(view.ok["trial"]) == {t.number for t in ok if t.user_attrs[R.RUNG] == 2}  # plotted: top rung only
+    pairs = rung_agreement(view.trials)
+    assert [(p.lower, p.upper) for p in pairs] == [(4, 12), (12, 36)]
+    at = {r: {t.user_attrs[R.ARCH]: t.values[0] for t in ok if t.user_attrs[R.RUNG] == r} for r in range(3)}
+    for p, r in zip(pairs, range(2)):
+        both = sorted(set(at[r]) & set(at[r + 1]))
+        assert p.n == len(both) >= 1
+        if len(both) >= 2:
+            want = kendalltau([at[r][a] for a in both], [at[r + 1][a] for a in both]).statistic
+            assert p.kendall_tau == pytest.approx(want, nan_ok=True)
+    shown = format_show(view)
+    assert "3/3 whole runs of student-steps" in shown
+    assert "rungs 4 -> 12 steps: Kendall τ" in shown and "rungs 12 -> 36 steps: Kendall τ" in shown
+    page = build_report([study], tmp / "reports").index_html.read_text()
+    assert "Rung against rung" in page and "4 -&gt; 12 steps: Kendall τ" in page
+
+
 def test_halving_promotes_continues_and_keeps_the_front_to_the_top_rung(tmp_path: Path, teacher_ckpt: Path) -> None:
     path = halving_study(tmp_path, teacher_ckpt)
     setup = load_and_prepare(path, verbose=False)
@@ -80,6 +109,7 @@ def test_halving_promotes_continues_and_keeps_the_front_to_the_top_rung(tmp_path
     straight = evaluate(TrialTask(999, top.user_attrs[R.ARCH], seed), setup.ctx)
     assert straight.ok and straight.metrics["steps"] == 36
     assert (straight.score, straight.val_acc) == (top.user_attrs[R.SCORE], top.user_attrs[R.VAL_ACC])
+    _check_report(study, tmp_path, ok)
     plan = HalvingPlan.of(setup.cfg, len(setup.ctx.x_train))
     assert plan is not None and plan.steps == tuple(RUNGS)
     state = load_state(state_file(plan.states, top.user_attrs[R.ARCH]))
