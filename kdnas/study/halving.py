@@ -68,11 +68,20 @@ def _eps_net(members: list[int], ids: list[str], raw: np.ndarray, scaled: np.nda
         if best not in picked:
             picked.append(best)
     rest = [i for i in members if i not in picked]
-    while rest:
-        gaps = [min(float(np.linalg.norm(scaled[i] - scaled[p])) for p in picked) for i in rest]
-        # Farthest first; equal gaps go to the smaller id so the order is the same for every driver.
-        nxt = min(range(len(rest)), key=lambda j: (-gaps[j], ids[rest[j]]))
-        picked.append(rest.pop(nxt))
+    if not rest:
+        return picked
+    pts = scaled[rest]
+    # each remaining student's distance to the nearest pick, updated as picks are added: O(n^2) a front
+    gap = np.min(np.linalg.norm(pts[:, None, :] - scaled[picked][None, :, :], axis=2), axis=1)
+    names = [ids[i] for i in rest]
+    left = np.ones(len(rest), dtype=bool)
+    for _ in range(len(rest)):
+        far = gap[left].max()
+        # farthest first; equal gaps go to the smaller id so the order is the same for every driver
+        j = min((k for k in np.flatnonzero(left) if gap[k] == far), key=lambda k: names[k])
+        picked.append(rest[j])
+        left[j] = False
+        gap = np.minimum(gap, np.linalg.norm(pts - pts[j], axis=1))
     return picked
 
 
