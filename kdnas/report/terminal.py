@@ -11,7 +11,7 @@ from pathlib import Path
 import optuna
 
 from kdnas.errors import UserError
-from kdnas.report.rungs import rung_agreement, runs_spent
+from kdnas.report.rungs import rung_agreement
 from kdnas.report.tables import counts_line, format_front
 from kdnas.report.view import StudyView, load_view
 from kdnas.study.budget import Counts
@@ -41,11 +41,12 @@ class StudyRow:
     front: int
     budget: int | None
     best_acc: float | None
+    done: int = 0  # what the budget counted: `counts.trained`, or a halving study's whole runs of student-steps
 
     @classmethod
     def of(cls, v: StudyView) -> StudyRow:
         ok = v.ok["val_acc"].dropna()
-        return cls(v.name, v.counts, len(v.front), v.budget, float(ok.max()) if len(ok) else None)
+        return cls(v.name, v.counts, len(v.front), v.budget, float(ok.max()) if len(ok) else None, v.done)
 
 
 def list_studies(url: str) -> list[StudyRow]:
@@ -64,7 +65,7 @@ def format_ls(rows: list[StudyRow], url: str) -> str:
              f"{'running':>7}  {'front':>5}  {'best acc':>8}"]
     for r in rows:
         c = r.counts
-        done = f"{c.trained}/{r.budget}" if r.budget else str(c.trained)
+        done = f"{r.done}/{r.budget}" if r.budget else str(r.done)
         best = "-" if r.best_acc is None else f"{r.best_acc:.4f}"
         lines.append(f"{r.name:<{w}}  {done:>9}  {c.sampled:>7}  {c.ok:>5}  {c.failed:>6}  {c.infeasible:>6}  "
                      f"{c.duplicate:>5}  {c.running:>7}  {r.front:>5}  {best:>8}")
@@ -77,7 +78,7 @@ def progress_line(v: StudyView, width: int = 30) -> str:
     c, budget = v.counts, v.budget
     tail = f", {c.running} running, {c.failed} failed"
     # successive halving counts whole proxy runs' worth of student-steps, not trials
-    done, what = (runs_spent(v.trials, v.rungs), "whole runs of student-steps") if v.rungs else (c.trained, "trained")
+    done, what = v.done, "whole runs of student-steps" if v.rungs else "trained"
     if not budget:
         return f"{done} {what}{tail}"
     frac = min(1.0, done / budget)

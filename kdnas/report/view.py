@@ -18,6 +18,7 @@ import pandas as pd
 from kdnas.arch import Arch
 from kdnas.errors import ConfigError
 from kdnas.pareto import hypervolume_2d, non_dominated_mask
+from kdnas.report.rungs import runs_spent
 from kdnas.report.score import ScoreAxis, axis_of
 from kdnas.study import records as R
 from kdnas.study.budget import Counts, count_rows
@@ -52,6 +53,12 @@ class StudyView:
         """Feasible, trained trials (status ok): the ones with a proxy accuracy of their own (with
         successive halving, of the whole proxy run: the top rung's)."""
         return self.trials[(self.trials["status"] == R.STATUS_OK) & ~self.trials["below_top"].astype(bool)]
+
+    @property
+    def done(self) -> int:
+        """What the budget (`budget.trials`) has counted so far: students trained, or with successive
+        halving whole proxy runs' worth of student-steps."""
+        return runs_spent(self.trials, self.rungs) if self.rungs else self.counts.trained
 
     def count(self, status: str) -> int:
         return int((self.trials["status"] == status).sum())

@@ -80,6 +80,9 @@ def _check_report(study: optuna.Study, tmp: Path, ok: list[optuna.trial.FrozenTr
         if len(both) >= 2:
             want = kendalltau([at[r][a] for a in both], [at[r + 1][a] for a in both]).statistic
             assert p.kendall_tau == pytest.approx(want, nan_ok=True)
+    from kdnas.report.terminal import StudyRow, format_ls
+
+    assert " 3/3 " in format_ls([StudyRow.of(view)], "sqlite://")  # kdnas ls: whole runs against budget.trials
     shown = format_show(view)
     assert "3/3 whole runs of student-steps" in shown
     assert "rungs 4 -> 12 steps: Kendall τ" in shown and "rungs 12 -> 36 steps: Kendall τ" in shown
