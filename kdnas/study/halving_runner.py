@@ -38,9 +38,10 @@ from kdnas.study.halving import promotable, rungs
 _HOLDING = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE, TrialState.FAIL)
 
 
-def state_file(folder: Path, arch: str) -> Path:
-    """The student's state file in the study's state folder, named by its architecture's hash."""
-    return folder / f"{hashlib.sha256(arch.encode()).hexdigest()[:24]}.pt"
+def state_file(folder: Path, arch: str, student: int) -> Path:
+    """The student's state file in the study's state folder, named by its architecture's hash and the
+    trial that sampled it (two drivers that sample one architecture at once train two students)."""
+    return folder / f"{hashlib.sha256(arch.encode()).hexdigest()[:24]}-{student}.pt"
 
 
 def rung_of(attrs: Mapping[str, Any]) -> int:
@@ -89,7 +90,7 @@ class HalvingPlan:
         r = rung_of(attrs)
         student = int(attrs.get(R.STUDENT, number))
         return TrialTask(number, arch, seed + student, rung_steps=self.steps[r],
-                         resume_from=self.steps[r - 1] if r else 0, state_path=str(state_file(self.states, arch)))
+                         resume_from=self.steps[r - 1] if r else 0, state_path=str(state_file(self.states, arch, student)))
 
     def next_promotion(self, trials: Sequence[FrozenTrial]) -> tuple[FrozenTrial, int] | None:
         """The student to promote now, if any: its trial at rung r and r + 1. Higher rungs first

@@ -101,3 +101,19 @@ def test_two_drivers_on_one_sqlite_file_share_the_rungs(tmp_path: Path, teacher_
                 if t.user_attrs.get(R.RUNG, 0) > 0 and was_trained(t)]
     assert len(promoted) == len(set(promoted)) >= 1  # no student promoted twice from one rung
     assert all(t.state != TrialState.RUNNING for t in trials)
+
+
+@pytest.mark.ray
+def test_halving_runs_unchanged_on_the_ray_executor(tmp_path: Path, teacher_ckpt: Path, ray_cluster: str) -> None:
+    pytest.importorskip("ray")
+    from kdnas.execute import make_executor
+    from kdnas.study.runner import run_search
+    from kdnas.study.search import load_and_prepare
+
+    path = _config(tmp_path, teacher_ckpt, executor={"kind": "ray", "ray_address": ray_cluster, "max_concurrent": 2})
+    setup = load_and_prepare(path, verbose=False)
+    run_search(setup, make_executor(setup.cfg.executor), progress=False)
+    trials = _trials(tmp_path)
+    check_rungs(trials, 2 * 160, RUNGS, drivers=2)  # two trials at once: one may start as the last place goes
+    assert any(t.user_attrs.get(R.RUNG, 0) > 0 and t.user_attrs.get(R.STATUS) == R.STATUS_OK for t in trials)
+    assert all(t.user_attrs[R.WHERE].get("executor") == "ray" for t in trials if was_trained(t))

@@ -115,7 +115,7 @@ def test_halving_promotes_continues_and_keeps_the_front_to_the_top_rung(tmp_path
     _check_report(study, tmp_path, ok)
     plan = HalvingPlan.of(setup.cfg, len(setup.ctx.x_train))
     assert plan is not None and plan.steps == tuple(RUNGS)
-    state = load_state(state_file(plan.states, top.user_attrs[R.ARCH]))
+    state = load_state(state_file(plan.states, top.user_attrs[R.ARCH], top.user_attrs[R.STUDENT]))
     assert state["step"] == 36 and len(state["losses"]) == 36  # one history, continued rung to rung
     assert all(torch.isfinite(v).all() for v in state["model"].values())
 
@@ -143,4 +143,4 @@ def test_a_promotion_enqueued_twice_at_once_is_held_by_the_first(tmp_path: Path)
     assert plan.next_promotion(trials) is None  # ⌊3/3⌋ = 1 promoted already
     task = plan.task(first.number, arch, first.user_attrs, seed=10)
     assert (task.seed, task.resume_from, task.rung_steps) == (10 + source.number, 4, 12)
-    assert task.state_path == str(state_file(plan.states, arch))
+    assert task.state_path == str(state_file(plan.states, arch, source.number))
