@@ -105,6 +105,17 @@ class HalvingPlan:
                 return at_rung[arch], r + 1
         return None
 
+    def offer(self, study: optuna.Study) -> None:
+        """Queue the best promotion for the `ask` that follows, unless a trial is queued already (a
+        re-queued one, or another driver's promotion): that one goes first, and this driver's
+        promotion, queued behind it, could be left waiting when the budget ends."""
+        trials = study.get_trials(deepcopy=False)
+        if any(t.state == TrialState.WAITING for t in trials):
+            return
+        promotion = self.next_promotion(trials)
+        if promotion is not None:
+            self.enqueue(study, *promotion)
+
     def enqueue(self, study: optuna.Study, source: FrozenTrial, rung: int) -> None:
         """Queue `source`'s student for `rung`: its parameters, and what says which state it continues."""
         arch = source.user_attrs[R.ARCH]

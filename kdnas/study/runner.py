@@ -284,9 +284,7 @@ def run_search(
                 trained, running, known = _snapshot(study, weight)  # other drivers may have added trials
             while not stopping and trained + running < budget and executor.outstanding < executor.capacity:
                 if plan is not None:  # a promotion goes first, queued only now: none is left over at the end
-                    promotion = plan.next_promotion(study.get_trials(deepcopy=False))
-                    if promotion is not None:
-                        plan.enqueue(study, *promotion)
+                    plan.offer(study)
                 trial = study.ask()
                 if several_drivers and _over_budget(study, trial.number, budget, weight):
                     # another driver asked for the last place between our count and our ask

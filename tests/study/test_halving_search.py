@@ -132,9 +132,12 @@ def test_a_promotion_enqueued_twice_at_once_is_held_by_the_first(tmp_path: Path)
         study.tell(t, [0.5 + i / 10, 100.0 + i])  # one front: a2 best and dearest, a0 cheapest
     source, rung = plan.next_promotion(study.get_trials())
     assert rung == 1 and source.user_attrs[R.ARCH] in ("a0", "a2")  # an extreme of the front first
-    plan.enqueue(study, source, rung)
-    plan.enqueue(study, source, rung)
-    first, second = study.ask(), study.ask()
+    plan.offer(study)
+    plan.offer(study)  # one promotion queued: the second offer finds it waiting and adds nothing
+    assert [t.state for t in study.get_trials()].count(TrialState.WAITING) == 1
+    first = study.ask()
+    plan.enqueue(study, source, rung)  # another driver queued the same promotion at the same moment
+    second = study.ask()
     assert first.user_attrs[R.PROMOTED_FROM] == second.user_attrs[R.PROMOTED_FROM] == source.number
     arch = source.user_attrs[R.ARCH]
     trials = study.get_trials()
