@@ -43,8 +43,15 @@ def check_rungs(trials: list[optuna.trial.FrozenTrial], budget_steps: int, rungs
     by_number = {t.number: t for t in trials}
     trained = [t for t in trials if t.user_attrs.get(R.STATUS) == R.STATUS_OK]
     assert {t.user_attrs[R.RUNG_STEPS] for t in trained} <= set(rungs)
-    pairs = Counter((t.user_attrs[R.ARCH], t.user_attrs[R.RUNG]) for t in trials if was_trained(t))
+    pairs = Counter((t.user_attrs[R.STUDENT], t.user_attrs[R.RUNG]) for t in trials if was_trained(t))
     assert max(pairs.values()) == 1  # no student trained twice at the same rung
+    promoted = Counter((t.user_attrs[R.ARCH], t.user_attrs[R.RUNG]) for t in trials
+                       if was_trained(t) and t.user_attrs[R.RUNG] > 0)
+    assert max(promoted.values(), default=1) == 1  # no architecture promoted twice to one rung
+    if drivers == 1:  # one driver never trains an architecture twice (two drivers that sample the same
+        # one at the same moment both train it, as in the plain loop: two students, two state files)
+        archs = Counter((t.user_attrs[R.ARCH], t.user_attrs[R.RUNG]) for t in trials if was_trained(t))
+        assert max(archs.values()) == 1
     for t in trained:
         rung = t.user_attrs[R.RUNG]
         assert t.user_attrs[R.RUNG_STEPS] == rungs[rung] == t.user_attrs[R.METRICS]["steps"]
