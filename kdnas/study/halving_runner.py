@@ -22,7 +22,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -32,6 +32,9 @@ from kdnas.paths import runs_dir
 from kdnas.study import records as R
 from kdnas.study.budget import requeued
 from kdnas.study.halving import promotable, rungs
+
+if TYPE_CHECKING:
+    from kdnas.study.config import StudyConfig
 
 # States of the trials that hold a (student, rung): waiting to start, running, or finished (a failed
 # training too: it is not promoted again). A PRUNED trial gave its place back.
@@ -58,7 +61,7 @@ class HalvingPlan:
     states: Path  # the study's folder of student states (shared by every worker)
 
     @classmethod
-    def of(cls, cfg: Any, n_train: int) -> HalvingPlan | None:
+    def of(cls, cfg: StudyConfig, n_train: int) -> HalvingPlan | None:
         """The plan of a study config (None for the plain strategy)."""
         if cfg.search.strategy != "halving":
             return None
