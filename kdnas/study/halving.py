@@ -14,10 +14,10 @@ waits for a rung to fill. "Top" is the multi-objective order of MO-ASHA (Schmuck
 
 Why the ε-net rather than NSGA-II's crowding distance: crowding distance is computed once per
 point from its two neighbours, so when only k of a front's students fit, two neighbours in a sparse
-stretch both score high and are both taken while another stretch gets nothing; with three or fewer
-points it is infinite for all of them and says nothing. The ε-net measures each pick against the
-picks before it, so every next student covers the largest gap left on the front; MO-ASHA found the
-ε-net at least as good as the NSGA-II order. The order is total (remaining ties go to the smaller
+stretch both score high and are both taken while another stretch gets nothing; and every front's
+extremes get an infinite distance, so on the small fronts of early rungs it barely orders anything.
+The ε-net measures each pick against the picks before it, so every next student covers the largest
+gap left on the front; it is the default order of MO-ASHA's reference implementation (Syne Tune). The order is total (remaining ties go to the smaller
 student id), so every driver computes the same promotions from the same results.
 """
 
