@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -123,9 +124,15 @@ def short_run(
     seed: int,
     hints: list[HintPair] | None = None,
     device: str = "cpu",
+    until: int | None = None,
+    resume: Callable[[nn.Module, StepLoop], None] | None = None,
 ) -> tuple[nn.Module, Steps, float]:
     """The training of `run_proxy` alone: `student` moved to `device` and trained for the spec's
-    budget (`spec.method` kd, hint or ce), its steps and their seconds."""
+    budget (`spec.method` kd, hint or ce), its steps and their seconds.
+
+    A run taken in parts (successive halving, `kdnas.distill.resumable`) stops at step `until` and
+    passes `resume` the trained modules (student and hint adapters) and the loop before any step,
+    to restore a saved state into them; the schedule's horizon stays the spec's budget."""
     torch.manual_seed(seed)
     hints = list(hints or []) if spec.method == "hint" else []
     if spec.method != "ce" and teacher is None:
@@ -146,9 +153,12 @@ def short_run(
             terms[f"hint{pair.teacher_stage}"] = spec.hint_weight * hint_loss(adapter(feat), t_feat[idx])
         return terms
 
-    loop = proxy_loop(nn.ModuleList([student, adapters]), spec, len(x_train), seed, batch_loss)
+    trained = nn.ModuleList([student, adapters])
+    loop = proxy_loop(trained, spec, len(x_train), seed, batch_loss)
+    if resume is not None:
+        resume(trained, loop)
     t0 = time.perf_counter()
-    steps = loop.run(spec.total_steps(len(x_train)))
+    steps = loop.run((until or spec.total_steps(len(x_train))) - loop.step)
     return student, steps, time.perf_counter() - t0
 
 

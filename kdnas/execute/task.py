@@ -11,6 +11,7 @@ import socket
 import time
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -19,17 +20,25 @@ from kdnas.arch import Arch
 from kdnas.device import describe_device, resolve_device
 from kdnas.distill import HintPair, ProxySpec, TeacherOutputs, run_proxy
 from kdnas.distill.probe import Probe, SimilarityResult, run_similarity
+from kdnas.distill.resumable import run_rung
 from kdnas.errors import TrialFailure, UserError
 from kdnas.space import BlockBuilder, StudentBuilder
 
 
 @dataclass(frozen=True)
 class TrialTask:
-    """One student to score: the trial number in the study, its architecture text, its seed."""
+    """One student to score: the trial number in the study, its architecture text, its seed.
+
+    Successive halving runs a student in rungs: `rung_steps` is where this rung's run stops, and
+    the run continues the state in `state_path` from step `resume_from` (0: a fresh student).
+    """
 
     number: int
     arch: str
     seed: int
+    rung_steps: int | None = None
+    resume_from: int = 0
+    state_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,10 +139,15 @@ def evaluate(task: TrialTask, ctx: ProxyContext) -> TrialOutcome:
                                 time.perf_counter() - t0, _where(device), sim.score,
                                 {"measure": sim.measure, "stages": [list(s) for s in sim.stages],
                                  "probe_size": len(ctx.probe.indices)})
-        result = run_proxy(
-            student, ctx.x_train, ctx.y_train, ctx.x_val, ctx.y_val, ctx.teacher, ctx.spec,
-            seed=task.seed, hints=hints, device=ctx.device,
-        )
+        if task.rung_steps is not None and task.state_path is not None:
+            result = run_rung(student, ctx.x_train, ctx.y_train, ctx.x_val, ctx.y_val, ctx.teacher, ctx.spec,
+                              arch=task.arch, seed=task.seed, state_path=Path(task.state_path),
+                              start=task.resume_from, stop=task.rung_steps, hints=hints, device=ctx.device)
+        else:
+            result = run_proxy(
+                student, ctx.x_train, ctx.y_train, ctx.x_val, ctx.y_val, ctx.teacher, ctx.spec,
+                seed=task.seed, hints=hints, device=ctx.device,
+            )
         metrics = {"train_s": result.train_s, "eval_s": result.eval_s, "final_loss": result.final_loss,
                    **result.losses(),
                    "steps": float(result.steps), **{f"loss_{k}": v for k, v in result.loss_terms.items()}}

@@ -10,6 +10,7 @@ from datetime import datetime
 import pandas as pd
 
 from kdnas.report.figures import correlation_figure, cost_columns, hypervolume_figure, pareto_figure
+from kdnas.report.rungs import RUNGS_DOC, rung_agreement
 from kdnas.report.score import common_axis
 from kdnas.report.style import COST_LABELS, fmt_acc, fmt_cost, fmt_count, fmt_ms, missing, study_colour
 from kdnas.report.view import (FINAL_TEST_ACC, HV_DOC, STAGE_FIELDS, Headline, StudyView, block_usage,
@@ -285,6 +286,11 @@ def render_page(views: list[StudyView], headlines: list[Headline], curves: dict[
         body.append(f'<section><h2>Proxy score against final accuracy</h2><p class="note">Retrained students: how '
                     f"well the short distillation proxy ranked them. {lines}.</p>"
                     f"{_fig_html(correlation_figure(corrs), 'fig-corr', first)}</section>")
+    rung_lines = "".join(f"<li>{_E(v.name + ': ' if multi else '')}{_E(pair.line())}</li>"
+                         for v in views for pair in rung_agreement(v.trials))
+    if rung_lines:
+        body.append(f'<section id="rungs"><h2>Rung against rung</h2><p class="note">{_E(RUNGS_DOC)}</p>'
+                    f"<ul>{rung_lines}</ul></section>")
     fails = _failures(views, multi)
     if fails:
         body.append(f'<section id="failures"><h2>Failures</h2><p class="note">Trials that failed, by reason.</p>{fails}</section>')

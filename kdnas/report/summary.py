@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kdnas.report.rungs import rung_agreement
 from kdnas.report.style import fmt_acc, fmt_count, fmt_ms
 from kdnas.report.view import HV_DOC, Headline, StudyView, rank_correlation
 
@@ -31,6 +32,7 @@ def _study_md(v: StudyView, h: Headline) -> list[str]:
     if rc:
         lines.append(f"- proxy {rc.axis.short} vs final test accuracy (n={rc.n}): Kendall τ {rc.kendall_tau:.3f}, "
                      f"Spearman ρ {rc.spearman_rho:.3f}")
+    lines += [f"- rungs {pair.line()}" for pair in rung_agreement(v.trials)]
     lines += ["", f"Pareto front ({'/'.join(v.objectives)}), cheapest first:", ""]
     if v.front.empty:
         lines += ["(empty)", ""]

@@ -11,6 +11,7 @@ from pathlib import Path
 import optuna
 
 from kdnas.errors import UserError
+from kdnas.report.rungs import rung_agreement
 from kdnas.report.tables import counts_line, format_front
 from kdnas.report.view import StudyView, load_view
 from kdnas.study.budget import Counts
@@ -40,11 +41,12 @@ class StudyRow:
     front: int
     budget: int | None
     best_acc: float | None
+    done: int = 0  # what the budget counted: `counts.trained`, or a halving study's whole runs of student-steps
 
     @classmethod
     def of(cls, v: StudyView) -> StudyRow:
         ok = v.ok["val_acc"].dropna()
-        return cls(v.name, v.counts, len(v.front), v.budget, float(ok.max()) if len(ok) else None)
+        return cls(v.name, v.counts, len(v.front), v.budget, float(ok.max()) if len(ok) else None, v.done)
 
 
 def list_studies(url: str) -> list[StudyRow]:
@@ -63,7 +65,7 @@ def format_ls(rows: list[StudyRow], url: str) -> str:
              f"{'running':>7}  {'front':>5}  {'best acc':>8}"]
     for r in rows:
         c = r.counts
-        done = f"{c.trained}/{r.budget}" if r.budget else str(c.trained)
+        done = f"{r.done}/{r.budget}" if r.budget else str(r.done)
         best = "-" if r.best_acc is None else f"{r.best_acc:.4f}"
         lines.append(f"{r.name:<{w}}  {done:>9}  {c.sampled:>7}  {c.ok:>5}  {c.failed:>6}  {c.infeasible:>6}  "
                      f"{c.duplicate:>5}  {c.running:>7}  {r.front:>5}  {best:>8}")
@@ -75,17 +77,20 @@ def progress_line(v: StudyView, width: int = 30) -> str:
     """'[#####-----] 45/100 trained (45 %), 2 running, 3 failed': students trained of the budget."""
     c, budget = v.counts, v.budget
     tail = f", {c.running} running, {c.failed} failed"
+    # successive halving counts whole proxy runs' worth of student-steps, not trials
+    done, what = v.done, "whole runs of student-steps" if v.rungs else "trained"
     if not budget:
-        return f"{c.trained} trained{tail}"
-    frac = min(1.0, c.trained / budget)
+        return f"{done} {what}{tail}"
+    frac = min(1.0, done / budget)
     bar = "#" * round(frac * width) + "-" * (width - round(frac * width))
-    state = " (running)" if c.running else (" (done)" if c.trained >= budget else "")
-    return f"[{bar}] {c.trained}/{budget} trained ({100 * frac:.0f} %){tail}{state}"
+    state = " (running)" if c.running else (" (done)" if done >= budget else "")
+    return f"[{bar}] {done}/{budget} {what} ({100 * frac:.0f} %){tail}{state}"
 
 
 def format_show(v: StudyView) -> str:
     """`kdnas show`: progress, counts, and the front with the teacher as reference."""
     lines = [f"study {v.name}: {progress_line(v)}", counts_line(v.trials)]
+    lines += [f"rungs {pair.line()}" for pair in rung_agreement(v.trials)]  # successive halving only
     if v.trials.empty:
         lines.append("no trials yet")
     elif len(v.front):

@@ -18,6 +18,7 @@ import pandas as pd
 from kdnas.arch import Arch
 from kdnas.errors import ConfigError
 from kdnas.pareto import hypervolume_2d, non_dominated_mask
+from kdnas.report.rungs import runs_spent
 from kdnas.report.score import ScoreAxis, axis_of
 from kdnas.study import records as R
 from kdnas.study.budget import Counts, count_rows
@@ -40,6 +41,7 @@ class StudyView:
     config: dict
     objectives: list[str] = field(default_factory=lambda: ["score", "macs"])
     latency_spec: dict | None = None  # the study's `latency_spec` attribute: how its latencies were measured
+    rungs: list[int] = field(default_factory=list)  # successive halving's rungs (proxy steps); empty: plain
 
     @property
     def budget(self) -> int | None:
@@ -48,8 +50,15 @@ class StudyView:
 
     @property
     def ok(self) -> pd.DataFrame:
-        """Feasible, trained trials (status ok): the ones with a proxy accuracy of their own."""
-        return self.trials[self.trials["status"] == R.STATUS_OK]
+        """Feasible, trained trials (status ok): the ones with a proxy accuracy of their own (with
+        successive halving, of the whole proxy run: the top rung's)."""
+        return self.trials[(self.trials["status"] == R.STATUS_OK) & ~self.trials["below_top"].astype(bool)]
+
+    @property
+    def done(self) -> int:
+        """What the budget (`budget.trials`) has counted so far: students trained, or with successive
+        halving whole proxy runs' worth of student-steps."""
+        return runs_spent(self.trials, self.rungs) if self.rungs else self.counts.trained
 
     def count(self, status: str) -> int:
         return int((self.trials["status"] == status).sum())
@@ -101,6 +110,7 @@ def load_view(study: optuna.Study) -> StudyView:
     config = migrate(config)[0] if isinstance(config, dict) else {}  # an older study read in today's shape
     teacher = _json_attr(study, R.STUDY_TEACHER, None)
     latency_spec = _json_attr(study, R.STUDY_LATENCY_SPEC, None)
+    rungs = _json_attr(study, R.STUDY_RUNGS, [])
     return StudyView(
         name=study.study_name,
         trials=frame,
@@ -109,6 +119,7 @@ def load_view(study: optuna.Study) -> StudyView:
         config=config,
         objectives=list(config.get("objectives", ["score", "macs"])),
         latency_spec=latency_spec if isinstance(latency_spec, dict) else None,
+        rungs=[int(s) for s in rungs] if isinstance(rungs, list) else [],
     )
 
 

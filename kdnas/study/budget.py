@@ -4,6 +4,11 @@ every table shows: sampled, trained, ok, failed, infeasible, duplicate, running.
 A trained student takes a place whether its training succeeded or failed (the time was spent); a
 trial cancelled by an interrupt does not (it is queued again). Infeasible and duplicate samples are
 recorded so the sampler learns from them, and take no place.
+
+With successive halving (`search.strategy: halving`) each trial is one student at one rung, and a
+trained trial takes its rung's student-steps instead of one place: the budget is `budget.trials`
+whole proxy runs (`kdnas.study.halving_runner.HalvingPlan.cost`). The counts below stay counts of
+trials.
 """
 
 from __future__ import annotations

@@ -90,6 +90,23 @@ class Budget(BaseModel):
     advanced: BudgetAdvanced = BudgetAdvanced()
 
 
+class SearchConfig(BaseModel):
+    """How the budget is spread over students. `plain`: every student sampled gets the whole proxy
+    run. `halving`: multi-objective successive halving (docs/strategies.md): every student gets
+    `min_steps`, and the best 1/eta of those at each rung (by Pareto rank of score and cost, spread
+    over the cost range) continue to min_steps·eta, min_steps·eta², ... up to the proxy's steps."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    strategy: Literal["plain", "halving"] = Field(
+        "plain", description="plain: each student trained for the whole proxy run; halving: students start with "
+        "min_steps and the best continue, rung by rung, to the proxy's steps (budget.trials then counts whole-run "
+        "equivalents: the search stops at budget.trials × the proxy's steps student-steps)")
+    min_steps: int = Field(30, gt=0, description="halving: proxy steps of the first rung (every student gets these)")
+    eta: int = Field(3, ge=2, description="halving: each rung is eta times the one below, and the best 1/eta of a "
+                     "rung's students continue to the next")
+
+
 class SamplerConfig(BaseModel):
     """Optuna sampler: TPE (multivariate), NSGA-II or random; all seeded from the study seed."""
 
@@ -162,6 +179,8 @@ class StudyConfig(BaseModel):
     constraints: Constraints = Field(Constraints(), description="hard limits: a student over any is never trained")
     latency: LatencySpec = Field(LatencySpec(), description="how latency is measured, when an objective or constraint uses it")
     budget: Budget = Field(Budget(), description="when the search stops")
+    search: SearchConfig = Field(SearchConfig(), description="how the budget is spread over students: plain or "
+                                 "successive halving")
     storage: str | None = Field(None, description="Optuna storage URL; default sqlite:///runs/kdnas.db")
     storage_heartbeat_s: int | None = Field(
         None, ge=0, description="trial heartbeat (s) for several drivers; default 30 on a server DB, off on SQLite; 0 off"
@@ -224,6 +243,13 @@ class StudyConfig(BaseModel):
     def _hint_needs_features(self) -> StudyConfig:
         if self.proxy.method in ("hint", "similarity") and self.teacher.name.count(":") and not self.teacher.feature_modules:
             raise ValueError(f"proxy.method '{self.proxy.method}' with a factory teacher needs teacher.feature_modules")
+        return self
+
+    @model_validator(mode="after")
+    def _halving_needs_a_run(self) -> StudyConfig:
+        if self.search.strategy == "halving" and self.proxy.method not in ("kd", "hint", "ce"):
+            raise ValueError(f"search.strategy halving continues a training run from rung to rung: it needs "
+                             f"proxy.method kd, hint or ce, not {self.proxy.method}")
         return self
 
     @property

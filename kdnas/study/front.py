@@ -1,4 +1,5 @@
-"""Trials of a study as a table, and the Pareto front of its feasible, trained trials."""
+"""Trials of a study as a table, and the Pareto front of its feasible, trained trials (with successive
+halving: those of the top rung)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,11 @@ def _score(ua: dict) -> float | None:
 
 
 def is_trained(t: FrozenTrial) -> bool:
-    """A complete trial whose student was trained: feasible, not a duplicate (status ok)."""
-    return t.state == TrialState.COMPLETE and t.user_attrs.get(R.STATUS) == R.STATUS_OK
+    """A complete trial whose student was trained for the whole proxy run: feasible, not a duplicate
+    (status ok), not a result of a rung below the top (successive halving), whose score no full-run
+    score can be compared with."""
+    return t.state == TrialState.COMPLETE and t.user_attrs.get(R.STATUS) == R.STATUS_OK \
+        and not t.user_attrs.get(R.BELOW_TOP)
 
 
 def front_trials(study: optuna.Study) -> list[FrozenTrial]:
@@ -59,9 +63,12 @@ def trials_frame_of(trials: Sequence[FrozenTrial]) -> pd.DataFrame:
             "train_s": metrics.get("train_s"), "reason": ua.get(R.REASON),
             "duplicate_of_arch": ua.get(R.STATUS) == R.STATUS_DUPLICATE, "trained": was_trained(t),
             "started": t.datetime_start, "finished": t.datetime_complete,
+            # successive halving: the rung's proxy steps, and whether that is short of the whole run
+            "rung_steps": ua.get(R.RUNG_STEPS), "below_top": bool(ua.get(R.BELOW_TOP)),
         })
     return pd.DataFrame(rows, columns=["trial", "state", "status", "arch", "val_acc", "score", "macs", "params", "latency_ms",
-                                       "wall_s", "train_s", "reason", "duplicate_of_arch", "trained", "started", "finished"])
+                                       "wall_s", "train_s", "reason", "duplicate_of_arch", "trained", "started", "finished",
+                                       "rung_steps", "below_top"])
 
 
 def front_frame(study: optuna.Study) -> pd.DataFrame:

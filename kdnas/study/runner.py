@@ -7,6 +7,10 @@ that many students are trained, and nothing trained is ever redone. The search a
 same failure repeats (`budget.max_failures` in a row) or when the space has no feasible new student
 left (`budget.advanced.max_useless_samples` samples in a row infeasible or already trained).
 
+With `search.strategy: halving` the budget counts student-steps instead (`budget.trials` whole
+proxy runs), each trial is one student at one rung, and promotions are queued just before an ask
+(`kdnas.study.halving_runner`); everything else is the same loop.
+
 Several drivers may share one study (a database server with heartbeats): the counts that
 decide whether to ask again are read from the storage each time, and a driver asks only while
 trained + running < budget, so together they fill the budget once.
@@ -33,9 +37,10 @@ from kdnas.execute import Executor, TrialTask
 from kdnas.study import records as R
 from kdnas.study.budget import holds_place, requeued, was_trained
 from kdnas.study.costs import Costs
+from kdnas.study.halving_runner import HalvingPlan, rung_of
 from kdnas.study.progress import Progress
 from kdnas.study.setup import SearchSetup
-from kdnas.study.storage import heartbeat_enabled, open_study, recover_orphans
+from kdnas.study.storage import heartbeat_enabled, open_study, recover_orphans, requeue_failed
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,7 @@ class SearchSummary:
 
     study_name: str
     trained: int  # students trained in the study (all drivers, all invocations): the budget's count
+    # (halving: whole proxy runs' worth of student-steps)
     failed_now: int
     evaluated_now: int
     recovered: tuple[int, ...]
@@ -82,26 +88,34 @@ NO_NEW_STUDENT = ("the space has no feasible new student left: the last {n} samp
                   "already trained or not buildable (budget.advanced.max_useless_samples)")
 
 
-def _over_budget(study: optuna.Study, number: int, budget: int) -> bool:
+Weight = Callable[[dict], int]  # what a trial takes of the budget, from its user attributes
+
+
+def _one(_attrs: dict) -> int:
+    return 1
+
+
+def _over_budget(study: optuna.Study, number: int, budget: int, weight: Weight = _one) -> bool:
     """Whether trial `number`, just asked, is one too many: trial numbers are handed out in order by
     the storage, so the trials numbered below it that hold a place (trained, or running) are the ones
     that came first. Two drivers that both counted one free place before asking both get a trial;
     this gives it to the one that asked first."""
     before = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.RUNNING))
-    return sum(1 for t in before if t.number < number and holds_place(t)) >= budget
+    return sum(weight(t.user_attrs) for t in before if t.number < number and holds_place(t)) >= budget
 
 
-def _snapshot(study: optuna.Study) -> tuple[int, int, dict[str, tuple[float, float, int]]]:
-    """From the storage: trained and running counts, and {arch: (score, accuracy, trial)} of the ones
-    trained successfully (the score is the first objective's value)."""
+def _snapshot(study: optuna.Study, weight: Weight = _one) -> tuple[int, int, dict[str, tuple[float, float, int]]]:
+    """From the storage: what the trained and the running trials take of the budget, and {arch: (score,
+    accuracy, trial)} of the ones trained successfully (the score is the first objective's value; with
+    halving, of the first rung, which a duplicate sample is told)."""
     trained = running = 0
     known: dict[str, tuple[float, float, int]] = {}
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.RUNNING)):
         if t.state == TrialState.RUNNING:
-            running += 1
+            running += weight(t.user_attrs)
         elif was_trained(t):
-            trained += 1
-            if t.user_attrs.get(R.STATUS) == R.STATUS_OK:
+            trained += weight(t.user_attrs)
+            if t.user_attrs.get(R.STATUS) == R.STATUS_OK and rung_of(t.user_attrs) == 0:
                 known.setdefault(t.user_attrs[R.ARCH], (t.values[0], t.user_attrs[R.VAL_ACC], t.number))
     return trained, running, known
 
@@ -173,6 +187,7 @@ class _Running:
     arch: Any  # an Arch or an NniSample: its str() is the canonical text
     costs: Costs
     t0: float
+    weight: int = 1  # what it takes of the budget (halving: the rung's student-steps)
     followers: list[tuple[optuna.Trial, Costs, float]] = field(default_factory=list)  # same arch, asked meanwhile
 
 
@@ -205,15 +220,20 @@ def run_search(
         enqueue_from_table(setup, study, verbose=progress)
     recovered = list(recover_orphans(study))
     several_drivers = heartbeat_enabled(study)
-    budget = cfg.budget.trials
-    trained, running, known = _snapshot(study)
+    plan = HalvingPlan.of(cfg, len(setup.ctx.x_train))
+    if plan is not None:
+        study.set_user_attr(R.STUDY_RUNGS, json.dumps(list(plan.steps)))
+    weight: Weight = plan.cost if plan else _one  # type: ignore[assignment]
+    budget = plan.budget(cfg.budget.trials) if plan else cfg.budget.trials
+    unit = plan.top if plan else 1  # the progress and the summary count whole proxy runs
+    trained, running, known = _snapshot(study, weight)
     failed_now = evaluated_now = 0
     streak: list[str] = []  # reasons of the failures in a row, since the last student trained
     useless = 0  # samples in a row that were infeasible or already trained (or being trained)
     t_start = time.monotonic()
     pending: dict[int, _Running] = {}  # by trial number, submitted to the executor
     by_arch: dict[str, _Running] = {}
-    bar = Progress(budget, trained, enabled=progress, study=study)
+    bar = Progress(budget // unit, trained // unit, enabled=progress, study=study)
     heart = _Heartbeat(study, study._storage.get_heartbeat_interval() if several_drivers else None)  # type: ignore[attr-defined]
     interrupt = _Interrupt(handle_sigint)
     stopped_by, stop_line = "budget", None
@@ -229,7 +249,7 @@ def run_search(
     def fail(trial: optuna.Trial, attrs: dict, reason: str | None) -> None:
         tell(trial, None, {**attrs, R.STATUS: R.STATUS_FAILED, R.REASON: reason}, TrialState.FAIL)
         if requeued(reason):  # not the student's fault: run it again on resume
-            study.enqueue_trial(trial.params, user_attrs={R.RETRY_OF: trial.number}, skip_if_exists=False)
+            requeue_failed(study, trial)
 
     def failed(reason: str | None) -> None:
         """One more failure of a student (not an interrupt): the search stops when it repeats."""
@@ -261,17 +281,31 @@ def run_search(
                     cancel_sent = True
             stopping = stopped_by != "budget"
             if not stopping and executor.outstanding < executor.capacity:
-                trained, running, known = _snapshot(study)  # other drivers may have added trials
+                trained, running, known = _snapshot(study, weight)  # other drivers may have added trials
             while not stopping and trained + running < budget and executor.outstanding < executor.capacity:
+                if plan is not None:  # a promotion goes first, queued only now: none is left over at the end
+                    plan.offer(study)
                 trial = study.ask()
-                if several_drivers and _over_budget(study, trial.number, budget):
+                if several_drivers and _over_budget(study, trial.number, budget, weight):
                     # another driver asked for the last place between our count and our ask
                     trial.set_user_attr(R.REASON, OVER_BUDGET)
                     study.tell(trial, state=TrialState.PRUNED)
-                    trained, running, known = _snapshot(study)
+                    trained, running, known = _snapshot(study, weight)
                     continue
+                rung = rung_of(trial.user_attrs)
+                if plan is not None and rung > 0:
+                    holder = plan.held_before(study.get_trials(deepcopy=False), trial.number,
+                                              trial.user_attrs[R.ARCH], rung)
+                    if holder is not None:  # another driver promoted the same student at the same moment
+                        trial.set_user_attr(R.REASON, f"promoted twice: trial {holder} holds this student's rung")
+                        study.tell(trial, state=TrialState.PRUNED)
+                        continue
+                elif plan is not None:
+                    for k, v in {**plan.marks(0), R.STUDENT: trial.user_attrs.get(R.STUDENT, trial.number)}.items():
+                        trial.set_user_attr(k, v)
                 heart.add(trial._trial_id)
-                running += 1
+                w = weight(trial.user_attrs)
+                running += w
                 arch = setup.space.suggest(trial)
                 # marks the architecture as fully sampled: only such an orphan is re-queued
                 trial.set_user_attr(R.ARCH, str(arch))
@@ -282,8 +316,8 @@ def run_search(
                     # not a training that failed: it counts toward the useless samples, not max_failures
                     fail(trial, {R.ARCH: str(arch)}, str(err))
                     sampled_useless()
-                    running -= 1
-                    bar.update(trained, "failed")
+                    running -= w
+                    bar.update(trained // unit, "failed")
                     stopping = stopped_by != "budget"
                     continue
                 for key, value in costs.violations(cfg.constraints).items():
@@ -293,17 +327,17 @@ def run_search(
                 reason = costs.reason(cfg.constraints)
                 if reason is not None:  # never trained: costs alone decide
                     tell(trial, lost, {**attrs, R.STATUS: R.STATUS_INFEASIBLE, R.REASON: reason}, TrialState.COMPLETE)
-                    running -= 1
-                    bar.update(trained, "infeasible")
+                    running -= w
+                    bar.update(trained // unit, "infeasible")
                     sampled_useless()
-                elif str(arch) in known:
+                elif rung == 0 and str(arch) in known:
                     score, acc, first = known[str(arch)]
                     tell(trial, objective_values(setup, score, costs),
                          {**attrs, R.STATUS: R.STATUS_DUPLICATE, R.VAL_ACC: acc, R.SCORE: score,
                           R.DUPLICATE_OF: first},
                          TrialState.COMPLETE)
-                    running -= 1
-                    bar.update(trained, "duplicate")
+                    running -= w
+                    bar.update(trained // unit, "duplicate")
                     sampled_useless()
                 else:
                     for k, v in attrs.items():
@@ -314,16 +348,17 @@ def run_search(
                         stopping = stopped_by != "budget"
                         continue
                     useless = 0
-                    job = _Running(trial, arch, costs, time.monotonic())
+                    job = _Running(trial, arch, costs, time.monotonic(), w)
                     pending[trial.number] = by_arch[str(arch)] = job
-                    executor.submit(TrialTask(trial.number, str(arch), cfg.seed + trial.number))
+                    executor.submit(plan.task(trial.number, str(arch), trial.user_attrs, cfg.seed) if plan
+                                    else TrialTask(trial.number, str(arch), cfg.seed + trial.number))
                     bar.running(len(pending))
                 stopping = stopped_by != "budget"
             if not pending:
                 if several_drivers and not stopping and trained < budget and running > 0:
                     time.sleep(_TICK_S * 2)  # other drivers' trials: wait for them, or for them to go stale
                     recovered += recover_orphans(study)
-                    trained, running, known = _snapshot(study)
+                    trained, running, known = _snapshot(study, weight)
                     continue
                 break
             for outcome in executor.wait(timeout=_TICK_S):
@@ -336,7 +371,8 @@ def run_search(
                 cancelled = not outcome.ok and requeued(outcome.reason)
                 if outcome.ok:
                     score = outcome.score
-                    known[outcome.arch] = (score, outcome.val_acc, trial.number)  # type: ignore[assignment]
+                    if rung_of(trial.user_attrs) == 0:
+                        known[outcome.arch] = (score, outcome.val_acc, trial.number)  # type: ignore[assignment]
                     tell(trial, objective_values(setup, score, costs),  # type: ignore[arg-type]
                          {**common, R.STATUS: R.STATUS_OK, R.TRAINED: True, R.VAL_ACC: outcome.val_acc, R.SCORE: score},
                          TrialState.COMPLETE)
@@ -346,8 +382,8 @@ def run_search(
                               R.DUPLICATE_OF: trial.number},
                              TrialState.COMPLETE)
                     streak.clear()
-                    trained += 1
-                    bar.update(trained, "ok", acc=outcome.val_acc)
+                    trained += job.weight
+                    bar.update(trained // unit, "ok", acc=outcome.val_acc)
                 else:
                     fail(trial, {**common, R.TRAINED: not cancelled}, outcome.reason)
                     if not cancelled:
@@ -356,13 +392,13 @@ def run_search(
                         fail(follower, {R.DUPLICATE_OF: trial.number},
                              outcome.reason if cancelled
                              else f"same architecture as trial {trial.number}, which failed: {outcome.reason}")
-                    trained += not cancelled
-                    bar.update(trained, "failed")
-                running -= 1 + len(job.followers)
+                    trained += 0 if cancelled else job.weight
+                    bar.update(trained // unit, "failed")
+                running -= job.weight + sum(weight(f.user_attrs) for f, _, _ in job.followers)
                 bar.running(len(pending))
     finally:
         interrupt.restore()
         heart.close()
         bar.close()
         executor.shutdown()
-    return SearchSummary(cfg.name, trained, failed_now, evaluated_now, tuple(recovered), stopped_by, stop_line)
+    return SearchSummary(cfg.name, trained // unit, failed_now, evaluated_now, tuple(recovered), stopped_by, stop_line)

@@ -206,7 +206,7 @@ def load_existing(url: str, name: str) -> optuna.Study:
     return optuna.load_study(study_name=name, storage=url)
 
 
-def requeue_failed(study: optuna.Study, trial: FrozenTrial) -> None:
+def requeue_failed(study: optuna.Study, trial: FrozenTrial | optuna.Trial) -> None:
     """Queue the architecture of a failed trial again (Optuna's stale-trial callback).
 
     Only a trial whose architecture was fully sampled (its ``arch`` attribute is set after the
@@ -214,7 +214,10 @@ def requeue_failed(study: optuna.Study, trial: FrozenTrial) -> None:
     parameter set, and enqueueing that would let the sampler fill in a different architecture.
     """
     if trial.params and R.ARCH in trial.user_attrs:
-        study.enqueue_trial(trial.params, user_attrs={R.RETRY_OF: trial.number}, skip_if_exists=False)
+        # a rung of successive halving is retried as the same student at the same rung
+        rung = {k: trial.user_attrs[k] for k in (R.ARCH, *R.RUNG_ATTRS) if k in trial.user_attrs} \
+            if R.RUNG in trial.user_attrs else {}
+        study.enqueue_trial(trial.params, user_attrs={R.RETRY_OF: trial.number, **rung}, skip_if_exists=False)
 
 
 def recover_orphans(study: optuna.Study) -> list[int]:

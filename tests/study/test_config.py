@@ -103,3 +103,14 @@ def test_device_defaults_to_auto_and_is_stored_as_written(tmp_path: Path) -> Non
     assert cfg.device == "auto" and cfg.resolved()["device"] == "auto"  # resolved per run, not per study
     assert "device" not in cfg.resolved()["executor"]
     assert load_study_config(write_study(tmp_path, "gpu.yaml", device="CUDA:1")).resolved()["device"] == "cuda:1"
+
+
+def test_search_strategy_defaults_to_plain_and_halving_needs_a_training_proxy(tmp_path: Path) -> None:
+    assert load_study_config(write_study(tmp_path)).search.strategy == "plain"
+    cfg = load_study_config(write_study(tmp_path, search={"strategy": "halving", "min_steps": 5, "eta": 2}))
+    assert (cfg.search.strategy, cfg.search.min_steps, cfg.search.eta) == ("halving", 5, 2)
+    with pytest.raises(ConfigError, match="eta"):
+        load_study_config(write_study(tmp_path, search={"strategy": "halving", "eta": 1}))
+    with pytest.raises(ConfigError, match="needs proxy.method kd, hint or ce"):
+        load_study_config(write_study(tmp_path, search={"strategy": "halving"},
+                                      proxy={"method": "similarity", "batch_size": 64}))

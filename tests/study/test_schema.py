@@ -45,11 +45,29 @@ def test_a_version_1_config_is_migrated_in_order_with_a_line_per_change() -> Non
     assert "score" not in out["proxy"] and "score" not in out["proxy"]["blockwise"]
     assert notes == ["proxy.bn_recalibration absent -> 0", "proxy.score absent -> accuracy",
                      "proxy.blockwise.score absent -> loss", "objectives[0] accuracy -> score",
-                     "moved proxy.score, proxy.bn_recalibration, proxy.blockwise.score under their section's 'advanced'"]
+                     "moved proxy.score, proxy.bn_recalibration, proxy.blockwise.score under their section's 'advanced'",
+                     "search absent -> {'strategy': 'plain', 'min_steps': 30, 'eta': 3}"]
     assert "schema_version" not in V1
     assert migrate(out) == (out, [])  # a current config is left as it is
     assert migrate({}) == ({}, [])  # a study made without kdnas has no config to migrate
     assert all(callable(step) for step in MIGRATIONS_1_TO_2)
+
+
+def test_a_version_3_study_reads_as_the_plain_strategy() -> None:
+    from kdnas.study.schema import MIGRATIONS_3_TO_4
+
+    v3 = {"name": "s", "schema_version": 3, "objectives": ["score", "macs"], "proxy": {"method": "kd", "steps": 5}}
+    out, notes = migrate(v3)
+    assert out["search"] == {"strategy": "plain", "min_steps": 30, "eta": 3}
+    assert notes == ["search absent -> {'strategy': 'plain', 'min_steps': 30, 'eta': 3}"]
+    assert "search" not in v3  # pure
+    # the filled section is exactly what today's default resolves to, so such a study resumes
+    from kdnas.study.config import SearchConfig
+
+    assert out["search"] == SearchConfig().model_dump(mode="json")
+    halving = {**v3, "schema_version": 4, "search": {"strategy": "halving", "min_steps": 10, "eta": 2}}
+    assert migrate(halving) == (halving, [])  # a stored search section is left as it is
+    assert len(MIGRATIONS_3_TO_4) >= 1
 
 
 def _fixture(tmp: Path, teacher_ckpt: Path, monkeypatch: pytest.MonkeyPatch, **over) -> dict:

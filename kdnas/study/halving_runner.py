@@ -1,0 +1,141 @@
+"""Successive halving in the search loop: one Optuna trial per (student, rung), promotions as
+enqueued trials, the budget in student-steps.
+
+A student sampled by the sampler is trained to the first rung (`search.min_steps`); a student the
+promotion rule (`kdnas.study.halving`) picks is promoted by enqueueing a trial with its parameters
+and the attributes `rung`, `promoted_from` and `student`, which the next `ask` pops and the
+executor runs as a continuation of the saved state (`kdnas.distill.resumable`). Every trial is
+COMPLETE with its own rung's values, so the samplers learn from every student evaluated; the
+front, the reports and `retrain --front` read the top rung's results only (`below_top`).
+
+The storage decides everything, so several drivers and a killed driver behave: a promotion is
+enqueued only just before an `ask` (no queue left behind when the budget ends); two drivers that
+enqueue the same promotion at once both get a trial, and the one numbered higher gives its place
+back (the rule `_over_budget` uses for the last budget place); a driver killed mid-rung leaves an
+orphan that the next driver re-queues with its rung attributes, and its state file, if the rung was
+trained before the kill, is only evaluated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from kdnas.execute import TrialTask
+from kdnas.paths import runs_dir
+from kdnas.study import records as R
+from kdnas.study.budget import requeued
+from kdnas.study.halving import promotable, rungs
+
+if TYPE_CHECKING:
+    from kdnas.study.config import StudyConfig
+
+# States of the trials that hold a (student, rung): waiting to start, running, or finished (a failed
+# training too: it is not promoted again). A PRUNED trial gave its place back.
+_HOLDING = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE, TrialState.FAIL)
+
+
+def state_file(folder: Path, arch: str, student: int) -> Path:
+    """The student's state file in the study's state folder, named by its architecture's hash and the
+    trial that sampled it (two drivers that sample one architecture at once train two students)."""
+    return folder / f"{hashlib.sha256(arch.encode()).hexdigest()[:24]}-{student}.pt"
+
+
+def rung_of(attrs: Mapping[str, Any]) -> int:
+    """A trial's rung index (0 for a plain study's trials and for a sample not yet marked)."""
+    return int(attrs.get(R.RUNG, 0))
+
+
+@dataclass(frozen=True)
+class HalvingPlan:
+    """The rungs of a halving study and what the search loop asks of them."""
+
+    steps: tuple[int, ...]  # proxy steps at each rung; the last is the whole proxy run
+    eta: int
+    states: Path  # the study's folder of student states (shared by every worker)
+
+    @classmethod
+    def of(cls, cfg: StudyConfig, n_train: int) -> HalvingPlan | None:
+        """The plan of a study config (None for the plain strategy)."""
+        if cfg.search.strategy != "halving":
+            return None
+        top = cfg.proxy.total_steps(n_train)
+        return cls(tuple(rungs(cfg.search.min_steps, cfg.search.eta, top)), cfg.search.eta,
+                   (runs_dir() / "states" / cfg.name).resolve())
+
+    @property
+    def top(self) -> int:
+        """Steps of the whole proxy run: the top rung."""
+        return self.steps[-1]
+
+    def budget(self, trials: int) -> int:
+        """The search's budget in student-steps: `budget.trials` whole proxy runs."""
+        return trials * self.top
+
+    def cost(self, attrs: Mapping[str, Any]) -> int:
+        """Student-steps a trial of this rung trains: the rung's steps less the rung below's."""
+        r = rung_of(attrs)
+        return self.steps[r] - (self.steps[r - 1] if r else 0)
+
+    def marks(self, rung: int) -> dict[str, Any]:
+        """The attributes every trial of `rung` carries."""
+        return {R.RUNG: rung, R.RUNG_STEPS: self.steps[rung], R.BELOW_TOP: rung < len(self.steps) - 1}
+
+    def task(self, number: int, arch: str, attrs: Mapping[str, Any], seed: int) -> TrialTask:
+        """The executor's task for trial `number` at its rung; the student's seed is the study's seed
+        plus the number of the trial that sampled it, at every rung."""
+        r = rung_of(attrs)
+        student = int(attrs.get(R.STUDENT, number))
+        return TrialTask(number, arch, seed + student, rung_steps=self.steps[r],
+                         resume_from=self.steps[r - 1] if r else 0, state_path=str(state_file(self.states, arch, student)))
+
+    def next_promotion(self, trials: Sequence[FrozenTrial]) -> tuple[FrozenTrial, int] | None:
+        """The student to promote now, if any: its trial at rung r and r + 1. Higher rungs first
+        (ASHA: the students closest to a whole run finish first), best first within a rung."""
+        held = {(t.user_attrs.get(R.ARCH), rung_of(t.user_attrs)) for t in trials
+                if t.state in _HOLDING and not _gave_back(t)}
+        ok = [t for t in trials if t.state == TrialState.COMPLETE and t.user_attrs.get(R.STATUS) == R.STATUS_OK]
+        for r in range(len(self.steps) - 2, -1, -1):
+            at_rung = {t.user_attrs[R.ARCH]: t for t in ok if rung_of(t.user_attrs) == r}
+            done = {a for a in at_rung if (a, r + 1) in held}
+            for arch in promotable({a: tuple(t.values) for a, t in at_rung.items()}, done, self.eta):
+                return at_rung[arch], r + 1
+        return None
+
+    def offer(self, study: optuna.Study) -> None:
+        """Queue the best promotion for the `ask` that follows, unless a trial is queued already (a
+        re-queued one, or another driver's promotion): that one goes first, and this driver's
+        promotion, queued behind it, could be left waiting when the budget ends."""
+        trials = study.get_trials(deepcopy=False)
+        if any(t.state == TrialState.WAITING for t in trials):
+            return
+        promotion = self.next_promotion(trials)
+        if promotion is not None:
+            self.enqueue(study, *promotion)
+
+    def enqueue(self, study: optuna.Study, source: FrozenTrial, rung: int) -> None:
+        """Queue `source`'s student for `rung`: its parameters, and what says which state it continues."""
+        arch = source.user_attrs[R.ARCH]
+        study.enqueue_trial(source.params, skip_if_exists=False, user_attrs={
+            R.ARCH: arch, **self.marks(rung), R.PROMOTED_FROM: source.number,
+            R.STUDENT: int(source.user_attrs.get(R.STUDENT, source.number))})
+
+    def held_before(self, trials: Sequence[FrozenTrial], number: int, arch: str, rung: int) -> int | None:
+        """The trial numbered below `number` that already holds `arch` at `rung` (waiting, running or
+        finished), when two drivers promoted the same student at once; None when `number` is first."""
+        for t in trials:
+            if (t.number < number and t.state in _HOLDING and t.user_attrs.get(R.ARCH) == arch
+                    and rung_of(t.user_attrs) == rung and not _gave_back(t)):
+                return t.number
+        return None
+
+
+def _gave_back(t: FrozenTrial) -> bool:
+    """A trial stopped by an interrupt holds nothing: its retry does (when it was re-queued)."""
+    return t.state == TrialState.FAIL and requeued(t.user_attrs.get(R.REASON))
