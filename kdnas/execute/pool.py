@@ -13,6 +13,10 @@ host memory, a crash in a kernel) fails the trial it held with the reason and is
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from multiprocessing import connection
 from multiprocessing.connection import Connection
@@ -40,6 +44,10 @@ def _serve(packed: PackedContext, device: str, memory_fraction: float | None, co
     """A worker process: pin to `device`, hold the context there, evaluate tasks until told to stop."""
     import torch
 
+    # Ctrl-C reaches the whole process group: the driver decides whether running trials finish or
+    # are cancelled (`executor.cancel_running_on_interrupt`), so a worker must not die of it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     if device.startswith("cuda"):
         torch.cuda.set_device(device)
         if memory_fraction is not None:  # this worker's share: its out-of-memory error is its own
@@ -51,6 +59,21 @@ def _serve(packed: PackedContext, device: str, memory_fraction: float | None, co
             return
         out = evaluate(task, ctx)
         conn.send(replace(out, where={**out.where, "executor": "local", "worker": str(slot)}))
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored while a worker is started: the child inherits that (across exec too), so a
+    Ctrl-C while it is still importing does not kill it either (the main thread only: elsewhere
+    Python cannot set handlers, and the worker ignores it once running)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @dataclass
@@ -111,7 +134,8 @@ class LocalPool(Executor):
         mine, theirs = self._mp.Pipe()
         proc = self._mp.Process(target=_serve, args=(self._packed, device, self.memory_fraction, theirs, slot),
                                 name=f"kdnas-worker-{slot}", daemon=True)
-        proc.start()
+        with _sigint_ignored():
+            proc.start()
         theirs.close()  # the worker's end lives in the worker: its death closes the pipe
         return _Worker(proc, mine, device)
 

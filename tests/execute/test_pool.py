@@ -72,6 +72,8 @@ def test_two_workers_hold_the_data_once_and_a_dead_worker_fails_only_its_trial(m
         assert dead.number == 4 and not dead.ok and dead.reason == "worker died (exit code -9)"
         assert pool.capacity == 2 and pool.pids() != pids  # replaced
         pool.submit(TrialTask(5, arch_text, 5))
+        busy = next(w for w in pool._workers if w.task is not None)
+        os.kill(busy.process.pid, signal.SIGINT)  # Ctrl-C in a terminal: the driver decides, the worker goes on
         (after,) = _collect(pool, 1).values()
         assert after.ok, after.reason
     finally:
