@@ -53,7 +53,7 @@ DATA="$ROOT/.gpu-data/cifar10"
     || { echo "no CIFAR-10: run benchmarks/gpu_prepare.sh" >&2; exit 1; }
 
 if [ "$DEVICE" = cpu ]; then  # the rehearsal: the same parts, sized for a small CPU
-    STEPS=10 TEACHER_EPOCHS=1 MAX_TRAIN=600 MAX_VAL=200 N_STUDENTS=4 WORKERS=1,2,4
+    STEPS=5 TEACHER_EPOCHS=1 MAX_TRAIN=400 MAX_VAL=100 N_STUDENTS=2 WORKERS=1,2,4
 else
     STEPS=100 TEACHER_EPOCHS=15 MAX_TRAIN=4500 MAX_VAL=500 N_STUDENTS=24 WORKERS=1,2,4
 fi

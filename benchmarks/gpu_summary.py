@@ -48,8 +48,9 @@ def retrain_figures(work: Path) -> dict:
     if not cards:
         return {"error": "no model card written"}
     card = json.loads(cards[0].read_text())
-    keep = ("arch", "test_acc", "val_acc", "onnx_max_abs_diff", "device", "epochs", "kind")
+    keep = ("arch", "val_acc", "onnx_max_abs_diff", "device", "epochs", "kind")
     out = {k: card[k] for k in keep if k in card}
+    out["test_acc"] = card.get("test_acc_kd") if card.get("kind", "kd") == "kd" else card.get("test_acc_nokd")
     recipe = card.get("recipe") or {}
     out["amp"] = recipe.get("amp")
     out["epochs"] = out.get("epochs", recipe.get("epochs"))
