@@ -13,7 +13,7 @@
 #       parity checked (`kdnas retrain --top 1 --epochs 2 --export`).
 # OUTDIR receives gpu-check.md (the summary), gpu-check.json, students.json, logs.txt and the
 # report's table (at most 8 files: what the device tool brings back). Exit status 0 when every part
-# is as expected.
+# is as expected. LIMIT_S (default 450) bounds the parts together: each is stopped (exit 124) past it.
 #
 # The GPU machine (docs/gpu.md) has Python 3.12 and torch with CUDA but no optuna, pydantic or thop:
 # `bash benchmarks/gpu_prepare.sh`, run beforehand where a registry is reachable, puts their wheels
@@ -55,7 +55,7 @@ DATA="$ROOT/.gpu-data/cifar10"
 if [ "$DEVICE" = cpu ]; then  # the rehearsal: the same parts, sized for a small CPU
     STEPS=5 TEACHER_EPOCHS=1 MAX_TRAIN=400 MAX_VAL=100 N_STUDENTS=2 WORKERS=1,2,4
 else
-    STEPS=100 TEACHER_EPOCHS=15 MAX_TRAIN=4500 MAX_VAL=500 N_STUDENTS=24 WORKERS=1,2,4
+    STEPS=100 TEACHER_EPOCHS=10 MAX_TRAIN=4500 MAX_VAL=500 N_STUDENTS=16 WORKERS=1,2,4
 fi
 STUDY="$WORK/gpu-check.yaml"
 cat >"$STUDY" <<YAML
@@ -74,24 +74,28 @@ YAML
 
 ROWS=()
 FAILED=0
-# step NAME COMMAND...: run it, append its output to the log, record wall seconds and exit status.
+DEADLINE=$(( T_START + ${LIMIT_S:-450} ))  # 7.5 minutes for the parts, the rest for the summary
+# step NAME COMMAND...: run it (stopped at the deadline: exit 124), append its output to the log,
+# record wall seconds and exit status.
 step() {
     local name=$1; shift
-    local t0 rc
+    local t0 rc left
     t0=$(date +%s.%N)
-    echo "=== $name: $*" >>"$LOG"
-    "$@" >>"$LOG" 2>&1
+    left=$(( DEADLINE - $(date +%s) ))
+    [ "$left" -gt 0 ] || left=1
+    echo "=== $name: $* (at most ${left} s)" >>"$LOG"
+    timeout "$left" "$@" >>"$LOG" 2>&1
     rc=$?
     ROWS+=("$name $rc $(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $t0 }")")
     [ "$rc" = 0 ] || FAILED=1
 }
-kdnas() { "$PY" -m kdnas.cli "$@"; }
+KDNAS=("$PY" -m kdnas.cli)
 
-step a-search kdnas search "$STUDY" --no-progress
-step a-report kdnas report "$STUDY"
+step a-search "${KDNAS[@]}" search "$STUDY" --no-progress
+step a-report "${KDNAS[@]}" report "$STUDY"
 step b-c-students "$PY" -m benchmarks.gpu_students "$STUDY" --workers "$WORKERS" --trials "$N_STUDENTS" \
     --json "$OUTDIR/students.json"
-step d-retrain kdnas retrain "$STUDY" --top 1 --epochs 2 --export
+step d-retrain "${KDNAS[@]}" retrain "$STUDY" --top 1 --epochs 2 --export
 cp "$WORK"/reports/gpu-check/pareto.csv "$OUTDIR/report-pareto.csv" 2>/dev/null || echo "no report table" >>"$LOG"
 
 ARGS=()
