@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kdnas.errors import UserError
@@ -104,3 +106,46 @@ def describe_device(device: torch.device | str) -> str:
     if device.type == "cuda" and torch.cuda.is_available():
         return f"{device} ({torch.cuda.get_device_name(device)})"
     return str(device)
+
+
+@dataclass(frozen=True)
+class Acceleration:
+    """How runs use a GPU, beside where they run: bfloat16 autocast (`amp`, on by default, as
+    retraining's `RetrainRecipe.amp`), the channels-last memory layout and cuDNN's autotuner.
+    Each changes rounding or speed, never the experiment, and each is ignored off CUDA, so the CPU
+    path is the same float32 code whatever is set."""
+
+    amp: bool = True
+    channels_last: bool = False
+    cudnn_benchmark: bool = False
+
+    def autocast(self, device: torch.device | str) -> AbstractContextManager[object]:
+        """The autocast context of a forward (and its loss) on `device`: bfloat16 on CUDA when
+        `amp`, nothing otherwise."""
+        return autocast(device, self.amp)
+
+    def layout(self, device: torch.device | str) -> torch.memory_format | None:
+        """The memory format a model and its batches take on `device`: channels-last on CUDA when
+        set, else None (leave them as they are)."""
+        import torch
+
+        return torch.channels_last if self.channels_last and _is_cuda(device) else None
+
+    def apply(self, device: torch.device | str) -> None:
+        """Set the process-wide switches for `device` (cuDNN's autotuner on CUDA when set)."""
+        import torch
+
+        if _is_cuda(device):
+            torch.backends.cudnn.benchmark = self.cudnn_benchmark
+
+
+def _is_cuda(device: torch.device | str) -> bool:
+    return str(device).startswith("cuda")
+
+
+def autocast(device: torch.device | str, amp: bool) -> AbstractContextManager[object]:
+    """bfloat16 autocast on CUDA when `amp` (no loss scaling needed), a no-op context elsewhere:
+    the one mixed-precision convention of proxy runs, the teacher cache, block and full training."""
+    import torch
+
+    return torch.autocast("cuda", dtype=torch.bfloat16) if amp and _is_cuda(device) else nullcontext()

@@ -35,6 +35,7 @@ from torch import nn
 
 from kdnas.blockwise.plan import HEAD, STEM, Block, BlockPlan
 from kdnas.claims import obtain
+from kdnas.device import autocast
 from kdnas.distill.loop import NonFiniteLoss, StepLoop, random_batches
 from kdnas.distill.losses import hint_adapter, kd_loss
 from kdnas.distill.optim import make_optimizer, warmup_cosine
@@ -151,10 +152,11 @@ def _loss(block: Block, out: torch.Tensor, target: torch.Tensor, var: float) -> 
 
 
 def train_block(block: Block, train: StageIO, val: StageIO, spec: BlockwiseSpec, *, seed: int,
-                num_classes: int, device: str = "cpu", keep: Path | None = None) -> dict:
+                num_classes: int, device: str = "cpu", keep: Path | None = None, amp: bool = True) -> dict:
     """Train one block for `spec.steps` and measure its loss on `val`; returns the record cached.
     With `keep`, the trained weights are saved there too (the record then names the file), so a
-    student can later be stitched from its blocks (`kdnas.blockwise.stitch`)."""
+    student can later be stitched from its blocks (`kdnas.blockwise.stitch`). `amp`: bfloat16
+    autocast on CUDA (`kdnas.device.autocast`)."""
     x_tr, y_tr = train.block_io(block.group)
     x_va, y_va = val.block_io(block.group)
     c_in, c_out = int(x_tr.shape[1]), int(y_tr.shape[1]) if y_tr.dim() == 4 else num_classes
@@ -173,7 +175,8 @@ def train_block(block: Block, train: StageIO, val: StageIO, spec: BlockwiseSpec,
 
     def batch_loss(idx: torch.Tensor, _step: int) -> dict[str, torch.Tensor]:
         idx = idx.to(device)
-        return {"loss": _loss(block, model(x_dev[idx].float()), y_dev[idx], var_tr)}
+        with autocast(device, amp):
+            return {"loss": _loss(block, model(x_dev[idx].float()), y_dev[idx], var_tr)}
 
     t0 = time.perf_counter()
     try:
@@ -330,6 +333,7 @@ def build_block_table(
     device: str = "cpu",
     verbose: bool = False,
     need: tuple[str, ...] = (),
+    amp: bool = True,
 ) -> BlockTable:
     """Train (or load from the cache) every block of `plan`; the teacher runs once per build, and
     not at all when every block is cached. A cached result lacking a field of `need` (or the
@@ -369,7 +373,7 @@ def build_block_table(
             def trainer(block: Block, path: Path):  # noqa: ANN202
                 # the weights are kept beside the record (for `kdnas.blockwise.stitch`)
                 return lambda: train_block(block, train_io, val_io, spec, seed=seed, num_classes=num_classes,
-                                           device=device, keep=path.with_suffix(".pt"))
+                                           device=device, keep=path.with_suffix(".pt"), amp=amp)
 
             # a block another builder is training (a claim, see kdnas.claims) is skipped at first and
             # waited for at the end

@@ -35,19 +35,20 @@ class NonFiniteLoss(TrialFailure):
 def shuffled_batches(n: int, batch_size: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
     """Epochs of `n // batch_size` batches without replacement, a fresh permutation each (the tail
     that does not fill a batch is left out). Lazy: an epoch's permutation is drawn when its first
-    batch is, so a generator state saved between epochs resumes the same stream."""
+    batch is, so a generator state saved between epochs resumes the same stream. The indices are
+    drawn on the generator's device, so a CUDA generator gives batches that need no copy."""
     bs = min(batch_size, n)
     while True:
-        perm = torch.randperm(n, generator=gen)
+        perm = torch.randperm(n, generator=gen, device=gen.device)
         for pos in range(0, n - bs + 1, bs):
             yield perm[pos : pos + bs]
 
 
 def random_batches(n: int, batch_size: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
-    """Batches drawn with replacement, independently at every step."""
+    """Batches drawn with replacement, independently at every step, on the generator's device."""
     bs = min(batch_size, n)
     while True:
-        yield torch.randint(0, n, (bs,), generator=gen)
+        yield torch.randint(0, n, (bs,), generator=gen, device=gen.device)
 
 
 @dataclass(frozen=True)

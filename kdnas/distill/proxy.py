@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from kdnas.device import Acceleration
 from kdnas.distill.bn_recal import recalibrate_bn
 from kdnas.distill.evaluate import accuracy_and_loss
 from kdnas.distill.loop import BatchLoss, StepLoop, Steps, shuffled_batches
@@ -79,15 +80,20 @@ def hint_adapters(pairs: list[HintPair]) -> nn.ModuleList:
     return nn.ModuleList(hint_adapter(p.student_channels, p.teacher_channels) for p in pairs)
 
 
-def proxy_loop(trained: nn.Module, spec: ProxySpec, n_train: int, seed: int, loss: BatchLoss) -> StepLoop:
+def proxy_loop(trained: nn.Module, spec: ProxySpec, n_train: int, seed: int, loss: BatchLoss, *,
+               device: str = "cpu") -> StepLoop:
     """The short run's steps around a batch's `loss`: the spec's optimizer over `trained`, warm-up
-    then cosine over `spec.total_steps`, shuffled batches drawn from a generator seeded `seed`."""
+    then cosine over `spec.total_steps`, shuffled batches drawn from a generator seeded `seed`.
+
+    The generator lives on `device`, so the batch indices are drawn where the data is and index it
+    without a copy per step (on the CPU: the same draws as ever)."""
     total = spec.total_steps(n_train)
     opt = make_optimizer(trained, spec.optimizer, spec.lr, spec.advanced.momentum,
                          spec.advanced.weight_decay)
     warmup = min(total // 10, 100)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, total, warmup))
-    return StepLoop(loss, shuffled_batches(n_train, spec.batch_size, torch.Generator().manual_seed(seed)), opt, sched)
+    gen = torch.Generator(device=torch.device(device)).manual_seed(seed)
+    return StepLoop(loss, shuffled_batches(n_train, spec.batch_size, gen), opt, sched)
 
 
 def run_proxy(
@@ -102,15 +108,21 @@ def run_proxy(
     seed: int,
     hints: list[HintPair] | None = None,
     device: str = "cpu",
+    accel: Acceleration | None = None,
 ) -> ProxyResult:
     """Train `student` for the spec's budget on `device` and score it on the validation split.
 
-    The training tensors (and the teacher's outputs) move to `device` once, for the whole run.
+    The training tensors (and the teacher's outputs) move to `device` once, for the whole run; a
+    worker that holds them there already (`kdnas.execute.resident`) passes them and nothing moves.
+    `accel`: autocast and layout on CUDA (default `Acceleration()`: bfloat16 autocast there).
     Raises `TrialFailure` when the loss becomes non-finite (the trial fails, the search goes on).
     """
-    student, steps, train_s = short_run(student, x_train, y_train, teacher, spec, seed=seed, hints=hints, device=device)
+    accel = accel or Acceleration()
+    student, steps, train_s = short_run(student, x_train, y_train, teacher, spec, seed=seed, hints=hints, device=device,
+                                        accel=accel)
     t1 = time.perf_counter()
-    acc, val_loss = proxy_eval(student, x_train, x_val, y_val, spec, seed)
+    with accel.autocast(device):
+        acc, val_loss = proxy_eval(student, x_train, x_val, y_val, spec, seed)
     return result_of(steps, acc, val_loss, train_s, time.perf_counter() - t1)
 
 
@@ -126,35 +138,43 @@ def short_run(
     device: str = "cpu",
     until: int | None = None,
     resume: Callable[[nn.Module, StepLoop], None] | None = None,
+    accel: Acceleration | None = None,
 ) -> tuple[nn.Module, Steps, float]:
     """The training of `run_proxy` alone: `student` moved to `device` and trained for the spec's
-    budget (`spec.method` kd, hint or ce), its steps and their seconds.
+    budget (`spec.method` kd, hint or ce), its steps and their seconds. Nothing is copied per step:
+    the batch indices are drawn on `device` and gather rows of tensors already there.
 
     A run taken in parts (successive halving, `kdnas.distill.resumable`) stops at step `until` and
     passes `resume` the trained modules (student and hint adapters) and the loop before any step,
     to restore a saved state into them; the schedule's horizon stays the spec's budget."""
+    accel = accel or Acceleration()
+    accel.apply(device)
+    layout = accel.layout(device)
     torch.manual_seed(seed)
     hints = list(hints or []) if spec.method == "hint" else []
     if spec.method != "ce" and teacher is None:
         raise ValueError(f"proxy method '{spec.method}' needs teacher outputs")
     student = student.to(device).train()
     adapters = hint_adapters(hints).to(device)
+    if layout is not None:
+        student, adapters = student.to(memory_format=layout), adapters.to(memory_format=layout)
+    # no-ops for tensors already on `device` (a worker's resident context, or any CPU tensor)
     x, y = x_train.to(device), y_train.to(device)
     t_logits = None if spec.method == "ce" else teacher.logits.to(device)  # type: ignore[union-attr]
     t_feats = [teacher.features[p.teacher_stage].to(device) for p in hints]  # type: ignore[union-attr]
     alpha = spec.alpha if spec.method != "ce" else 0.0
 
     def batch_loss(idx: torch.Tensor, _step: int) -> dict[str, torch.Tensor]:
-        idx = idx.to(device)
-        with FeatureTaps(student, [p.student_module for p in hints]) as taps:
-            out = student(x[idx])
-        terms = kd_objective(out, y[idx], None if t_logits is None else t_logits[idx], spec.temperature, alpha)
-        for adapter, pair, feat, t_feat in zip(adapters, hints, taps.features, t_feats):
-            terms[f"hint{pair.teacher_stage}"] = spec.hint_weight * hint_loss(adapter(feat), t_feat[idx])
+        xb = x[idx] if layout is None else x[idx].contiguous(memory_format=layout)
+        with accel.autocast(device), FeatureTaps(student, [p.student_module for p in hints]) as taps:
+            out = student(xb)
+            terms = kd_objective(out, y[idx], None if t_logits is None else t_logits[idx], spec.temperature, alpha)
+            for adapter, pair, feat, t_feat in zip(adapters, hints, taps.features, t_feats):
+                terms[f"hint{pair.teacher_stage}"] = spec.hint_weight * hint_loss(adapter(feat), t_feat[idx])
         return terms
 
     trained = nn.ModuleList([student, adapters])
-    loop = proxy_loop(trained, spec, len(x_train), seed, batch_loss)
+    loop = proxy_loop(trained, spec, len(x_train), seed, batch_loss, device=device)
     if resume is not None:
         resume(trained, loop)
     t0 = time.perf_counter()

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from kdnas.device import Acceleration
 from kdnas.distill.loop import StepLoop, Steps
 from kdnas.distill.proxy import HintPair, ProxyResult, proxy_eval, result_of, short_run
 from kdnas.distill.spec import ProxySpec
@@ -63,6 +64,7 @@ def run_rung(
     stop: int,
     hints: list[HintPair] | None = None,
     device: str = "cpu",
+    accel: Acceleration | None = None,
 ) -> ProxyResult:
     """Take `arch`'s proxy run from step `start` (0, or the rung below's steps) to step `stop`, save
     its state to `state_path`, and score it there.
@@ -96,7 +98,7 @@ def run_rung(
         history.terms.update({k: list(v) for k, v in state["terms"].items()})
 
     student, steps, train_s = short_run(student, x_train, y_train, teacher, spec, seed=seed, hints=hints,
-                                        device=device, until=stop, resume=restore)
+                                        device=device, until=stop, resume=restore, accel=accel)
     history.losses.extend(steps.losses)
     for k, values in steps.terms.items():
         history.terms.setdefault(k, []).extend(values)
@@ -109,5 +111,6 @@ def run_rung(
             "rng": rng_state(torch.Generator()), "losses": history.losses, "terms": history.terms,
         })
     t1 = time.perf_counter()
-    acc, val_loss = proxy_eval(student, x_train, x_val, y_val, spec, seed)  # after the save: see above
+    with (accel or Acceleration()).autocast(device):  # scored as `run_proxy` scores
+        acc, val_loss = proxy_eval(student, x_train, x_val, y_val, spec, seed)  # after the save: see above
     return result_of(history, acc, val_loss, train_s, time.perf_counter() - t1)

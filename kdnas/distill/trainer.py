@@ -32,6 +32,7 @@ from kdnas.distill.loop import StepLoop, shuffled_batches
 from kdnas.distill.optim import make_optimizer, warmup_cosine, warmup_step
 from kdnas.distill.spec import DistillSpec, RetrainRecipe, TrainRecipe
 from kdnas.distill.state import check_meta, fit_problem, load_state, rng_state, save_state, set_rng_state
+from kdnas.device import autocast
 from kdnas.errors import CheckpointError
 
 
@@ -130,7 +131,7 @@ def train(
         warmup = int(recipe.warmup_epochs * steps_per_epoch)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(recipe, total, warmup))
         pad = recipe.crop_pad if recipe.crop_pad is not None else max(1, data.input_shape[1] // 8)
-        use_amp = isinstance(recipe, RetrainRecipe) and recipe.amp and torch.device(device).type == "cuda"
+        use_amp = isinstance(recipe, RetrainRecipe) and recipe.amp
         meta = run_meta(recipe, distill, seed, arch or type(model).__name__)
         start, step, history = 0, 0, []
         if checkpoint is not None and Path(checkpoint).is_file():
@@ -148,8 +149,7 @@ def train(
             if recipe.augment:
                 xb = random_crop_flip(xb, pad, data.flip_ok, generator=None)
             epoch, b = divmod(at, steps_per_epoch)
-            amp = torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext()
-            with amp:
+            with autocast(device, use_amp):
                 return distiller(xb, yb, epoch + b / steps_per_epoch,
                                  cached[idx.to(cached.device)] if cached is not None else None)[1]
 

@@ -1,11 +1,12 @@
 """The local executor: evaluates each trial in this process, one at a time (for debugging and
-for the single-core demo)."""
+for the single-core demo). Several students per device: `kdnas.execute.pool`."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 from kdnas.execute.base import Executor
+from kdnas.execute.resident import on_device
 from kdnas.execute.task import ProxyContext, TrialOutcome, TrialTask, evaluate
 
 
@@ -27,7 +28,9 @@ class LocalExecutor(Executor):
         return len(self._done)
 
     def start(self, ctx: ProxyContext) -> None:
-        self._ctx = ctx
+        # the data and teacher outputs on the trials' device once, for the whole search (on the CPU:
+        # the driver's own tensors)
+        self._ctx = on_device(ctx, ctx.device)
 
     def submit(self, task: TrialTask) -> None:
         if self._ctx is None:

@@ -3,7 +3,10 @@
 The only module that imports ray. The driver keeps ask/tell; this class only evaluates.
 
 - Shared inputs once: the `ProxyContext` (data tensors, cached teacher outputs) is `ray.put`
-  once in `start`; every task receives the same `ObjectRef` and reads it from the object store.
+  once in `start`, packed as numpy arrays (`kdnas.execute.resident`): the object store hands
+  numpy arrays to every task of a node without a copy (torch tensors it would copy per task).
+  A worker process unpacks it and moves it to its device once (`landed`), and every later trial
+  it runs reads that resident context.
 - Resources: a task requests `num_gpus=gpus_per_trial` (fractions pack several students on one
   GPU) and `num_cpus=cpus_per_trial`; torch in the task uses that many threads. A task without
   GPUs gets `CUDA_VISIBLE_DEVICES=""`: Ray leaves it unset there, which would expose every GPU.
@@ -27,8 +30,10 @@ from dataclasses import dataclass, replace
 import ray
 from ray.exceptions import RayError
 
+from kdnas.device import resolve_device
 from kdnas.errors import UserError
 from kdnas.execute.base import Executor
+from kdnas.execute.resident import PackedContext, landed, pack, unpack
 from kdnas.execute.task import ProxyContext, TrialOutcome, TrialTask, evaluate
 
 # A test hook: when set (to a folder), each attempt writes `<trial>.<attempt>.pid` there first, so a
@@ -37,7 +42,7 @@ PID_DIR_ENV = "KDNAS_TEST_TRIAL_PIDS"
 _CAPACITY_TTL_S = 10.0
 
 
-def _remote_evaluate(task: TrialTask, ctx: ProxyContext, threads: int, cpu_only: bool, submitted_at: float,
+def _remote_evaluate(task: TrialTask, packed: PackedContext, threads: int, cpu_only: bool, submitted_at: float,
                      attempt: int, env: dict[str, str]) -> TrialOutcome:
     started = time.time()
     os.environ.update(env)
@@ -47,6 +52,7 @@ def _remote_evaluate(task: TrialTask, ctx: ProxyContext, threads: int, cpu_only:
     if pid_dir:
         with open(os.path.join(pid_dir, f"{task.number}.{attempt}.pid"), "w") as f:
             f.write(str(os.getpid()))
+    ctx = _resident(packed)
     ctx = replace(ctx, spec=ctx.spec.model_copy(update={"threads": threads}))
     out = evaluate(task, ctx)
     where = {
@@ -58,6 +64,15 @@ def _remote_evaluate(task: TrialTask, ctx: ProxyContext, threads: int, cpu_only:
     metrics = {**out.metrics, "queue_s": max(0.0, started - submitted_at), "run_s": finished - started,
                "started_at": started, "finished_at": finished, "threads": float(threads), "attempt": float(attempt)}
     return replace(out, where=where, metrics=metrics)
+
+
+def _resident(packed: PackedContext) -> ProxyContext:
+    """The packed context resident on this worker's device, moved there by the first trial the
+    worker process runs. A device this worker lacks is left to `evaluate`, which fails the trial."""
+    try:
+        return landed(packed, str(resolve_device(packed.frame.device)))
+    except UserError:
+        return unpack(packed)
 
 
 _REMOTE = ray.remote(max_retries=0)(_remote_evaluate)  # retries are counted here, not by Ray
@@ -137,7 +152,7 @@ class RayExecutor(Executor):
         if self.cpus_per_trial > res.get("CPU", 0.0):
             raise UserError(f"executor.cpus_per_trial is {self.cpus_per_trial:g} but the Ray cluster has "
                             f"{res.get('CPU', 0.0):g} CPU(s)")
-        self._ctx_ref = ray.put(ctx)  # once per search; every task reads this one copy
+        self._ctx_ref = ray.put(pack(ctx))  # once per search; every task reads this one copy, as numpy
 
     def submit(self, task: TrialTask) -> None:
         if self._ctx_ref is None:

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from kdnas.arch import Arch
-from kdnas.device import describe_device, resolve_device
+from kdnas.device import Acceleration, describe_device, resolve_device
 from kdnas.distill import HintPair, ProxySpec, TeacherOutputs, run_proxy
 from kdnas.distill.probe import Probe, SimilarityResult, run_similarity
 from kdnas.distill.resumable import run_rung
@@ -61,6 +61,7 @@ class ProxyContext:
     device: str = "cpu"  # resolved by the driver (`kdnas.device`): cpu, cuda, cuda:N or mps
     student: StudentBuilder = BlockBuilder()  # architecture text -> network (block-wise or NNI)
     probe: Probe | None = None  # the similarity proxy's probe batch, drawn once per study
+    accel: Acceleration = Acceleration()  # autocast and layout on CUDA (the study's `executor.advanced`)
 
 
 @dataclass(frozen=True)
@@ -105,10 +106,13 @@ def is_out_of_memory(err: BaseException) -> bool:
     return isinstance(err, RuntimeError) and any(m in str(err) for m in _CPU_OOM_MESSAGES)
 
 
-def _where(device: str) -> dict[str, str]:
-    # the device as resolved where the trial ran, with the GPU's model: `auto` differs by machine
+def _where(device: str, ctx: ProxyContext) -> dict[str, str]:
+    # the device as resolved where the trial ran, with the GPU's model: `auto` differs by machine;
+    # `data_ptr`, where the training split the trial read lives: one address across a worker's
+    # trials shows the data was moved to its device once (kdnas.execute.resident)
     return {"host": socket.gethostname(), "pid": str(os.getpid()), "device": describe_device(device),
-            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "")}
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+            "data_ptr": f"{ctx.x_train.device} {ctx.x_train.data_ptr():#x}"}
 
 
 def _trial_device(ctx: ProxyContext) -> str:
@@ -136,23 +140,24 @@ def evaluate(task: TrialTask, ctx: ProxyContext) -> TrialOutcome:
             sim = run_similarity(student, ctx.x_train, ctx.y_train, ctx.teacher, ctx.spec, ctx.probe, hints,
                                  seed=task.seed, device=device)
             return TrialOutcome(task.number, task.arch, True, None, None, similarity_metrics(sim),
-                                time.perf_counter() - t0, _where(device), sim.score,
+                                time.perf_counter() - t0, _where(device, ctx), sim.score,
                                 {"measure": sim.measure, "stages": [list(s) for s in sim.stages],
                                  "probe_size": len(ctx.probe.indices)})
         if task.rung_steps is not None and task.state_path is not None:
             result = run_rung(student, ctx.x_train, ctx.y_train, ctx.x_val, ctx.y_val, ctx.teacher, ctx.spec,
                               arch=task.arch, seed=task.seed, state_path=Path(task.state_path),
-                              start=task.resume_from, stop=task.rung_steps, hints=hints, device=ctx.device)
+                              start=task.resume_from, stop=task.rung_steps, hints=hints, device=ctx.device,
+                              accel=ctx.accel)
         else:
             result = run_proxy(
                 student, ctx.x_train, ctx.y_train, ctx.x_val, ctx.y_val, ctx.teacher, ctx.spec,
-                seed=task.seed, hints=hints, device=ctx.device,
+                seed=task.seed, hints=hints, device=ctx.device, accel=ctx.accel,
             )
         metrics = {"train_s": result.train_s, "eval_s": result.eval_s, "final_loss": result.final_loss,
                    **result.losses(),
                    "steps": float(result.steps), **{f"loss_{k}": v for k, v in result.loss_terms.items()}}
         return TrialOutcome(task.number, task.arch, True, result.val_acc, None, metrics,
-                            time.perf_counter() - t0, _where(device), result.score(ctx.spec.advanced.score))
+                            time.perf_counter() - t0, _where(device, ctx), result.score(ctx.spec.advanced.score))
     except TrialFailure as err:
         reason = str(err)
     except Exception as err:  # noqa: BLE001 - any bug in one student must fail only that trial
@@ -165,4 +170,4 @@ def evaluate(task: TrialTask, ctx: ProxyContext) -> TrialOutcome:
             traceback.print_exc()
     finally:
         torch.set_num_threads(prev_threads)
-    return TrialOutcome(task.number, task.arch, False, None, reason, {}, time.perf_counter() - t0, _where(device))
+    return TrialOutcome(task.number, task.arch, False, None, reason, {}, time.perf_counter() - t0, _where(device, ctx))

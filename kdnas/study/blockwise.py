@@ -53,7 +53,7 @@ def enqueue_from_table(setup: SearchSetup, study: optuna.Study, *, verbose: bool
     table = build_block_table(
         plan, setup.teacher.model, setup.data.train.x, setup.data.val.x, teacher_id=setup.teacher.sha256,
         data_fingerprint=setup.data.fingerprint, num_classes=setup.data.num_classes, spec=bw, seed=cfg.seed,
-        feature_names=names, device=setup.ctx.device, verbose=verbose,
+        feature_names=names, device=setup.ctx.device, verbose=verbose, amp=setup.ctx.accel.amp,
     )
     scores = ScoreTable(table, bw.advanced.score)
     costs = CostTable(setup.space, plan.choices, setup.data.input_shape, setup.data.num_classes)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from kdnas.catalog import find_space
 from kdnas.cost import LatencySpec
 from kdnas.data import DataSpec
-from kdnas.device import DEVICE_HELP, parse_device
+from kdnas.device import DEVICE_HELP, Acceleration, parse_device
 from kdnas.distill import ProxySpec, TrainRecipe
 from kdnas.errors import ConfigError
 from kdnas.distill.spec import RetrainRecipe
@@ -118,21 +118,56 @@ class SamplerConfig(BaseModel):
     population_size: int = Field(20, gt=1, description="NSGA-II population")
 
 
+class ExecutorAdvanced(BaseModel):
+    """How trials use a GPU: each setting changes rounding or speed, not the experiment, is ignored
+    on the CPU, and may change when a study resumes (docs/gpu.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    amp: bool = Field(True, description="bfloat16 autocast on CUDA for proxy runs, the teacher-output cache and "
+                      "block training (as retraining's amp); the CPU always runs float32")
+    channels_last: bool = Field(False, description="CUDA: students and their batches in the channels-last "
+                                "memory layout (off until the GPU check shows a gain)")
+    cudnn_benchmark: bool = Field(False, description="CUDA: let cuDNN time its kernels per shape and keep the "
+                                  "fastest (off until the GPU check shows a gain)")
+    memory_fraction: float | None = Field(
+        None, gt=0, le=1, description="local executor with workers_per_device > 1 on CUDA: the share of a GPU's "
+        "memory each worker may allocate (torch's per-process cap), so one student's out-of-memory error stays its "
+        "own; none: no cap")
+
+    def acceleration(self) -> Acceleration:
+        """The settings as the trials' `kdnas.device.Acceleration`."""
+        return Acceleration(self.amp, self.channels_last, self.cudnn_benchmark)
+
+
 class ExecutorConfig(BaseModel):
-    """Where trials run. `local`: in this process, one at a time. `ray`: one Ray task per trial,
-    as many at once as the cluster's resources allow for the per-trial request. (The device is the
-    study's top-level `device`.)"""
+    """Where trials run. `local`: in this process, one at a time, or with `workers_per_device` > 1
+    that many worker processes on each device, trials handed to whichever is free. `ray`: one Ray
+    task per trial, as many at once as the cluster's resources allow for the per-trial request.
+    (The device is the study's top-level `device`.)"""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: Literal["local", "ray"] = Field("local", description="local: in this process; ray: Ray tasks on this "
                                           "machine or a cluster")
+    workers_per_device: int = Field(
+        1, ge=1, description="local: students trained at once on each device (each GPU with device cuda), each in a "
+        "worker process that holds the data on its device; 1: in this process, one at a time")
     gpus_per_trial: float = Field(0, ge=0, description="Ray: GPUs per trial; fractions pack students on one GPU")
     cpus_per_trial: float = Field(1, gt=0, description="Ray: CPUs per trial (also the trial's torch threads)")
     ray_address: str | None = Field(None, description="Ray: join this cluster ('auto', host:port); none starts a local Ray")
     max_retries: int = Field(1, ge=0, description="Ray: re-runs of a trial whose worker process died")
     cancel_running_on_interrupt: bool = Field(False, description="Ctrl-C cancels running trials instead of finishing them")
     max_concurrent: int | None = Field(None, gt=0, description="Ray: at most this many trials at once")
+    advanced: ExecutorAdvanced = Field(ExecutorAdvanced(), description="mixed precision, memory layout and memory "
+                                       "caps on CUDA")
+
+    @model_validator(mode="after")
+    def _workers_are_local(self) -> ExecutorConfig:
+        if self.kind == "ray" and self.workers_per_device > 1:
+            raise ValueError("workers_per_device is the local executor's; with Ray, pack students on a GPU with "
+                             "fractional gpus_per_trial (0.25: four per GPU)")
+        return self
 
     @model_validator(mode="before")
     @classmethod

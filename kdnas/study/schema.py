@@ -39,7 +39,7 @@ def _fill_absent(path: tuple[str, ...], old: object) -> Migration:
         section = _section(out, path)
         if section is None or path[-1] in section:
             return out, None
-        section[path[-1]] = old
+        section[path[-1]] = copy.deepcopy(old)  # a dict value must not be shared between configs
         return out, f"{'.'.join(path)} absent -> {old}"
 
     step.__name__ = f"fill_{'_'.join(path)}"
@@ -73,6 +73,10 @@ MIGRATIONS_2_TO_3: list[Migration] = [migrate_proxy_advanced, migrate_retrain_ce
 # version-3 study ran); one append per field.
 MIGRATIONS_3_TO_4: list[Migration] = [
     _fill_absent(("search",), {"strategy": "plain", "min_steps": 30, "eta": 3}),  # every student got the whole run
+    # trials ran one at a time in the driver's process, in float32 everywhere
+    _fill_absent(("executor", "workers_per_device"), 1),
+    _fill_absent(("executor", "advanced"),
+                 {"amp": False, "channels_last": False, "cudnn_benchmark": False, "memory_fraction": None}),
 ]
 # The steps that upgrade a config of each version to the next one.
 MIGRATIONS: dict[int, list[Migration]] = {1: MIGRATIONS_1_TO_2, 2: MIGRATIONS_2_TO_3, 3: MIGRATIONS_3_TO_4}

@@ -99,7 +99,7 @@ def prepare(cfg: StudyConfig, *, verbose: bool = True) -> SearchSetup:
     if cfg.proxy.method != "ce" and not (cfg.proxy.method == "similarity" and cfg.proxy.similarity.steps == 0):
         outputs = teacher_outputs(
             teacher.model, data.train.x, teacher_id=teacher.sha256, data_fingerprint=data.fingerprint,
-            split="train", feature_names=names, stages=stages, device=device,
+            split="train", feature_names=names, stages=stages, device=device, amp=cfg.executor.advanced.amp,
         )
     ctx = ProxyContext(
         x_train=data.train.x, y_train=data.train.y, x_val=data.val.x, y_val=data.val.y, teacher=outputs,
@@ -108,6 +108,7 @@ def prepare(cfg: StudyConfig, *, verbose: bool = True) -> SearchSetup:
         in_channels=c, num_classes=data.num_classes, alignment=alignment,
         teacher_channels=tuple(s[0] for s in t_shapes), device=device, student=space.builder(),
         probe=_probe(cfg, teacher.model, data, names, alignment, device),
+        accel=cfg.executor.advanced.acceleration(),
     )
     costs = CostModel(data.input_shape, data.num_classes, cfg.latency if cfg.needs_latency else None,
                       build=space.builder())

@@ -142,3 +142,28 @@ def test_cancel_fails_outstanding_trials_as_cancelled(ray_cluster, make_ctx, arc
         out += ex.wait(timeout=1)
     ex.shutdown()
     assert [(o.number, o.ok) for o in out] == [(0, False)] and out[0].reason.startswith("cancelled")
+
+
+@ray.remote(num_cpus=1)
+def _look(packed):
+    """What a Ray task sees of the executor's packed context, and where its resident copy lives."""
+    from kdnas.execute.resident import landed
+
+    arr = packed.arrays["x_train"]
+    return os.getpid(), arr.flags.writeable, arr.ctypes.data, landed(packed, "cpu").x_train.data_ptr()
+
+
+def test_the_context_reaches_workers_as_numpy_without_a_copy_per_task(ray_cluster, make_ctx):
+    ex = RayExecutor(cpus_per_trial=1)
+    ex.start(make_ctx())
+    try:
+        seen = [ray.get(_look.remote(ex._ctx_ref)) for _ in range(4)]  # one after the other: a worker is reused
+    finally:
+        ex.shutdown()
+    by_pid: dict[int, set[int]] = {}
+    for pid, writeable, addr, resident in seen:
+        assert not writeable  # a read-only view of the object store, not a deserialised copy
+        assert resident == addr  # on the CPU the resident training split is that very buffer
+        by_pid.setdefault(pid, set()).add(addr)
+    assert any(len([s for s in seen if s[0] == pid]) > 1 for pid in by_pid)  # some worker ran two tasks
+    assert all(len(addrs) == 1 for addrs in by_pid.values())  # ... and read the same buffer both times
