@@ -73,9 +73,10 @@ class SimilarityAdvanced(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    stages: Literal["all", "last"] = Field(
-        "all", description="cka and rsa: average over every aligned stage (all) or compare the last one only "
-        "(last); diswot always uses the last stage and the logits")
+    stages: Literal["all", "last", "logits"] = Field(
+        "all", description="what is compared: every aligned stage, averaged (all), the last one only (last), or "
+        "the logits only (logits; for diswot its class relation alone); diswot's all and last are the same: "
+        "the last stage's sample relation and the logits' class relation")
     rsa_correlation: Literal["spearman", "pearson"] = Field(
         "spearman", description="rsa: the correlation between the two dissimilarity matrices (Spearman's rank "
         "correlation, or Pearson's)")
