@@ -1,0 +1,126 @@
+"""The similarity proxy's rows of `python -m benchmarks.fidelity` (`--similarity cka,rsa,diswot`).
+
+Each variant is one row, named ``sim-MEASURE-STAGES@K``: `proxy.method: similarity` with
+`similarity.measure` MEASURE, `similarity.advanced.stages` STAGES (all, last, logits) and
+`similarity.steps` K, through the proxy's own functions (`kdnas.distill.probe`), on one probe batch
+of `--probe-size` training images drawn from `--seed` (the study's probe). DisWOT's ``all`` and
+``last`` are the same measure (the last stage's sample relation and the logits' class relation), so
+only ``last`` is run for it.
+
+A student is built and trained for K steps once per K (the short KD run a study's
+`similarity.steps` takes, under the bench's `--short-optimizer`/`--short-lr`, batch 64); every
+measure and stage set is then taken from that one student, and each row's cost is the training's
+seconds plus its own measurement's, which is what one trial of that study pays (wall time, as every
+row; its CPU time is kept beside it, since on a shared machine the wall time also counts waiting). The teacher's pass
+over the probe is paid once per study, not per student, and is left out. Records are cached per
+(student, K) under runs/cache/fidelity/, so a second run, or one that adds a measure, pays only
+what is new.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+
+from kdnas.arch import Arch
+from kdnas.distill import ProxySpec
+from kdnas.distill.probe import similarity_score, similarity_training
+from kdnas.distill.spec import SimilaritySpec
+from kdnas.execute.task import ProxyContext, hint_pairs
+from kdnas.space import build_student
+
+STAGES = ("all", "last", "logits")
+BATCH = 64  # the short runs' batch (benchmarks.fidelity.SHORT_BATCH)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One similarity row: the measure, the stages it compares and the KD steps before it."""
+
+    measure: str
+    stages: str
+    steps: int
+
+    @property
+    def name(self) -> str:
+        """The row's name in the report."""
+        return f"sim-{self.measure}-{self.stages}@{self.steps}"
+
+    @property
+    def stem(self) -> str:
+        """The variant without its steps: its key in the record of one trained student."""
+        return f"{self.measure}-{self.stages}"
+
+
+def variants(measures: list[str], stages: list[str], steps: list[int]) -> list[Variant]:
+    """Every asked combination, in report order (diswot's ``all`` folded into its ``last``)."""
+    out: list[Variant] = []
+    for k in steps:
+        for m in measures:
+            for s in stages:
+                v = Variant(m, "last" if m == "diswot" and s == "all" else s, k)
+                if v not in out:
+                    out.append(v)
+    return out
+
+
+def proxy_spec(v: Variant, base: ProxySpec) -> ProxySpec:
+    """The `proxy` section of a study that scores its students as row `v` does; `base` is the
+    similarity proxy with the bench's run settings and probe size."""
+    sim = SimilaritySpec(measure=v.measure, steps=v.steps, probe_size=base.similarity.probe_size,
+                         advanced={"stages": v.stages})
+    return base.model_copy(update={"similarity": sim})
+
+
+def base_spec(optimizer: str, lr: float, probe_size: int, threads: int) -> ProxySpec:
+    """The similarity proxy under the bench's short-run settings (used for the K KD steps)."""
+    return ProxySpec(method="similarity", batch_size=BATCH, optimizer=optimizer, lr=lr, threads=threads,
+                     similarity={"probe_size": probe_size})
+
+
+def study_line(base: ProxySpec) -> str:
+    """How a study asks for row ``sim-M-S@K`` (the report's sentence)."""
+    return (f"A study searches with row `sim-M-S@K` by `proxy: {{method: similarity, batch_size: {base.batch_size}, "
+            f"optimizer: {base.optimizer}, lr: {base.lr:g}, similarity: {{measure: M, steps: K, probe_size: "
+            f"{base.similarity.probe_size}, advanced: {{stages: S}}}}}}` (batch, optimizer and lr matter only for K > 0).")
+
+
+def cache_key(arch: Arch, steps: int, *, teacher_sha: str, fingerprint: str, base: ProxySpec, seed: int) -> str:
+    """The run cache's key of one student's similarity record at `steps` KD steps (its seconds are
+    part of what is measured, so the thread count is in it)."""
+    return (f"sim|{teacher_sha}|{fingerprint}|{arch}|k={steps}|probe={base.similarity.probe_size}|{base.run_json()}"
+            f"|threads={base.threads}|{seed}")
+
+
+def score_student(arch: Arch, steps: int, asked: list[Variant], ctx: ProxyContext, base: ProxySpec, *,
+                  seed: int) -> dict:
+    """One student's record: built from `seed`, trained `steps` KD steps once, then measured under
+    every variant of `asked` at those steps ({stem: {score, similarity_s, per_stage}} and train_s)."""
+    torch.manual_seed(seed)
+    student = build_student(arch, ctx.in_channels, ctx.num_classes)
+    pairs = hint_pairs(arch, ctx)
+    spec = proxy_spec(Variant("cka", "all", steps), base)
+    cpu0 = time.process_time()
+    student, train_s = similarity_training(student, ctx.x_train, ctx.y_train, ctx.teacher, spec, seed=seed,
+                                           device=ctx.device)
+    rec: dict = {"train_s": train_s, "train_cpu_s": time.process_time() - cpu0}
+    for v in asked:
+        if v.steps != steps:
+            continue
+        assert ctx.probe is not None, "the bench's context carries the probe"
+        cpu0 = time.process_time()
+        res = similarity_score(student, ctx.probe, pairs, proxy_spec(v, base).similarity)
+        rec[v.stem] = {"score": res.score, "similarity_s": res.similarity_s, "cpu_s": time.process_time() - cpu0,
+                       "per_stage": list(res.per_stage)}
+    return rec
+
+
+def row_entries(rec: dict, asked: list[Variant], steps: int, n_train: int) -> dict[str, dict]:
+    """The panel row's entries of the variants at `steps` from a student's record: score, seconds
+    (training plus this measurement, wall time), the same in this process's CPU time (which a machine
+    busy with other work inflates far less), student-epochs."""
+    return {v.name: {"score": rec[v.stem]["score"], "seconds": rec["train_s"] + rec[v.stem]["similarity_s"],
+                     "cpu_seconds": rec["train_cpu_s"] + rec[v.stem]["cpu_s"], "per_stage": rec[v.stem]["per_stage"], "student_epochs": steps * BATCH / n_train}
+            for v in asked if v.steps == steps}
