@@ -198,6 +198,10 @@ def _first_committed_teacher(committed: list[tuple[dict, Path]], name: str, epoc
     return None
 
 
+def _cache_path(key_text: str) -> Path:
+    return cache_dir() / "fidelity" / f"{hashlib.sha256(key_text.encode()).hexdigest()[:24]}.json"
+
+
 def _cached(key_text: str, fn, fresh: list[str] | None = None, need: tuple[str, ...] = (),  # noqa: ANN001
             since: float | None = None, skip_claimed: bool = False) -> dict | None:
     """`fn()`'s record, computed once per key and kept under runs/cache/fidelity/ (again when the
@@ -208,7 +212,7 @@ def _cached(key_text: str, fn, fresh: list[str] | None = None, need: tuple[str, 
     text before its first `|`) is appended to `fresh` when the record was written by this run: by
     this call, or at or after the time `since` (by a helper of this run), so a report can say how
     much of its wall time was spent now."""
-    path = cache_dir() / "fidelity" / f"{hashlib.sha256(key_text.encode()).hexdigest()[:24]}.json"
+    path = _cache_path(key_text)
     # made_by: which process of a --jobs run made the record (kept in the file, not in reports)
     got = obtain(path, lambda: {**fn(), "made_by": os.getpid()}, wait=not skip_claimed,
                  usable=lambda rec: all(k in rec for k in need))
@@ -390,6 +394,11 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
         covered = {run.arch for run in found} & {str(arch) for arch in panel}
         _log(f"ground truth imported for {len(covered)} of the panel's {len(panel)} architectures")
 
+    if a.no_gt_training:  # checked before any work: a ground truth is hours of training
+        missing = [str(arch) for arch in panel for s in gt_seeds if not _cache_path(gt_cache_key(arch, s)).is_file()]
+        if missing:
+            raise UserError(f"--no-gt-training: {len(missing)} ground-truth runs of this panel are neither cached nor "
+                            f"in a --ground-truth-from report (first: {missing[0]})")
     # the work pass: every ground-truth run first (the long ones), then the short runs, each done by
     # whichever process of this run (--jobs) claims it first; records from before runs kept their
     # losses are trained again
@@ -823,6 +832,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ground-truth-from", type=Path, action="append", default=None, metavar="REPORT.json",
                    help="take the ground-truth runs of an earlier fidelity report into the cache instead of training "
                         "them again (refused unless its teacher, data and recipe are this run's); repeatable")
+    p.add_argument("--no-gt-training", action="store_true",
+                   help="refuse to run unless every ground-truth run is cached or imported (--ground-truth-from)")
     p.add_argument("--jobs", type=int, default=1,
                    help="processes sharing the block table and the runs (each with --threads threads); seconds "
                         "are measured with the cores shared, so compare figures taken at the same --jobs")

@@ -17,6 +17,7 @@ from benchmarks.fidelity import main
 from kdnas.distill import TeacherOutputs
 from kdnas.distill.probe import Probe, run_similarity
 from kdnas.distill.spec import ProxySpec
+from kdnas.errors import UserError
 from kdnas.execute.task import ProxyContext, hint_pairs
 from kdnas.space import build_student
 from kdnas.teachers import FeatureTaps
@@ -41,6 +42,10 @@ def _args() -> list[str]:
 def test_similarity_variants_are_rows_and_short_runs_are_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KDNAS_RUNS", str(tmp_path / "runs"))
     out = tmp_path / "out"
+    with pytest.raises(UserError, match="--no-gt-training: 4 ground-truth runs"):  # none trained yet
+        main([*_args(), "--no-gt-training", "--out-dir", str(out)])
+    assert not (tmp_path / "runs" / "cache" / "fidelity").is_dir() or not any(
+        "acc" in json.loads(f.read_text()) for f in (tmp_path / "runs" / "cache" / "fidelity").glob("*.json"))
     assert main([*_args(), "--out-dir", str(out)]) == 0
     r = json.loads((out / "fidelity-digits.json").read_text())
     stems = ["cka-all", "cka-last", "cka-logits", "rsa-all", "rsa-last", "rsa-logits", "diswot-last", "diswot-logits"]
@@ -66,7 +71,7 @@ def test_similarity_variants_are_rows_and_short_runs_are_skipped(tmp_path: Path,
     assert spec.similarity.probe_size == 48 and spec.optimizer == "sgd"
 
     # a second run with the same flags measures nothing again and reads the same scores
-    assert main([*_args(), "--out-dir", str(tmp_path / "again")]) == 0
+    assert main([*_args(), "--no-gt-training", "--out-dir", str(tmp_path / "again")]) == 0
     again = json.loads((tmp_path / "again" / "fidelity-digits.json").read_text())
     assert again["runs_now"]["similarity"] == 0
     assert [p["sim-rsa-last@4"]["score"] for p in again["panel"]] == [p["sim-rsa-last@4"]["score"] for p in r["panel"]]
