@@ -353,9 +353,12 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
     panel = [scores.decode(r) for r in panel_codes]
     _log(f"panel: {len(panel)} architectures, {macs[chosen].min() / 1e6:.2f}-{macs[chosen].max() / 1e6:.2f} M MACs")
 
-    outputs = teacher_outputs(teacher, data.train.x, teacher_id=t_sha, data_fingerprint=data.fingerprint)
     gt_seeds = a.gt_seeds or [a.seed]
     sim_asked = simrows.variants(a.similarity, a.similarity_stages, a.similarity_steps) if a.similarity else []
+    # the teacher's outputs on the training split: for whatever trains a student here (none when only
+    # similarity at initialisation is asked against a ground truth that is all cached)
+    trains = a.short_steps or any(v.steps for v in sim_asked) or not a.no_gt_training
+    outputs = teacher_outputs(teacher, data.train.x, teacher_id=t_sha, data_fingerprint=data.fingerprint) if trains else None
     sim_base = simrows.base_spec(a.short_optimizer, a.short_lr, a.probe_size, a.threads)
     sim_ctx = _similarity_context(a, data, teacher, shapes, outputs, sim_base) if sim_asked else None
     short_specs = [ProxySpec(method="kd", steps=steps, batch_size=SHORT_BATCH, optimizer=a.short_optimizer,

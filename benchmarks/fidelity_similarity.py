@@ -7,10 +7,11 @@ of `--probe-size` training images drawn from `--seed` (the study's probe). DisWO
 ``last`` are the same measure (the last stage's sample relation and the logits' class relation), so
 only ``last`` is run for it.
 
-A student is built and trained for K steps once per K (the short KD run a study's
-`similarity.steps` takes, under the bench's `--short-optimizer`/`--short-lr`, batch 64); every
-measure and stage set is then taken from that one student, and each row's cost is the training's
-seconds plus its own measurement's, which is what one trial of that study pays (wall time, as every
+A student is built, trained for K steps and run over the probe once per K (the short KD run a
+study's `similarity.steps` takes, under the bench's `--short-optimizer`/`--short-lr`, batch 64);
+every measure and stage set is then taken from that one forward, and each row's cost is the
+training's seconds plus the forward's plus its own measure's, which is what one trial of that study
+pays (`similarity_score` is the same forward and measure) (wall time, as every
 row; its CPU time is kept beside it, since on a shared machine the wall time also counts waiting). The teacher's pass
 over the probe is paid once per study, not per student, and is left out. Records are cached per
 (student, K) under runs/cache/fidelity/, so a second run, or one that adds a measure, pays only
@@ -26,7 +27,7 @@ import torch
 
 from kdnas.arch import Arch
 from kdnas.distill import ProxySpec
-from kdnas.distill.probe import similarity_score, similarity_training
+from kdnas.distill.probe import compared_pairs, probe_outputs, similarity_training, similarity_values
 from kdnas.distill.spec import SimilaritySpec
 from kdnas.execute.task import ProxyContext, hint_pairs
 from kdnas.space import build_student
@@ -90,14 +91,17 @@ def study_line(base: ProxySpec) -> str:
 def cache_key(arch: Arch, steps: int, *, teacher_sha: str, fingerprint: str, base: ProxySpec, seed: int) -> str:
     """The run cache's key of one student's similarity record at `steps` KD steps (its seconds are
     part of what is measured, so the thread count is in it)."""
-    return (f"sim|{teacher_sha}|{fingerprint}|{arch}|k={steps}|probe={base.similarity.probe_size}|{base.run_json()}"
+    return (f"sim|forward-once|{teacher_sha}|{fingerprint}|{arch}|k={steps}|probe={base.similarity.probe_size}|{base.run_json()}"
             f"|threads={base.threads}|{seed}")
 
 
 def score_student(arch: Arch, steps: int, asked: list[Variant], ctx: ProxyContext, base: ProxySpec, *,
                   seed: int) -> dict:
-    """One student's record: built from `seed`, trained `steps` KD steps once, then measured under
-    every variant of `asked` at those steps ({stem: {score, similarity_s, per_stage}} and train_s)."""
+    """One student's record: built from `seed`, trained `steps` KD steps once, run once over the probe
+    (`probe_outputs`, every aligned stage tapped), then measured under every variant of `asked` at
+    those steps ({stem: {score, measure_s, cpu_s, per_stage}}, with train_s, forward_s and their CPU
+    times). A variant costs what `similarity_score` does for a trial: the forward plus its measure."""
+    assert ctx.probe is not None, "the bench's context carries the probe"
     torch.manual_seed(seed)
     student = build_student(arch, ctx.in_channels, ctx.num_classes)
     pairs = hint_pairs(arch, ctx)
@@ -106,14 +110,17 @@ def score_student(arch: Arch, steps: int, asked: list[Variant], ctx: ProxyContex
     student, train_s = similarity_training(student, ctx.x_train, ctx.y_train, ctx.teacher, spec, seed=seed,
                                            device=ctx.device)
     rec: dict = {"train_s": train_s, "train_cpu_s": time.process_time() - cpu0}
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    logits, feats = probe_outputs(student, ctx.probe, [p.student_module for p in pairs])
+    rec["forward_s"], rec["forward_cpu_s"] = time.perf_counter() - t0, time.process_time() - cpu0
     for v in asked:
         if v.steps != steps:
             continue
-        assert ctx.probe is not None, "the bench's context carries the probe"
-        cpu0 = time.process_time()
-        res = similarity_score(student, ctx.probe, pairs, proxy_spec(v, base).similarity)
-        rec[v.stem] = {"score": res.score, "similarity_s": res.similarity_s, "cpu_s": time.process_time() - cpu0,
-                       "per_stage": list(res.per_stage)}
+        sim = proxy_spec(v, base).similarity
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        values = similarity_values(sim, compared_pairs(pairs, sim), feats, logits, ctx.probe)
+        rec[v.stem] = {"score": sum(values) / len(values), "measure_s": time.perf_counter() - t0,
+                       "cpu_s": time.process_time() - cpu0, "per_stage": values}
     return rec
 
 
@@ -121,6 +128,7 @@ def row_entries(rec: dict, asked: list[Variant], steps: int, n_train: int) -> di
     """The panel row's entries of the variants at `steps` from a student's record: score, seconds
     (training plus this measurement, wall time), the same in this process's CPU time (which a machine
     busy with other work inflates far less), student-epochs."""
-    return {v.name: {"score": rec[v.stem]["score"], "seconds": rec["train_s"] + rec[v.stem]["similarity_s"],
-                     "cpu_seconds": rec["train_cpu_s"] + rec[v.stem]["cpu_s"], "per_stage": rec[v.stem]["per_stage"], "student_epochs": steps * BATCH / n_train}
+    return {v.name: {"score": rec[v.stem]["score"],
+                     "seconds": rec["train_s"] + rec["forward_s"] + rec[v.stem]["measure_s"],
+                     "cpu_seconds": rec["train_cpu_s"] + rec["forward_cpu_s"] + rec[v.stem]["cpu_s"], "per_stage": rec[v.stem]["per_stage"], "student_epochs": steps * BATCH / n_train}
             for v in asked if v.steps == steps}

@@ -74,47 +74,57 @@ def compared_pairs(pairs: list[HintPair], spec: SimilaritySpec) -> list[HintPair
     return pairs[-1:] if spec.measure == "diswot" or spec.advanced.stages == "last" else list(pairs)
 
 
-def _values(spec: SimilaritySpec, feats: list[torch.Tensor], t_feats: list[torch.Tensor], logits: torch.Tensor,
-            t_logits: torch.Tensor) -> list[float]:
-    """The measure of each compared pair (the logits' own pair with `advanced.stages: logits`)."""
+def similarity_values(spec: SimilaritySpec, used: list[HintPair], feats: dict[str, torch.Tensor],
+                      logits: torch.Tensor, probe: Probe) -> list[float]:
+    """The measure of each compared pair `used` (the logits' own pair with `advanced.stages: logits`),
+    from the student's probe outputs: its logits and its features by module name (CPU tensors)."""
+    s_feats = [feats[p.student_module] for p in used]
+    t_feats = [probe.teacher_features[p.teacher_stage] for p in used]
+    t_logits = probe.teacher_logits
     if spec.advanced.stages == "logits":
         if spec.measure == "diswot":  # its class relation alone
             return [-float(torch.linalg.matrix_norm(class_relation(logits) - class_relation(t_logits)))]
-        feats, t_feats = [logits], [t_logits]
+        s_feats, t_feats = [logits], [t_logits]
     if spec.measure == "diswot":
-        return [diswot(feats[-1], t_feats[-1], logits, t_logits)]
+        return [diswot(s_feats[-1], t_feats[-1], logits, t_logits)]
     if spec.measure == "cka":
-        return [linear_cka(s, t) for s, t in zip(feats, t_feats)]
-    return [rsa(s, t, spec.advanced.rsa_correlation) for s, t in zip(feats, t_feats)]
+        return [linear_cka(a, b) for a, b in zip(s_feats, t_feats)]
+    return [rsa(a, b, spec.advanced.rsa_correlation) for a, b in zip(s_feats, t_feats)]
 
 
 @torch.no_grad()
-def similarity_score(student: nn.Module, probe: Probe, pairs: list[HintPair], spec: SimilaritySpec) -> SimilarityResult:
-    """How similar `student` is to the teacher on `probe`, under `spec.measure`; the student is left
+def probe_outputs(student: nn.Module, probe: Probe, modules: list[str]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The student's logits and the outputs of `modules` on the probe (on the CPU), the student left
     as it was (weights and mode).
 
     The forward uses the probe's own BatchNorm statistics: at initialisation the running ones are
     the defaults (mean 0, variance 1), which describe no network, and after a few KD steps they lag
     the weights (the reason the `kd` proxy recalibrates them).
     """
-    t0 = time.perf_counter()
-    used = compared_pairs(pairs, spec)
-    if not used and spec.advanced.stages != "logits":
-        raise ValueError("the similarity proxy needs at least one student stage aligned with a teacher stage")
     device = next(student.parameters()).device
     modes = {m: m.training for m in student.modules()}
     saved = {k: v.clone() for k, v in student.state_dict().items()}  # the batch statistics move the running ones
     try:
         student.train()
-        with FeatureTaps(student, [p.student_module for p in used]) as taps:
+        with FeatureTaps(student, modules) as taps:
             logits = student(probe.x.to(device))
-        feats = taps.features
+        feats = {name: f.cpu() for name, f in zip(modules, taps.features)}
     finally:
         student.load_state_dict(saved)
         for m, mode in modes.items():
             m.training = mode
-    t_feats = [probe.teacher_features[p.teacher_stage] for p in used]
-    values = _values(spec, [f.cpu() for f in feats], t_feats, logits.cpu(), probe.teacher_logits)
+    return logits.cpu(), feats
+
+
+def similarity_score(student: nn.Module, probe: Probe, pairs: list[HintPair], spec: SimilaritySpec) -> SimilarityResult:
+    """How similar `student` is to the teacher on `probe`, under `spec.measure` (`probe_outputs`,
+    then `similarity_values`); the student is left as it was."""
+    t0 = time.perf_counter()
+    used = compared_pairs(pairs, spec)
+    if not used and spec.advanced.stages != "logits":
+        raise ValueError("the similarity proxy needs at least one student stage aligned with a teacher stage")
+    logits, feats = probe_outputs(student, probe, [p.student_module for p in used])
+    values = similarity_values(spec, used, feats, logits, probe)
     stages = tuple((p.student_module, p.teacher_stage) for p in used) or (LOGITS,)
     return SimilarityResult(sum(values) / len(values), tuple(values), stages, spec.measure, 0, 0.0,
                             time.perf_counter() - t0)
