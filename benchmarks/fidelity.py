@@ -354,13 +354,15 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
     _log(f"panel: {len(panel)} architectures, {macs[chosen].min() / 1e6:.2f}-{macs[chosen].max() / 1e6:.2f} M MACs")
 
     gt_seeds = a.gt_seeds or [a.seed]
-    sim_asked = simrows.variants(a.similarity, a.similarity_stages, a.similarity_steps) if a.similarity else []
+    sim_asked = (simrows.variants(a.similarity, a.similarity_stages, a.similarity_steps, a.probe_size)
+                 if a.similarity else [])
     # the teacher's outputs on the training split: for whatever trains a student here (none when only
     # similarity at initialisation is asked against a ground truth that is all cached)
     trains = a.short_steps or any(v.steps for v in sim_asked) or not a.no_gt_training
     outputs = teacher_outputs(teacher, data.train.x, teacher_id=t_sha, data_fingerprint=data.fingerprint) if trains else None
-    sim_base = simrows.base_spec(a.short_optimizer, a.short_lr, a.probe_size, a.threads)
-    sim_ctx = _similarity_context(a, data, teacher, shapes, outputs, sim_base) if sim_asked else None
+    sim_base = simrows.base_spec(a.short_optimizer, a.short_lr, a.threads)
+    sim_ctx = {p: _similarity_context(a, data, teacher, shapes, outputs, sim_base, p)
+               for p in sorted({v.probe for v in sim_asked})}
     short_specs = [ProxySpec(method="kd", steps=steps, batch_size=SHORT_BATCH, optimizer=a.short_optimizer,
                              lr=a.short_lr, threads=a.threads, advanced={"bn_recalibration": a.short_recal})
                    for steps in a.short_steps]
@@ -383,15 +385,16 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
         # cached with its thread count: a short run's seconds are part of what is measured (not of its result)
         return f"short|{t_sha}|{data.fingerprint}|{arch}|{spec.run_json()}|threads={spec.threads}|{a.seed}", run
 
-    def sim_task(arch: Arch, steps: int) -> tuple[str, object]:
-        key = simrows.cache_key(arch, steps, teacher_sha=t_sha, fingerprint=data.fingerprint, base=sim_base,
+    def sim_task(arch: Arch, unit: tuple[int, int]) -> tuple[str, object]:
+        steps, probe = unit
+        key = simrows.cache_key(arch, steps, probe, teacher_sha=t_sha, fingerprint=data.fingerprint, base=sim_base,
                                 seed=a.seed)
-        return key, lambda: simrows.score_student(arch, steps, sim_asked, sim_ctx, sim_base, seed=a.seed)
+        return key, lambda: simrows.score_student(arch, steps, sim_asked, sim_ctx[probe], sim_base, seed=a.seed)
 
-    sim_steps = sorted({v.steps for v in sim_asked})
+    sim_units = sorted({(v.steps, v.probe) for v in sim_asked})  # one forward (and training) each
 
-    def sim_need(steps: int) -> tuple[str, ...]:  # a record lacking an asked variant is measured again
-        return tuple(v.stem for v in sim_asked if v.steps == steps)
+    def sim_need(unit: tuple[int, int]) -> tuple[str, ...]:  # a record lacking an asked variant is measured again
+        return tuple(v.stem for v in sim_asked if (v.steps, v.probe) == unit)
 
     if a.ground_truth_from:
         covered = {run.arch for run in found} & {str(arch) for arch in panel}
@@ -410,8 +413,8 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
     for key, fn in [short_task(arch, spec) for arch in panel for spec in short_specs]:
         _cached(key, fn, need=SHORT_FIELDS, skip_claimed=True)
     for arch in panel:
-        for k in sim_steps:
-            _cached(*sim_task(arch, k), need=sim_need(k), skip_claimed=True)
+        for unit in sim_units:
+            _cached(*sim_task(arch, unit), need=sim_need(unit), skip_claimed=True)
     if a.worker:
         return None
     for helper in helpers:
@@ -435,9 +438,9 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
             row[f"kd@{steps}-valloss"] = {"score": -rec["val_loss"], "seconds": rec["seconds"], "student_epochs": se}
             row[f"kd@{steps}-tse"] = {"score": -rec["tse"], "seconds": rec["train_s"], "student_epochs": se}
             row[f"kd@{steps}-tselate"] = {"score": -rec["tse_late"], "seconds": rec["train_s"], "student_epochs": se}
-        for k in sim_steps:
-            row.update(simrows.row_entries(_cached(*sim_task(arch, k), fresh, need=sim_need(k), since=since),
-                                           sim_asked, k, n_train))
+        for unit in sim_units:
+            row.update(simrows.row_entries(_cached(*sim_task(arch, unit), fresh, need=sim_need(unit), since=since),
+                                           sim_asked, *unit, n_train))
         t0 = time.perf_counter()
         code = panel_codes[i][None]
         row["blockwise"] = {"score": -float(scores.score(code)[0]), "seconds": time.perf_counter() - t0}
@@ -511,7 +514,7 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
         "short_kd": {"batch_size": SHORT_BATCH, "optimizer": a.short_optimizer, "lr": a.short_lr,
                      "bn_recalibration": a.short_recal, "steps": a.short_steps},
         **({"similarity": {"proxy": sim_base.model_dump(include={"batch_size", "optimizer", "lr", "threads"}),
-                           "probe_size": a.probe_size, "probe_seed": a.seed, "measures": a.similarity,
+                           "probe_sizes": a.probe_size, "probe_seed": a.seed, "measures": a.similarity,
                            "stages": a.similarity_stages, "steps": a.similarity_steps,
                            "study_line": simrows.study_line(sim_base)}} if sim_asked else {}),
         "block_table": {"seed": a.seed, "blocks": table.size, "trained": table.trained, "cached": table.cached,
@@ -523,7 +526,7 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
         "runs_now": {"gt": fresh.count("gt"), "short": fresh.count("short"),
                      "gt_imported": sum("imported_from" in run for r in rows for run in r["gt"]["runs"]),
                      "gt_total": len(rows) * len(gt_seeds), "short_total": len(rows) * len(a.short_steps),
-                     "similarity": fresh.count("sim"), "similarity_total": len(rows) * len(sim_steps)},
+                     "similarity": fresh.count("sim"), "similarity_total": len(rows) * len(sim_units)},
         "proxies": proxies, "blockwise_by_component": by_component, "panel": rows,
     }
     out = Path(a.out_dir)
@@ -538,13 +541,13 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
 
 
 def _similarity_context(a: argparse.Namespace, data: DataBundle, teacher: torch.nn.Module, shapes: list,
-                        outputs: object, base: ProxySpec) -> ProxyContext:
-    """What the similarity rows share: the probe of `--probe-size` training images drawn from `--seed`
+                        outputs: object, base: ProxySpec, size: int) -> ProxyContext:
+    """What the similarity rows of one probe size share: the probe of `size` training images drawn from `--seed`
     (the teacher run once over it), the stage alignment and the teacher's outputs for K > 0."""
     c, h, w = data.input_shape
     space = load_space(a.space)
     alignment = tuple(align_stages(space.resolutions((h, w)), [(s[1], s[2]) for s in shapes]))
-    probe = make_probe(teacher, data.train.x, probe_indices(len(data.train), a.probe_size, a.seed),
+    probe = make_probe(teacher, data.train.x, probe_indices(len(data.train), size, a.seed),
                        tuple(feature_modules(teacher)), tuple(t for _, t in alignment), a.device)
     return ProxyContext(x_train=data.train.x, y_train=data.train.y, x_val=data.val.x, y_val=data.val.y,
                         teacher=outputs, spec=base, in_channels=c, num_classes=data.num_classes, alignment=alignment,
@@ -618,9 +621,9 @@ def _similarity_settings_lines(sim: dict | None) -> list[str]:
     if not sim:
         return []
     run = sim["proxy"]
-    return [f"- similarity: probe of {sim['probe_size']} training images drawn from seed {sim['probe_seed']} (the "
+    return [f"- similarity: probes of {', '.join(map(str, sim['probe_sizes']))} training images drawn from seed {sim['probe_seed']} (the "
             f"teacher's pass over it is paid once per study and left out of the cost); the K KD steps of "
-            f"`sim-...@K` use batch {run['batch_size']}, {OPTIMIZER_NAMES[run['optimizer']]} lr {run['lr']:g}; a row's "
+            f"`sim-...@K-pP` use batch {run['batch_size']}, {OPTIMIZER_NAMES[run['optimizer']]} lr {run['lr']:g}; a row's "
             "cost is those steps plus its own measurement"]
 
 
@@ -823,7 +826,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="stage sets each measure compares, comma-separated (all, last, logits)")
     p.add_argument("--similarity-steps", type=_ints, default=[0],
                    help="KD steps of batch 64 before measuring (the short runs' optimizer and lr), comma-separated")
-    p.add_argument("--probe-size", type=int, default=256, help="training images in the similarity probe batch")
+    p.add_argument("--probe-size", type=_ints, default=[256],
+                   help="training images in the similarity probe batch, comma-separated (each a row of its own)")
     p.add_argument("--boot", type=int, default=1000)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")

@@ -1,9 +1,10 @@
 """The similarity proxy's rows of `python -m benchmarks.fidelity` (`--similarity cka,rsa,diswot`).
 
-Each variant is one row, named ``sim-MEASURE-STAGES@K``: `proxy.method: similarity` with
-`similarity.measure` MEASURE, `similarity.advanced.stages` STAGES (all, last, logits) and
-`similarity.steps` K, through the proxy's own functions (`kdnas.distill.probe`), on one probe batch
-of `--probe-size` training images drawn from `--seed` (the study's probe). DisWOT's ``all`` and
+Each variant is one row, named ``sim-MEASURE-STAGES@K-pP``: `proxy.method: similarity` with
+`similarity.measure` MEASURE, `similarity.advanced.stages` STAGES (all, last, logits),
+`similarity.steps` K and `similarity.probe_size` P, through the proxy's own functions
+(`kdnas.distill.probe`), on one probe batch of P training images drawn from `--seed` (the study's
+probe; `--probe-size` may list several). DisWOT's ``all`` and
 ``last`` are the same measure (the last stage's sample relation and the logits' class relation), so
 only ``last`` is run for it.
 
@@ -43,60 +44,62 @@ class Variant:
     measure: str
     stages: str
     steps: int
+    probe: int
 
     @property
     def name(self) -> str:
         """The row's name in the report."""
-        return f"sim-{self.measure}-{self.stages}@{self.steps}"
+        return f"sim-{self.measure}-{self.stages}@{self.steps}-p{self.probe}"
 
     @property
     def stem(self) -> str:
-        """The variant without its steps: its key in the record of one trained student."""
+        """The variant without its steps and probe: its key in the record of one student at one K and probe."""
         return f"{self.measure}-{self.stages}"
 
 
-def variants(measures: list[str], stages: list[str], steps: list[int]) -> list[Variant]:
+def variants(measures: list[str], stages: list[str], steps: list[int], probes: list[int]) -> list[Variant]:
     """Every asked combination, in report order (diswot's ``all`` folded into its ``last``)."""
     out: list[Variant] = []
-    for k in steps:
-        for m in measures:
-            for s in stages:
-                v = Variant(m, "last" if m == "diswot" and s == "all" else s, k)
-                if v not in out:
-                    out.append(v)
+    for p in probes:
+        for k in steps:
+            for m in measures:
+                for s in stages:
+                    v = Variant(m, "last" if m == "diswot" and s == "all" else s, k, p)
+                    if v not in out:
+                        out.append(v)
     return out
 
 
 def proxy_spec(v: Variant, base: ProxySpec) -> ProxySpec:
     """The `proxy` section of a study that scores its students as row `v` does; `base` is the
     similarity proxy with the bench's run settings and probe size."""
-    sim = SimilaritySpec(measure=v.measure, steps=v.steps, probe_size=base.similarity.probe_size,
-                         advanced={"stages": v.stages})
+    sim = SimilaritySpec(measure=v.measure, steps=v.steps, probe_size=v.probe, advanced={"stages": v.stages})
     return base.model_copy(update={"similarity": sim})
 
 
-def base_spec(optimizer: str, lr: float, probe_size: int, threads: int) -> ProxySpec:
+def base_spec(optimizer: str, lr: float, threads: int) -> ProxySpec:
     """The similarity proxy under the bench's short-run settings (used for the K KD steps)."""
-    return ProxySpec(method="similarity", batch_size=BATCH, optimizer=optimizer, lr=lr, threads=threads,
-                     similarity={"probe_size": probe_size})
+    return ProxySpec(method="similarity", batch_size=BATCH, optimizer=optimizer, lr=lr, threads=threads)
 
 
 def study_line(base: ProxySpec) -> str:
     """How a study asks for row ``sim-M-S@K`` (the report's sentence)."""
-    return (f"A study searches with row `sim-M-S@K` by `proxy: {{method: similarity, batch_size: {base.batch_size}, "
+    return (f"A study searches with row `sim-M-S@K-pP` by `proxy: {{method: similarity, batch_size: {base.batch_size}, "
             f"optimizer: {base.optimizer}, lr: {base.lr:g}, similarity: {{measure: M, steps: K, probe_size: "
-            f"{base.similarity.probe_size}, advanced: {{stages: S}}}}}}` (batch, optimizer and lr matter only for K > 0).")
+            f"P, advanced: {{stages: S}}}}}}` (batch, optimizer and lr matter only for K > 0).")
 
 
-def cache_key(arch: Arch, steps: int, *, teacher_sha: str, fingerprint: str, base: ProxySpec, seed: int) -> str:
+def cache_key(arch: Arch, steps: int, probe: int, *, teacher_sha: str, fingerprint: str, base: ProxySpec,
+              seed: int) -> str:
     """The run cache's key of one student's similarity record at `steps` KD steps (its seconds are
     part of what is measured, so the thread count is in it)."""
-    return (f"sim|forward-once|{teacher_sha}|{fingerprint}|{arch}|k={steps}|probe={base.similarity.probe_size}|{base.run_json()}"
+    return (f"sim|forward-once|{teacher_sha}|{fingerprint}|{arch}|k={steps}|probe={probe}|{base.run_json()}"
             f"|threads={base.threads}|{seed}")
 
 
 def score_student(arch: Arch, steps: int, asked: list[Variant], ctx: ProxyContext, base: ProxySpec, *,
                   seed: int) -> dict:
+    # `ctx.probe` is the probe of the asked variants' size: only those of its size and `steps` are measured
     """One student's record: built from `seed`, trained `steps` KD steps once, run once over the probe
     (`probe_outputs`, every aligned stage tapped), then measured under every variant of `asked` at
     those steps ({stem: {score, measure_s, cpu_s, per_stage}}, with train_s, forward_s and their CPU
@@ -105,7 +108,8 @@ def score_student(arch: Arch, steps: int, asked: list[Variant], ctx: ProxyContex
     torch.manual_seed(seed)
     student = build_student(arch, ctx.in_channels, ctx.num_classes)
     pairs = hint_pairs(arch, ctx)
-    spec = proxy_spec(Variant("cka", "all", steps), base)
+    size = len(ctx.probe.indices)
+    spec = proxy_spec(Variant("cka", "all", steps, size), base)
     cpu0 = time.process_time()
     student, train_s = similarity_training(student, ctx.x_train, ctx.y_train, ctx.teacher, spec, seed=seed,
                                            device=ctx.device)
@@ -114,7 +118,7 @@ def score_student(arch: Arch, steps: int, asked: list[Variant], ctx: ProxyContex
     logits, feats = probe_outputs(student, ctx.probe, [p.student_module for p in pairs])
     rec["forward_s"], rec["forward_cpu_s"] = time.perf_counter() - t0, time.process_time() - cpu0
     for v in asked:
-        if v.steps != steps:
+        if (v.steps, v.probe) != (steps, size):
             continue
         sim = proxy_spec(v, base).similarity
         cpu0, t0 = time.process_time(), time.perf_counter()
@@ -124,11 +128,11 @@ def score_student(arch: Arch, steps: int, asked: list[Variant], ctx: ProxyContex
     return rec
 
 
-def row_entries(rec: dict, asked: list[Variant], steps: int, n_train: int) -> dict[str, dict]:
+def row_entries(rec: dict, asked: list[Variant], steps: int, probe: int, n_train: int) -> dict[str, dict]:
     """The panel row's entries of the variants at `steps` from a student's record: score, seconds
     (training plus this measurement, wall time), the same in this process's CPU time (which a machine
     busy with other work inflates far less), student-epochs."""
     return {v.name: {"score": rec[v.stem]["score"],
                      "seconds": rec["train_s"] + rec["forward_s"] + rec[v.stem]["measure_s"],
                      "cpu_seconds": rec["train_cpu_s"] + rec["forward_cpu_s"] + rec[v.stem]["cpu_s"], "per_stage": rec[v.stem]["per_stage"], "student_epochs": steps * BATCH / n_train}
-            for v in asked if v.steps == steps}
+            for v in asked if (v.steps, v.probe) == (steps, probe)}

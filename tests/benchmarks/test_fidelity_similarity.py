@@ -25,7 +25,7 @@ from tests.benchmarks.test_fidelity_bench import ARGS
 from tests.distill.conftest import TINY, blobs
 
 SIM = ["--short-steps", "none", "--no-stitch", "--similarity", "cka,rsa,diswot", "--similarity-stages",
-       "all,last,logits", "--similarity-steps", "0,4", "--probe-size", "48"]
+       "all,last,logits", "--similarity-steps", "0,4", "--probe-size", "48,24"]
 
 
 def _args() -> list[str]:
@@ -49,24 +49,27 @@ def test_similarity_variants_are_rows_and_short_runs_are_skipped(tmp_path: Path,
     assert main([*_args(), "--out-dir", str(out)]) == 0
     r = json.loads((out / "fidelity-digits.json").read_text())
     stems = ["cka-all", "cka-last", "cka-logits", "rsa-all", "rsa-last", "rsa-logits", "diswot-last", "diswot-logits"]
-    sims = {f"sim-{s}@{k}" for s in stems for k in (0, 4)}  # diswot's all is its last: one row
+    sims = {f"sim-{s}@{k}-p{p}" for s in stems for k in (0, 4) for p in (48, 24)}  # diswot's all is its last
     assert {k for k in r["proxies"] if k.startswith("sim-")} == sims
     assert not any(k.startswith("kd@") or k.startswith("blockwise_stitched") for k in r["proxies"])
-    assert r["runs_now"]["short_total"] == 0 and r["runs_now"]["similarity"] == 2 * len(r["panel"])
+    assert r["runs_now"]["short_total"] == 0 and r["runs_now"]["similarity"] == 4 * len(r["panel"])
     for p in r["panel"]:
-        assert p["sim-cka-all@0"]["score"] != p["sim-cka-last@0"]["score"] and 0 < p["sim-cka-all@0"]["score"] <= 1
-        assert p["sim-diswot-logits@0"]["score"] < 0 and p["sim-rsa-logits@4"]["student_epochs"] == pytest.approx(4 * 64 / 400)
+        assert p["sim-cka-all@0-p48"]["score"] != p["sim-cka-last@0-p48"]["score"] and 0 < p["sim-cka-all@0-p48"]["score"] <= 1
+        assert p["sim-diswot-logits@0-p48"]["score"] < 0
+        assert p["sim-rsa-logits@4-p48"]["student_epochs"] == pytest.approx(4 * 64 / 400)
         # K steps cost their training on top of the measurement
-        assert p["sim-cka-all@4"]["seconds"] > p["sim-cka-all@0"]["seconds"] > 0
-        assert p["sim-cka-all@4"]["score"] != p["sim-cka-all@0"]["score"]
+        assert p["sim-cka-all@4-p48"]["seconds"] > p["sim-cka-all@0-p48"]["seconds"] > 0
+        assert p["sim-cka-all@4-p48"]["score"] != p["sim-cka-all@0-p48"]["score"]
+        assert p["sim-cka-all@0-p24"]["score"] != p["sim-cka-all@0-p48"]["score"]  # another probe
     for name in sims:
         assert -1 <= r["proxies"][name]["tau"] <= 1 and r["proxies"][name]["fraction_of_gt"] > 0
     md = (out / "fidelity-digits.md").read_text()
     assert "similarity tau >= 0.5 at <= 0.1% of GT cost" in md or "no variant that cheap" in md
     assert "short KD tau" not in md and "- short KD:" not in md
     # the row's study proxy, as the report states it, scores a panel member as the row does
-    said = re.search(r"row `sim-M-S@K` by `proxy: (\{[^`]*\})`", md).group(1)
+    said = re.search(r"row `sim-M-S@K-pP` by `proxy: (\{[^`]*\})`", md).group(1)
     said = said.replace("measure: M", "measure: rsa").replace("steps: K", "steps: 4").replace("stages: S", "stages: last")
+    said = said.replace("probe_size: P", "probe_size: 48")
     spec = ProxySpec.model_validate(yaml.safe_load(said))
     assert spec.similarity.probe_size == 48 and spec.optimizer == "sgd"
 
@@ -74,7 +77,7 @@ def test_similarity_variants_are_rows_and_short_runs_are_skipped(tmp_path: Path,
     assert main([*_args(), "--no-gt-training", "--out-dir", str(tmp_path / "again")]) == 0
     again = json.loads((tmp_path / "again" / "fidelity-digits.json").read_text())
     assert again["runs_now"]["similarity"] == 0
-    assert [p["sim-rsa-last@4"]["score"] for p in again["panel"]] == [p["sim-rsa-last@4"]["score"] for p in r["panel"]]
+    assert [p["sim-rsa-last@4-p24"]["score"] for p in again["panel"]] == [p["sim-rsa-last@4-p24"]["score"] for p in r["panel"]]
 
 
 def test_a_row_scores_a_student_as_the_study_proxy_does() -> None:
@@ -85,10 +88,10 @@ def test_a_row_scores_a_student_as_the_study_proxy_does() -> None:
     teacher = build_student(TINY, 1, 2)
     probe = _probe(teacher, x[:32])
     outputs = TeacherOutputs(torch.stack([-(2.0 * y - 1.0), 2.0 * y - 1.0], 1) * 4.0, {}, key="fake")
-    base = simrows.base_spec("adamw", 3e-3, 32, 1)
+    base = simrows.base_spec("adamw", 3e-3, 1)
     ctx = ProxyContext(x_train=x, y_train=y, x_val=x, y_val=y, teacher=outputs, spec=base, in_channels=1,
                        num_classes=2, alignment=((0, 0), (1, 1)), teacher_channels=(4, 8), probe=probe)
-    asked = simrows.variants(["cka", "rsa", "diswot"], ["all", "last", "logits"], [0, 3])
+    asked = simrows.variants(["cka", "rsa", "diswot"], ["all", "last", "logits"], [0, 3], [32])
     for k in (0, 3):
         rec = simrows.score_student(TINY, k, asked, ctx, base, seed=7)
         for v in (v for v in asked if v.steps == k):
