@@ -526,7 +526,8 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
         "runs_now": {"gt": fresh.count("gt"), "short": fresh.count("short"),
                      "gt_imported": sum("imported_from" in run for r in rows for run in r["gt"]["runs"]),
                      "gt_total": len(rows) * len(gt_seeds), "short_total": len(rows) * len(a.short_steps),
-                     "similarity": fresh.count("sim"), "similarity_total": len(rows) * len(sim_units)},
+                     **({"similarity": fresh.count("sim"), "similarity_total": len(rows) * len(sim_units)}
+                        if sim_units else {})},
         "proxies": proxies, "blockwise_by_component": by_component, "panel": rows,
     }
     out = Path(a.out_dir)
