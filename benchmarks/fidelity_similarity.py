@@ -39,7 +39,7 @@ BATCH = 64  # the short runs' batch (benchmarks.fidelity.SHORT_BATCH)
 
 @dataclass(frozen=True)
 class Variant:
-    """One similarity row: the measure, the stages it compares and the KD steps before it."""
+    """One similarity row: the measure, the stages it compares, the KD steps before it and the probe's size."""
 
     measure: str
     stages: str
@@ -72,7 +72,7 @@ def variants(measures: list[str], stages: list[str], steps: list[int], probes: l
 
 def proxy_spec(v: Variant, base: ProxySpec) -> ProxySpec:
     """The `proxy` section of a study that scores its students as row `v` does; `base` is the
-    similarity proxy with the bench's run settings and probe size."""
+    similarity proxy with the bench's run settings (`base_spec`)."""
     sim = SimilaritySpec(measure=v.measure, steps=v.steps, probe_size=v.probe, advanced={"stages": v.stages})
     return base.model_copy(update={"similarity": sim})
 
