@@ -21,13 +21,16 @@ touching anything else's caches. Each proxy then scores the same panel:
   ``blockwise_fit``: DONNA's predictor over the block losses, leave-one-out; the report also ranks
   the panel by each component of the block-wise score alone (stem, each teacher stage, head), to
   show which matched layers agree with the ground truth;
+- ``sim-MEASURE-STAGES@K`` (with `--similarity`): the similarity proxy (`proxy.method: similarity`)
+  under each measure, stage set and KD steps asked (`benchmarks.fidelity_similarity`);
 - ``synflow``, ``naswot``: zero-cost proxies on the untrained student;
 - ``macs``, ``params``: bigger is better.
 
 For each: Kendall tau and Spearman rho against the ground truth with percentile bootstrap CIs
 (panel resampled with replacement), and the cost in seconds and student-epochs. Ground-truth and
 short runs are cached per architecture under ``runs/cache/fidelity/``, so an interrupted run
-resumes and another seed costs only its own runs. `--panel-seed` draws a held-out panel under the
+resumes and another seed costs only its own runs; `--short-steps none` runs no short KD proxy (to
+score only new proxies against a committed ground truth), `--no-stitch` no stitched students. `--panel-seed` draws a held-out panel under the
 same teacher, block table and recipes, to check a conclusion drawn from the first. `--jobs N`
 shares the block table and the runs among N processes (claims on the cache files, `kdnas.claims`).
 `--ground-truth-from REPORT.json` takes the ground-truth runs of a committed report into that cache
@@ -55,6 +58,7 @@ import torch
 
 import kdnas
 from kdnas.arch import Arch
+from benchmarks import fidelity_similarity as simrows
 from benchmarks.command import command_line, run
 from benchmarks.ground_truth import (block_records, check_recipe, committed_teacher, ground_truth_runs,
                                       load_result, save_teacher)
@@ -70,10 +74,13 @@ from kdnas.data import DataBundle, DataSpec, Split, load_data, with_train_from
 from kdnas.distill import ProxySpec, TrainRecipe, accuracy, run_proxy, teacher_outputs
 from kdnas.distill.spec import BlockwiseSpec
 from kdnas.distill.trainer import train
+from kdnas.distill.probe import make_probe, probe_indices
 from kdnas.errors import UserError
+from kdnas.execute.task import ProxyContext
 from kdnas.paths import cache_dir, runs_dir
 from kdnas.space import build_student, load_space
-from kdnas.teachers import TeacherSpec, build_model, freeze, stage_shapes, state_dict_sha256
+from kdnas.space.align import align_stages
+from kdnas.teachers import TeacherSpec, build_model, feature_modules, freeze, stage_shapes, state_dict_sha256
 from kdnas.zerocost import naswot_score, synflow_score
 
 SHARED = Path(kdnas.__file__).resolve().parents[2] / "shared" / "datasets"  # ../shared, beside the repository
@@ -191,6 +198,10 @@ def _first_committed_teacher(committed: list[tuple[dict, Path]], name: str, epoc
     return None
 
 
+def _cache_path(key_text: str) -> Path:
+    return cache_dir() / "fidelity" / f"{hashlib.sha256(key_text.encode()).hexdigest()[:24]}.json"
+
+
 def _cached(key_text: str, fn, fresh: list[str] | None = None, need: tuple[str, ...] = (),  # noqa: ANN001
             since: float | None = None, skip_claimed: bool = False) -> dict | None:
     """`fn()`'s record, computed once per key and kept under runs/cache/fidelity/ (again when the
@@ -201,7 +212,7 @@ def _cached(key_text: str, fn, fresh: list[str] | None = None, need: tuple[str, 
     text before its first `|`) is appended to `fresh` when the record was written by this run: by
     this call, or at or after the time `since` (by a helper of this run), so a report can say how
     much of its wall time was spent now."""
-    path = cache_dir() / "fidelity" / f"{hashlib.sha256(key_text.encode()).hexdigest()[:24]}.json"
+    path = _cache_path(key_text)
     # made_by: which process of a --jobs run made the record (kept in the file, not in reports)
     got = obtain(path, lambda: {**fn(), "made_by": os.getpid()}, wait=not skip_claimed,
                  usable=lambda rec: all(k in rec for k in need))
@@ -342,8 +353,16 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
     panel = [scores.decode(r) for r in panel_codes]
     _log(f"panel: {len(panel)} architectures, {macs[chosen].min() / 1e6:.2f}-{macs[chosen].max() / 1e6:.2f} M MACs")
 
-    outputs = teacher_outputs(teacher, data.train.x, teacher_id=t_sha, data_fingerprint=data.fingerprint)
     gt_seeds = a.gt_seeds or [a.seed]
+    sim_asked = (simrows.variants(a.similarity, a.similarity_stages, a.similarity_steps, a.probe_size)
+                 if a.similarity else [])
+    # the teacher's outputs on the training split: for whatever trains a student here (none when only
+    # similarity at initialisation is asked against a ground truth that is all cached)
+    trains = a.short_steps or any(v.steps for v in sim_asked) or not a.no_gt_training
+    outputs = teacher_outputs(teacher, data.train.x, teacher_id=t_sha, data_fingerprint=data.fingerprint) if trains else None
+    sim_base = simrows.base_spec(a.short_optimizer, a.short_lr, a.threads)
+    sim_ctx = {p: _similarity_context(a, data, teacher, shapes, outputs, sim_base, p)
+               for p in sorted({v.probe for v in sim_asked})}
     short_specs = [ProxySpec(method="kd", steps=steps, batch_size=SHORT_BATCH, optimizer=a.short_optimizer,
                              lr=a.short_lr, threads=a.threads, advanced={"bn_recalibration": a.short_recal})
                    for steps in a.short_steps]
@@ -366,10 +385,26 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
         # cached with its thread count: a short run's seconds are part of what is measured (not of its result)
         return f"short|{t_sha}|{data.fingerprint}|{arch}|{spec.run_json()}|threads={spec.threads}|{a.seed}", run
 
+    def sim_task(arch: Arch, unit: tuple[int, int]) -> tuple[str, object]:
+        steps, probe = unit
+        key = simrows.cache_key(arch, steps, probe, teacher_sha=t_sha, fingerprint=data.fingerprint, base=sim_base,
+                                seed=a.seed)
+        return key, lambda: simrows.score_student(arch, steps, sim_asked, sim_ctx[probe], sim_base, seed=a.seed)
+
+    sim_units = sorted({(v.steps, v.probe) for v in sim_asked})  # one forward (and training) each
+
+    def sim_need(unit: tuple[int, int]) -> tuple[str, ...]:  # a record lacking an asked variant is measured again
+        return tuple(v.stem for v in sim_asked if (v.steps, v.probe) == unit)
+
     if a.ground_truth_from:
         covered = {run.arch for run in found} & {str(arch) for arch in panel}
         _log(f"ground truth imported for {len(covered)} of the panel's {len(panel)} architectures")
 
+    if a.no_gt_training:  # checked before any work: a ground truth is hours of training
+        missing = [str(arch) for arch in panel for s in gt_seeds if not _cache_path(gt_cache_key(arch, s)).is_file()]
+        if missing:
+            raise UserError(f"--no-gt-training: {len(missing)} ground-truth runs of this panel are neither cached nor "
+                            f"in a --ground-truth-from report (first: {missing[0]})")
     # the work pass: every ground-truth run first (the long ones), then the short runs, each done by
     # whichever process of this run (--jobs) claims it first; records from before runs kept their
     # losses are trained again
@@ -377,6 +412,9 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
         _cached(key, fn, skip_claimed=True)
     for key, fn in [short_task(arch, spec) for arch in panel for spec in short_specs]:
         _cached(key, fn, need=SHORT_FIELDS, skip_claimed=True)
+    for arch in panel:
+        for unit in sim_units:
+            _cached(*sim_task(arch, unit), need=sim_need(unit), skip_claimed=True)
     if a.worker:
         return None
     for helper in helpers:
@@ -400,6 +438,9 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
             row[f"kd@{steps}-valloss"] = {"score": -rec["val_loss"], "seconds": rec["seconds"], "student_epochs": se}
             row[f"kd@{steps}-tse"] = {"score": -rec["tse"], "seconds": rec["train_s"], "student_epochs": se}
             row[f"kd@{steps}-tselate"] = {"score": -rec["tse_late"], "seconds": rec["train_s"], "student_epochs": se}
+        for unit in sim_units:
+            row.update(simrows.row_entries(_cached(*sim_task(arch, unit), fresh, need=sim_need(unit), since=since),
+                                           sim_asked, *unit, n_train))
         t0 = time.perf_counter()
         code = panel_codes[i][None]
         row["blockwise"] = {"score": -float(scores.score(code)[0]), "seconds": time.perf_counter() - t0}
@@ -436,6 +477,7 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
         r["blockwise_fit"] = {"score": float(v), "seconds": (time.perf_counter() - t0) / len(rows)}
     gt_epochs = a.gt_epochs
     names = [f"kd@{s}{v}" for s in a.short_steps for v in ("", "-valloss", "-tse", "-tselate")]
+    names += [v.name for v in sim_asked]
     names += ["blockwise", "blockwise_tse", *stitched, "blockwise_stages", "blockwise_fit", "synflow", "naswot",
               "macs_proxy", "params_proxy"]
     proxies = {}
@@ -446,8 +488,10 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
         entry = {**bootstrap(x, gt, a.boot, a.seed), "seconds_per_arch": per_s, "fraction_of_gt": per_s / gt_s}
         if len(gt_seeds) > 1:  # what the same proxy scores against one ground-truth run, on average
             entry["tau_single_seed"] = float(np.mean([rank(x, run)["tau"] for run in per_seed]))
-        if name.startswith("kd@"):
+        if name.startswith(("kd@", "sim-")):
             entry["student_epochs_per_arch"] = rows[0][name]["student_epochs"]
+        if name.startswith("sim-"):
+            entry["cpu_fraction_of_gt"] = float(np.mean([r[name]["cpu_seconds"] for r in rows])) / gt_s
         if name.startswith("blockwise"):
             entry["table_seconds"] = table.block_train_s
             entry["table_blocks"] = table.size
@@ -469,6 +513,10 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
                          "seed_agreement": seed_agreement(per_seed, gt_seeds)},
         "short_kd": {"batch_size": SHORT_BATCH, "optimizer": a.short_optimizer, "lr": a.short_lr,
                      "bn_recalibration": a.short_recal, "steps": a.short_steps},
+        **({"similarity": {"proxy": sim_base.model_dump(include={"batch_size", "optimizer", "lr", "threads"}),
+                           "probe_sizes": a.probe_size, "probe_seed": a.seed, "measures": a.similarity,
+                           "stages": a.similarity_stages, "steps": a.similarity_steps,
+                           "study_line": simrows.study_line(sim_base)}} if sim_asked else {}),
         "block_table": {"seed": a.seed, "blocks": table.size, "trained": table.trained, "cached": table.cached,
                         "by_other_jobs": table.by_others,
                         "wall_s": table.wall_s, "block_train_s": table.block_train_s,
@@ -477,7 +525,9 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
                         "records": [{k: v for k, v in rec.items() if k != "cached"} for rec in table.records]},
         "runs_now": {"gt": fresh.count("gt"), "short": fresh.count("short"),
                      "gt_imported": sum("imported_from" in run for r in rows for run in r["gt"]["runs"]),
-                     "gt_total": len(rows) * len(gt_seeds), "short_total": len(rows) * len(a.short_steps)},
+                     "gt_total": len(rows) * len(gt_seeds), "short_total": len(rows) * len(a.short_steps),
+                     **({"similarity": fresh.count("sim"), "similarity_total": len(rows) * len(sim_units)}
+                        if sim_units else {})},
         "proxies": proxies, "blockwise_by_component": by_component, "panel": rows,
     }
     out = Path(a.out_dir)
@@ -489,6 +539,20 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
     _figure(rows, names, gt, out / f"{stem}.png")
     (out / f"{stem}.md").write_text(_markdown(result, stem, _shown(out / f"{stem}.json")))
     return result
+
+
+def _similarity_context(a: argparse.Namespace, data: DataBundle, teacher: torch.nn.Module, shapes: list,
+                        outputs: object, base: ProxySpec, size: int) -> ProxyContext:
+    """What the similarity rows of one probe size share: the probe of `size` training images drawn from `--seed`
+    (the teacher run once over it), the stage alignment and the teacher's outputs for K > 0."""
+    c, h, w = data.input_shape
+    space = load_space(a.space)
+    alignment = tuple(align_stages(space.resolutions((h, w)), [(s[1], s[2]) for s in shapes]))
+    probe = make_probe(teacher, data.train.x, probe_indices(len(data.train), size, a.seed),
+                       tuple(feature_modules(teacher)), tuple(t for _, t in alignment), a.device)
+    return ProxyContext(x_train=data.train.x, y_train=data.train.y, x_val=data.val.x, y_val=data.val.y,
+                        teacher=outputs, spec=base, in_channels=c, num_classes=data.num_classes, alignment=alignment,
+                        teacher_channels=tuple(s[0] for s in shapes), device=a.device, probe=probe)
 
 
 def _gt_recipe(epochs: int, batch: int, lr: float, n_train: int, n_test: int) -> str:
@@ -544,12 +608,53 @@ def _runs_now(n: dict | None) -> str:
     return (f", in which {n['gt']} of {n['gt_total']} ground-truth runs and {n['short']} of {n['short_total']} short "
             "runs were trained (the others were read from runs/cache/fidelity/, with the seconds they took then"
             + (f"; {imported} ground-truth runs there came from committed reports, --ground-truth-from" if imported else "")
-            + ")")
+            + ")" + (f"; {n['similarity']} of {n['similarity_total']} similarity measurements (a student at one K) were "
+                     "made now" if n.get("similarity_total") else ""))
 
 
 def _by_others(t: dict) -> str:
     n = t.get("by_other_jobs", 0)
     return f", {n} trained now by other --jobs processes" if n else ""
+
+
+def _similarity_settings_lines(sim: dict | None) -> list[str]:
+    """The report's line on the similarity rows' probe and run settings (none without them)."""
+    if not sim:
+        return []
+    run = sim["proxy"]
+    return [f"- similarity: probes of {', '.join(map(str, sim['probe_sizes']))} training images drawn from seed {sim['probe_seed']} (the "
+            f"teacher's pass over it is paid once per study and left out of the cost); the K KD steps of "
+            f"`sim-...@K-pP` use batch {run['batch_size']}, {OPTIMIZER_NAMES[run['optimizer']]} lr {run['lr']:g}; a row's "
+            "cost is those steps plus its own measurement"]
+
+
+def _similarity_target_lines(proxies: dict) -> list[str]:
+    """The similarity proxy's target (issue 28): tau >= 0.5 at <= 0.1% of a ground-truth run, above
+    every zero-cost baseline (synflow, NASWOT, MACs, params)."""
+    sim = {k: v for k, v in proxies.items() if k.startswith("sim-")}
+    if not sim:
+        return []
+    base_name, base = max(((k, proxies[k]["tau"]) for k in ("synflow", "naswot", "macs_proxy", "params_proxy")),
+                          key=lambda kv: kv[1])
+    cheap = {k: v for k, v in sim.items() if v["fraction_of_gt"] <= 0.001}
+    lines = []
+    if cheap:
+        name, top = max(cheap.items(), key=lambda kv: kv[1]["tau"])
+        ok = top["tau"] >= 0.5 and top["tau"] > base
+        lines.append(f"- similarity tau >= 0.5 at <= 0.1% of GT cost, above synflow/NASWOT/MACs/params: best {name} "
+                     f"tau {top['tau']:.3f} at {100 * top['fraction_of_gt']:.3g}%: **{'met' if ok else 'NOT met'}** "
+                     f"(best baseline {base_name} tau {base:.3f})")
+    else:
+        lines.append("- similarity at <= 0.1% of GT cost: no variant that cheap was run: **NOT met**")
+    cpu = {k: v for k, v in sim.items() if v.get("cpu_fraction_of_gt", 1) <= 0.001 and k not in cheap}
+    if cpu:  # wall time on a busy machine counts waiting for a core; CPU time does not
+        name, top = max(cpu.items(), key=lambda kv: kv[1]["tau"])
+        lines.append(f"  (counted in CPU time instead, {len(cpu)} more variants cost <= 0.1%; the best of them: {name}, "
+                     f"tau {top['tau']:.3f} at {100 * top['cpu_fraction_of_gt']:.3g}%)")
+    name, top = max(sim.items(), key=lambda kv: kv[1]["tau"])
+    lines.append(f"  (the best similarity at any cost: {name}, tau {top['tau']:.3f} at {100 * top['fraction_of_gt']:.3g}% "
+                 "of GT cost)")
+    return lines
 
 
 def _as_study_lines(kd: dict | None) -> list[str]:
@@ -597,7 +702,8 @@ def _markdown(r: dict, stem: str, json_path: str) -> str:
              *([f"- short KD: batch {r['short_kd']['batch_size']}, {OPTIMIZER_NAMES[r['short_kd'].get('optimizer', 'sgd')]} lr "
                 f"{r['short_kd']['lr']} warmup+cosine, BatchNorm "
                 f"statistics recomputed on {r['short_kd']['bn_recalibration']} training images before scoring"]
-               if "short_kd" in r else []),
+               if r.get("short_kd", {}).get("steps", [0]) else []),
+             *_similarity_settings_lines(r.get("similarity")),
              f"- block table: {r['block_table']['blocks']} blocks ({r['block_table']['trained']} trained now, "
              f"{r['block_table']['cached']} cached{_by_others(r['block_table'])}), {r['block_table']['wall_s']:.0f} s "
              "in this run; its blocks took "
@@ -613,7 +719,9 @@ def _markdown(r: dict, stem: str, json_path: str) -> str:
                      f"[{p['rho_ci'][0]:.2f}, {p['rho_ci'][1]:.2f}] | {p['seconds_per_arch']:.3g} | "
                      f"{100 * p['fraction_of_gt']:.3g} | {'' if se is None else f'{se:.3g}'} | "
                      f"{'' if one is None else f'{one:.3f}'} |")
-    lines += _as_study_lines(r.get("short_kd"))
+    lines += _as_study_lines(r.get("short_kd") if r.get("short_kd", {}).get("steps", [0]) else None)
+    if "similarity" in r:
+        lines += ["", r["similarity"]["study_line"]]
     # the block-wise scores from the table alone (not the fit, which needs ground truth; not the stages-only
     # part, which leaves blocks out): the best one is judged
     judged = ("blockwise", "blockwise_tse", "blockwise_stitched", "blockwise_stitched_acc")
@@ -637,13 +745,13 @@ def _markdown(r: dict, stem: str, json_path: str) -> str:
     kd = {k: v for k, v in r["proxies"].items() if k.startswith("kd@") and v["fraction_of_gt"] <= 0.05}
     best_kd = max(kd.items(), key=lambda kv: kv[1]["tau"]) if kd else None
     base = max(r["proxies"][k]["tau"] for k in ("synflow", "naswot", "macs_proxy"))
+    every_kd = {k: v for k, v in r["proxies"].items() if k.startswith("kd@")}
     if best_kd:
         ok = best_kd[1]["tau"] >= 0.7 and best_kd[1]["tau"] > base
         lines.append(f"- short KD tau >= 0.7 at <= 5% of GT cost, above synflow/NASWOT/MACs: best {best_kd[0]} "
                      f"tau {best_kd[1]['tau']:.3f} at {100 * best_kd[1]['fraction_of_gt']:.1f}%: **{'met' if ok else 'NOT met'}**")
-    else:
+    elif every_kd:
         lines.append("- short KD at <= 5% of GT cost: no budget that cheap was run: **NOT met**")
-    every_kd = {k: v for k, v in r["proxies"].items() if k.startswith("kd@")}
     if every_kd:
         name, top = max(every_kd.items(), key=lambda kv: kv[1]["tau"])
         lines.append(f"  (the best short KD at any budget run: {name}, tau {top['tau']:.3f} at "
@@ -651,12 +759,28 @@ def _markdown(r: dict, stem: str, json_path: str) -> str:
     ok = bw["tau"] >= 0.6 and bw["fraction_of_gt"] <= 0.01 and bw["tau"] > base
     lines.append(f"- block-wise tau >= 0.6 at <= 1% per architecture, above the baselines: best {bw_name} tau {bw['tau']:.3f} at "
                  f"{100 * bw['fraction_of_gt']:.3g}%: **{'met' if ok else 'NOT met'}** (best baseline tau {base:.3f})")
+    lines += _similarity_target_lines(r["proxies"])
     m = r["machine"]
     lines += ["", "## Machine", "", f"- CPU: {m['cpu_model']}; nproc {m['nproc']}; torch threads {m['torch_threads']}; "
               f"load average at start {m['loadavg_at_start']}", f"- torch {m['torch']}, Python {m['python']}",
               f"- total wall time: {r['wall_s']:.0f} s{_jobs(r.get('jobs', 1))}" + _runs_now(r.get("runs_now")), "", f"Figure: `{stem}.png` (each proxy against the ground truth). "
               f"Every figure per architecture is in `{stem}.json`.", ""]
     return "\n".join(lines)
+
+
+def _ints(text: str) -> list[int]:
+    """A comma-separated list of integers; `none` (or nothing) is the empty list."""
+    return [] if text.strip().lower() in ("", "none") else [int(v) for v in text.split(",")]
+
+
+def _names(allowed: tuple[str, ...]):  # noqa: ANN202
+    def parse(text: str) -> list[str]:
+        out = [v.strip() for v in text.split(",") if v.strip()]
+        bad = [v for v in out if v not in allowed]
+        if bad:
+            raise argparse.ArgumentTypeError(f"unknown {', '.join(bad)} (choose from {', '.join(allowed)})")
+        return out
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -683,8 +807,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--gt-epochs", type=int, default=10)
     p.add_argument("--gt-batch", type=int, default=128)
     p.add_argument("--gt-lr", type=float, default=0.1)
-    p.add_argument("--short-steps", type=lambda s: [int(v) for v in s.split(",")], default=[25, 50, 100],
-                   help="short KD budgets in steps of batch 64, comma-separated")
+    p.add_argument("--short-steps", type=_ints, default=[25, 50, 100],
+                   help="short KD budgets in steps of batch 64, comma-separated; none: no short KD rows")
     p.add_argument("--short-lr", type=float, default=0.1)
     p.add_argument("--short-optimizer", default="sgd", choices=["sgd", "adamw"],
                    help="optimizer of the short runs (sgd: with momentum 0.9)")
@@ -697,6 +821,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--stitch", action=argparse.BooleanOptionalAction, default=True,
                    help="also score each student stitched from its trained blocks (keeps block weights; a table "
                         "taken from a report, which keeps no weights, is then trained again)")
+    p.add_argument("--similarity", type=_names(("cka", "rsa", "diswot")), default=[],
+                   help="similarity proxy rows: measures, comma-separated (cka, rsa, diswot; default none)")
+    p.add_argument("--similarity-stages", type=_names(simrows.STAGES), default=["all"],
+                   help="stage sets each measure compares, comma-separated (all, last, logits)")
+    p.add_argument("--similarity-steps", type=_ints, default=[0],
+                   help="KD steps of batch 64 before measuring (the short runs' optimizer and lr), comma-separated")
+    p.add_argument("--probe-size", type=_ints, default=[256],
+                   help="training images in the similarity probe batch, comma-separated (each a row of its own)")
     p.add_argument("--boot", type=int, default=1000)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
@@ -708,6 +840,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ground-truth-from", type=Path, action="append", default=None, metavar="REPORT.json",
                    help="take the ground-truth runs of an earlier fidelity report into the cache instead of training "
                         "them again (refused unless its teacher, data and recipe are this run's); repeatable")
+    p.add_argument("--no-gt-training", action="store_true",
+                   help="refuse to run unless every ground-truth run is cached or imported (--ground-truth-from)")
     p.add_argument("--jobs", type=int, default=1,
                    help="processes sharing the block table and the runs (each with --threads threads); seconds "
                         "are measured with the cores shared, so compare figures taken at the same --jobs")

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from kdnas.atomic import save_torch
-from kdnas.distill.spec import BlockwiseSpec
+from kdnas.distill.spec import BlockwiseSpec, ProxySpec
 from kdnas.errors import UserError
 from kdnas.study.migrate_proxy import migrate_proxy_advanced
 
@@ -65,9 +65,22 @@ def check_recipe(result: dict, source: str, *, fingerprint: str, recipe: str, ke
     if gt.get("recipe") != recipe:
         raise UserError(f"{source}: its ground truth has another recipe ({gt.get('recipe')!r}; this run's is "
                         f"{recipe!r})")
-    if gt.get("key", key) != key:
+    if gt.get("key", key) != key and stored_key_now(gt["key"]) != key:
         raise UserError(f"{source}: its ground truth has another recipe: the same text, other run settings "
                         f"({gt['key']}; this run's are {key})")
+
+
+def stored_key_now(stored: str) -> str | None:
+    """A ground-truth key written by an older `ProxySpec.run_json()` as today's code writes the same
+    settings (None when it no longer reads as a proxy spec). The key is the spec's JSON, and its
+    shape moved on (expert settings under `advanced`, memory-only and other methods' settings left
+    out) while the run it names did not, so a committed ground truth stays usable."""
+    try:
+        old = json.loads(stored)
+        moved = migrate_proxy_advanced({"proxy": old})[0]["proxy"] if isinstance(old, dict) else None
+        return ProxySpec.model_validate(moved).run_json()
+    except (ValueError, TypeError):
+        return None
 
 
 def ground_truth_runs(result: dict, source: str, *, teacher_sha: str, fingerprint: str, recipe: str,

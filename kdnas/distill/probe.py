@@ -2,8 +2,10 @@
 one probe batch of the training split, drawn once per study so every student sees the same images.
 
 `similarity_score` is the whole measurement given a student, the probe (the teacher's outputs on
-it) and the stage pairs: a search proxy on its own (`run_similarity`) and what a first screening
-rung of a halving strategy can call.
+it) and the stage pairs; `similarity_training` the optional KD steps before it. Together they are
+`run_similarity`, the search proxy on its own; with `similarity.steps` 0 it trains nothing and
+needs no teacher outputs beyond the probe's, which makes it a cheap first screen (a first rung of a
+halving strategy): build the student, call `run_similarity(..., teacher=None, ...)`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import torch
 from torch import nn
 
 from kdnas.distill.proxy import HintPair, short_run
-from kdnas.distill.similarity import diswot, linear_cka, rsa
+from kdnas.distill.similarity import class_relation, diswot, linear_cka, rsa
 from kdnas.distill.spec import ProxySpec, SimilaritySpec
 from kdnas.distill.teacher_cache import TeacherOutputs, compute_outputs
 from kdnas.teachers import FeatureTaps
@@ -61,47 +63,85 @@ def make_probe(teacher: nn.Module, x_train: torch.Tensor, indices: tuple[int, ..
     return Probe(indices, x, logits, feats)
 
 
+LOGITS = ("logits", -1)  # the compared "stage" of `advanced.stages: logits`: the student's logits against the teacher's
+
+
 def compared_pairs(pairs: list[HintPair], spec: SimilaritySpec) -> list[HintPair]:
     """The stage pairs a measure compares: every aligned one, or the last one only (`advanced.stages`
-    last; always for diswot, whose sample relation is of the last stage)."""
+    last; always for diswot, whose sample relation is of the last stage); none with `logits`."""
+    if spec.advanced.stages == "logits":
+        return []
     return pairs[-1:] if spec.measure == "diswot" or spec.advanced.stages == "last" else list(pairs)
 
 
+def similarity_values(spec: SimilaritySpec, used: list[HintPair], feats: dict[str, torch.Tensor],
+                      logits: torch.Tensor, probe: Probe) -> list[float]:
+    """The measure of each compared pair `used` (the logits' own pair with `advanced.stages: logits`),
+    from the student's probe outputs: its logits and its features by module name (CPU tensors)."""
+    s_feats = [feats[p.student_module] for p in used]
+    t_feats = [probe.teacher_features[p.teacher_stage] for p in used]
+    t_logits = probe.teacher_logits
+    if spec.advanced.stages == "logits":
+        if spec.measure == "diswot":  # its class relation alone
+            return [-float(torch.linalg.matrix_norm(class_relation(logits) - class_relation(t_logits)))]
+        s_feats, t_feats = [logits], [t_logits]
+    if spec.measure == "diswot":
+        return [diswot(s_feats[-1], t_feats[-1], logits, t_logits)]
+    if spec.measure == "cka":
+        return [linear_cka(a, b) for a, b in zip(s_feats, t_feats)]
+    return [rsa(a, b, spec.advanced.rsa_correlation) for a, b in zip(s_feats, t_feats)]
+
+
 @torch.no_grad()
-def similarity_score(student: nn.Module, probe: Probe, pairs: list[HintPair], spec: SimilaritySpec) -> SimilarityResult:
-    """How similar `student` is to the teacher on `probe`, under `spec.measure`; the student is left
+def probe_outputs(student: nn.Module, probe: Probe, modules: list[str]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The student's logits and the outputs of `modules` on the probe (on the CPU), the student left
     as it was (weights and mode).
 
     The forward uses the probe's own BatchNorm statistics: at initialisation the running ones are
     the defaults (mean 0, variance 1), which describe no network, and after a few KD steps they lag
     the weights (the reason the `kd` proxy recalibrates them).
     """
-    t0 = time.perf_counter()
-    used = compared_pairs(pairs, spec)
-    if not used:
-        raise ValueError("the similarity proxy needs at least one student stage aligned with a teacher stage")
     device = next(student.parameters()).device
     modes = {m: m.training for m in student.modules()}
     saved = {k: v.clone() for k, v in student.state_dict().items()}  # the batch statistics move the running ones
     try:
         student.train()
-        with FeatureTaps(student, [p.student_module for p in used]) as taps:
+        with FeatureTaps(student, modules) as taps:
             logits = student(probe.x.to(device))
-        feats = taps.features
+        feats = {name: f.cpu() for name, f in zip(modules, taps.features)}
     finally:
         student.load_state_dict(saved)
         for m, mode in modes.items():
             m.training = mode
-    t_feats = [probe.teacher_features[p.teacher_stage] for p in used]
-    if spec.measure == "diswot":
-        values = [diswot(feats[-1].cpu(), t_feats[-1], logits.cpu(), probe.teacher_logits)]
-    elif spec.measure == "cka":
-        values = [linear_cka(s.cpu(), t) for s, t in zip(feats, t_feats)]
-    else:
-        values = [rsa(s.cpu(), t, spec.advanced.rsa_correlation) for s, t in zip(feats, t_feats)]
-    stages = tuple((p.student_module, p.teacher_stage) for p in used)
+    return logits.cpu(), feats
+
+
+def similarity_score(student: nn.Module, probe: Probe, pairs: list[HintPair], spec: SimilaritySpec) -> SimilarityResult:
+    """How similar `student` is to the teacher on `probe`, under `spec.measure` (`probe_outputs`,
+    then `similarity_values`); the student is left as it was."""
+    t0 = time.perf_counter()
+    used = compared_pairs(pairs, spec)
+    if not used and spec.advanced.stages != "logits":
+        raise ValueError("the similarity proxy needs at least one student stage aligned with a teacher stage")
+    logits, feats = probe_outputs(student, probe, [p.student_module for p in used])
+    values = similarity_values(spec, used, feats, logits, probe)
+    stages = tuple((p.student_module, p.teacher_stage) for p in used) or (LOGITS,)
     return SimilarityResult(sum(values) / len(values), tuple(values), stages, spec.measure, 0, 0.0,
                             time.perf_counter() - t0)
+
+
+def similarity_training(student: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor,
+                        teacher: TeacherOutputs | None, spec: ProxySpec, *, seed: int,
+                        device: str = "cpu") -> tuple[nn.Module, float]:
+    """The student on `device` after the `spec.similarity.steps` KD steps the proxy takes before
+    measuring (the short `kd` run under the run settings of `spec`), and their seconds; with 0 steps
+    the student as built, and `teacher` may be None."""
+    student = student.to(device)
+    if spec.similarity.steps == 0:
+        return student, 0.0
+    kd = spec.model_copy(update={"method": "kd", "steps": spec.similarity.steps, "epochs": None})
+    student, _, train_s = short_run(student, x_train, y_train, teacher, kd, seed=seed, device=device)
+    return student, train_s
 
 
 def run_similarity(student: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, teacher: TeacherOutputs | None,
@@ -110,11 +150,7 @@ def run_similarity(student: nn.Module, x_train: torch.Tensor, y_train: torch.Ten
     """The similarity proxy of one student: `spec.similarity.steps` steps of the short KD run (with the
     run settings of `spec`), then `similarity_score` on the probe."""
     sim = spec.similarity
-    train_s = 0.0
-    student = student.to(device)
-    if sim.steps > 0:
-        kd = spec.model_copy(update={"method": "kd", "steps": sim.steps, "epochs": None})
-        student, _, train_s = short_run(student, x_train, y_train, teacher, kd, seed=seed, device=device)
+    student, train_s = similarity_training(student, x_train, y_train, teacher, spec, seed=seed, device=device)
     result = similarity_score(student, probe, pairs, sim)
     return SimilarityResult(result.score, result.per_stage, result.stages, result.measure, sim.steps, train_s,
                             result.similarity_s)

@@ -12,7 +12,8 @@ import pandas as pd
 from kdnas.report.page import render_page
 from kdnas.report.static import write_png
 from kdnas.report.summary import render_summary
-from kdnas.report.view import FINAL_TEST_ACC, Headline, StudyView, headline, hv_macs_scale, hypervolume_curve, load_view
+from kdnas.report.view import (FINAL_TEST_ACC, Headline, StudyView, headline, hv_macs_scale, hypervolume_curve, load_view,
+                               measures_accuracy)
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def build_report(studies: list[optuna.Study], out_root: Path = Path("reports"), 
     folder = Path(out_root) / (name or report_name([v.name for v in views]))
     folder.mkdir(parents=True, exist_ok=True)
     scale = hv_macs_scale(views)
-    curves = {v.name: hypervolume_curve(v, scale) for v in views}
+    curves = {v.name: hypervolume_curve(v, scale) for v in views if measures_accuracy(v)}
     heads = [headline(v, scale) for v in views]
 
     front, trials = _csv_frames(views)

@@ -123,7 +123,8 @@ def _headline_cards(v: StudyView, h: Headline) -> str:
     if te:
         cards.append(_card(f"teacher {te.get('name', '')}", fmt_acc(te.get("val_acc")),
                            f"{fmt_count(te.get('macs'))} MACs · {fmt_count(te.get('params'))} params"))
-    cards.append(_card("hypervolume", f"{h.hypervolume:.4f}", "accuracy x MACs, normalised (see below)"))
+    if h.hypervolume is not None:  # a similarity study measures no accuracy to take it over
+        cards.append(_card("hypervolume", f"{h.hypervolume:.4f}", "accuracy x MACs, normalised (see below)"))
     return '<div class="cards">' + "".join(cards) + "</div>"
 
 
@@ -271,7 +272,7 @@ def render_page(views: list[StudyView], headlines: list[Headline], curves: dict[
                 + (f"Latency in ms per batch, measured with {_E(latency)}. " if latency else "")
                 + "Click a column header to sort.</p>"
                 f"{_front_table(views, multi)}</section>")
-    if plotted:
+    if plotted and curves:
         scale = "" if hv_scale is None else f" Here M = {fmt_cost('macs', hv_scale)} MACs."
         body.append(f'<section><h2>Hypervolume over trials</h2><p class="note">{_E(HV_DOC)}.{_E(scale)} It grows '
                     "when a trial improves the front; a flat tail means the search has stopped finding better "

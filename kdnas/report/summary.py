@@ -27,7 +27,8 @@ def _study_md(v: StudyView, h: Headline) -> list[str]:
                      f"{fmt_count(te.get('params'))} params, latency {fmt_ms(te.get('latency_ms'))}")
     if v.has_latency and v.latency_setting:
         lines.append(f"- latency: ms per batch, {v.latency_setting}")
-    lines.append(f"- hypervolume: {h.hypervolume:.4f}")
+    lines.append(f"- hypervolume: {h.hypervolume:.4f}" if h.hypervolume is not None else
+                 "- hypervolume: none (the trials measure no accuracy; the front is ranked by the similarity)")
     rc = rank_correlation(v)
     if rc:
         lines.append(f"- proxy {rc.axis.short} vs final test accuracy (n={rc.n}): Kendall τ {rc.kendall_tau:.3f}, "
@@ -59,5 +60,6 @@ def render_summary(views: list[StudyView], headlines: list[Headline], hv_scale: 
     for v, h in zip(views, headlines):
         lines += _study_md(v, h)
     scale = "" if hv_scale is None else f" (here M = {fmt_count(hv_scale)} MACs)"
-    lines += [f"Hypervolume: {HV_DOC}{scale}.", ""]
+    if any(h.hypervolume is not None for h in headlines):
+        lines += [f"Hypervolume: {HV_DOC}{scale}.", ""]
     return "\n".join(lines)

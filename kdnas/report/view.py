@@ -193,7 +193,13 @@ class Headline:
     counts: Counts
     best: dict | None  # row of the best accuracy (trial, val_acc, macs, arch)
     cheap_near_best: dict | None  # smallest MACs within 1 point of the best accuracy
-    hypervolume: float
+    hypervolume: float | None  # None for a study whose trials measure no accuracy (`measures_accuracy`)
+
+
+def measures_accuracy(view: StudyView) -> bool:
+    """Whether the study's trials record an accuracy: not those ranked by the similarity proxy, whose
+    accuracy-based figures (hypervolume) would read 0 for want of data, not for a poor front."""
+    return view.axis.kind != "similarity"
 
 
 def headline(view: StudyView, scale: float | None) -> Headline:
@@ -206,7 +212,7 @@ def headline(view: StudyView, scale: float | None) -> Headline:
         n = close.loc[close["macs"].idxmin()]
         near = {k: n[k] for k in ("trial", "val_acc", "macs", "params", "arch")}
     curve = hypervolume_curve(view, scale)
-    hv = float(curve["hypervolume"].iloc[-1]) if len(curve) else 0.0
+    hv = (float(curve["hypervolume"].iloc[-1]) if len(curve) else 0.0) if measures_accuracy(view) else None
     counts = Counter(view.trials["status"])
     return Headline(len(view.trials), dict(counts), view.counts, best, near, hv)
 

@@ -1,5 +1,6 @@
-"""The progress of a search: students trained of the budget, best accuracy, front size, and what
-the samples became (running, infeasible, duplicate, failed).
+"""The progress of a search: students trained of the budget, best accuracy (or, for a study whose
+trials measure none, the best score under its name: the similarity to the teacher), front size,
+and what the samples became (running, infeasible, duplicate, failed).
 
 On a terminal it is a redrawn tqdm bar; anywhere else (a log file, a pipe) it is one plain line
 every few trials, so a log does not fill with carriage returns.
@@ -15,6 +16,7 @@ from typing import TextIO
 import optuna
 from tqdm import tqdm
 
+from kdnas.study import records as R
 from kdnas.study.front import front_trials
 
 LINE_EVERY_S = 10.0  # without a terminal: at most one line per this many seconds, and one per student
@@ -22,15 +24,18 @@ LINE_EVERY_S = 10.0  # without a terminal: at most one line per this many second
 
 class Progress:
     """A tqdm bar over trained students (or plain lines when `out` is not a terminal); the postfix shows
-    the best feasible accuracy, the Pareto-front size and the running, infeasible, duplicate and failed
-    trials."""
+    the best feasible accuracy (the best similarity for a similarity study, whose trials measure no
+    accuracy), the Pareto-front size and the running, infeasible, duplicate and failed trials."""
 
     def __init__(self, budget: int, trained: int, *, enabled: bool, study: optuna.Study,
                  out: TextIO | None = None) -> None:
         self.study, self.enabled, self.budget = study, enabled, budget
         self.out = out or sys.stderr
         self.plain = enabled and not self.out.isatty()
-        self.best = float("nan")
+        self.best: float | None = None
+        # a similarity study measures no accuracy: its best is the score that ranks it, named as such
+        self.by_score = study.user_attrs.get(R.STUDY_SCORE) == "similarity"
+        self.best_label = "best similarity" if self.by_score else "best acc"
         self.front = 0
         self.n_running = 0
         self.trained = trained
@@ -45,13 +50,14 @@ class Progress:
         if not self.enabled:  # reading the front costs a storage query per trial
             return
         front = front_trials(self.study)
-        accs = [t.user_attrs.get("val_acc") for t in front]
-        self.best = max((a for a in accs if a is not None), default=float("nan"))
+        values = [t.user_attrs.get(R.SCORE if self.by_score else R.VAL_ACC) for t in front]
+        self.best = max((v for v in values if v is not None), default=None)
         self.front = len(front)
         self._postfix()
 
     def _status(self) -> str:
-        return (f"best acc {self.best:.4f} | front {self.front} | running {self.n_running} | "
+        best = "-" if self.best is None else f"{self.best:.4f}"
+        return (f"{self.best_label} {best} | front {self.front} | running {self.n_running} | "
                 f"infeasible {self.seen['infeasible']} | duplicate {self.seen['duplicate']} | failed {self.seen['failed']}")
 
     def _postfix(self) -> None:

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks.ground_truth import block_records, committed_teacher, ground_truth_runs, load_result, save_teacher
-from kdnas.distill.spec import BlockwiseSpec
+from benchmarks.ground_truth import (block_records, committed_teacher, ground_truth_runs, load_result, save_teacher,
+                                     stored_key_now)
+from kdnas.distill.spec import BlockwiseSpec, ProxySpec
 from kdnas.errors import UserError
 
 RECIPE, KEY, SHA, FP = "KD 2 epochs", '{"epochs":2}', "a" * 64, "f" * 16
@@ -49,6 +50,26 @@ def test_a_report_without_its_key_is_matched_by_its_recipe_text() -> None:
     assert len(_runs(old)) == 3
     with pytest.raises(UserError, match="another recipe"):
         _runs(old, recipe="KD 3 epochs")
+
+
+def test_a_key_of_an_older_spec_shape_is_matched_by_the_settings_it_names() -> None:
+    """The committed reports' keys predate `proxy.advanced` (and kept eval_batch_size and the block
+    table's settings in them): the same ground-truth recipe, written in today's shape, is accepted;
+    another recipe in the old shape is still refused."""
+    now = ProxySpec(method="kd", epochs=15, batch_size=128, optimizer="sgd", lr=0.1, threads=1,
+                    advanced={"bn_recalibration": 0}).run_json()
+    old = json.loads((Path(__file__).resolve().parents[2] / "reports" / "benchmarks" /
+                      "fidelity-fashion_mnist-teacher2-adamw-gt10k3-recal512.json").read_text())
+    stored = old["ground_truth"]["key"]
+    assert stored != now and '"eval_batch_size":1024' in stored  # the old shape
+    assert stored_key_now(stored) == now
+    r = _result()
+    r["ground_truth"]["key"] = stored
+    assert len(_runs(r, key=now)) == 3
+    r["ground_truth"]["key"] = stored.replace('"epochs":15.0', '"epochs":14.0')
+    with pytest.raises(UserError, match="another recipe"):
+        _runs(r, key=now)
+    assert stored_key_now("not json") is None and stored_key_now('{"method": "nope"}') is None
 
 
 def test_another_teacher_is_refused_saying_whether_the_reports_teacher_can_be_taken() -> None:

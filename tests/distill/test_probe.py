@@ -83,3 +83,33 @@ def test_kd_steps_before_measuring_change_the_student_deterministically(data) ->
     assert trained != at_init  # the 20 KD steps moved the student
     assert run(20) == trained  # deterministic for a seed
     assert run(0) == at_init
+
+
+@pytest.mark.parametrize(("measure", "identical"), [("cka", 1.0), ("rsa", 1.0), ("diswot", 0.0)])
+def test_logits_only_compares_the_logits_alone(data, measure: str, identical: float) -> None:
+    x = data[0][:64]
+    probe = _probe_of(_student(0), x, tuple(range(64)))
+    spec = SimilaritySpec(measure=measure, advanced={"stages": "logits"})
+    same = similarity_score(_student(0), probe, PAIRS, spec)
+    assert same.score == pytest.approx(identical, abs=1e-6) and same.stages == (("logits", -1),)
+    # features no longer the teacher's, logits still its own: a logits-only score cannot tell
+    blind = Probe(probe.indices, x, probe.teacher_logits, {k: torch.randn_like(v) for k, v in probe.teacher_features.items()})
+    assert similarity_score(_student(0), blind, PAIRS, spec).score == pytest.approx(same.score)
+    assert similarity_score(_student(0), blind, PAIRS, SimilaritySpec(measure=measure)).score < same.score - 1e-3
+    # and other logits score lower
+    other = Probe(probe.indices, x, torch.randn_like(probe.teacher_logits), probe.teacher_features)
+    assert similarity_score(_student(0), other, PAIRS, spec).score < same.score - 1e-3
+
+
+def test_at_initialisation_it_screens_without_training_or_teacher_outputs(data) -> None:
+    """The first rung of a halving search: k = 0 needs the probe only, trains nothing, and scores as
+    `similarity_score` does on the student as built."""
+    x, y = data[0], data[1]
+    probe = _probe_of(_student(0), x[:64], tuple(range(64)))
+    student = _student(1)
+    before = {k: v.clone() for k, v in student.state_dict().items()}
+    spec = ProxySpec(method="similarity")
+    result = run_similarity(student, x, y, None, spec, probe, PAIRS, seed=0)
+    assert result.train_s == 0.0 and result.steps == 0
+    assert all(torch.equal(before[k], v) for k, v in student.state_dict().items())
+    assert result.score == similarity_score(_student(1), probe, PAIRS, spec.similarity).score

@@ -30,6 +30,9 @@ def test_a_study_ranked_by_similarity_is_reported_by_it(tmp_path: Path, capsys: 
     assert "<th>similarity</th>" in table[: table.index("</table>")] and ">0.7000<" in table
     md = rep.summary_md.read_text()
     assert "Ranked by proxy.method `similarity`" in md and "| 3 | 0.7000 | - |" in md
+    # no accuracy, so no hypervolume: not a 0.0000 that reads as a poor front
+    assert "- hypervolume: none (the trials measure no accuracy" in md and "Hypervolume: hypervolume of" not in md
+    assert "Hypervolume over trials" not in page and '<div class="k">hypervolume</div>' not in page
     assert pd.read_csv(rep.pareto_csv)["score"].tolist() == [0.40, 0.55, 0.70]
     assert main(["show", "sim", "--storage", url]) == 0
     assert "similarity  val_acc" in capsys.readouterr().out

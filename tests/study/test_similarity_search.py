@@ -4,6 +4,7 @@ front, and stores a resolved config that other studies' shape does not change.""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import optuna
@@ -64,9 +65,20 @@ def test_kdnas_search_with_diswot_after_kd_steps_prints_the_front_by_similarity(
                        proxy={"method": "similarity", "batch_size": 32,
                               "similarity": {"measure": "diswot", "steps": 3, "probe_size": 32}},
                        budget={"trials": 2})
-    proc = kdnas("search", str(path), "--no-progress", cwd=tmp_path)
+    proc = kdnas("search", str(path), cwd=tmp_path)  # progress as plain lines: stderr is not a terminal
     assert proc.returncode == 0, proc.stderr
     assert "similarity  val_acc" in proc.stdout
+    progress = [ln for ln in proc.stderr.splitlines() if ln.startswith("tiny-study: ")]
+    assert progress and all("best similarity " in ln for ln in progress)  # no "best acc nan"
+    assert re.search(r"best similarity -\d+\.\d{4} \|", progress[-1])  # diswot: minus a distance
+    assert "nan" not in proc.stderr + proc.stdout
+    # `kdnas report` on it writes a page ranked by the similarity, and no accuracy shows as nan
+    rep = kdnas("report", "tiny-study", "--storage", f"sqlite:///{tmp_path / 'study.db'}", cwd=tmp_path)
+    assert rep.returncode == 0, rep.stderr
+    page = (tmp_path / "reports" / "tiny-study" / "index.html").read_text()
+    summary = (tmp_path / "reports" / "tiny-study" / "summary.md").read_text()
+    assert "proxy.method: similarity" in page and "Ranked by proxy.method `similarity`" in summary
+    assert "nan" not in summary and "nan" not in rep.stdout
     study = optuna.load_study(study_name="tiny-study", storage=f"sqlite:///{tmp_path / 'study.db'}")
     ok = [t for t in study.trials if t.user_attrs.get(R.STATUS) == R.STATUS_OK]
     assert len(ok) == 2
