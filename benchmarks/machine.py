@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import os
 import platform
-from pathlib import Path
 
 import torch
 
+from kdnas.device import cpu_model
 
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo ('unknown' where there is none)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+__all__ = ["cpu_model", "machine_info"]
 
 
 def machine_info() -> dict[str, object]:

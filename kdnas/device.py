@@ -9,7 +9,9 @@ Every check raises a one-line `UserError`, before a command has run or written a
 from __future__ import annotations
 
 import os
+import platform
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kdnas.errors import UserError
@@ -104,3 +106,15 @@ def describe_device(device: torch.device | str) -> str:
     if device.type == "cuda" and torch.cuda.is_available():
         return f"{device} ({torch.cuda.get_device_name(device)})"
     return str(device)
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ('unknown' where there is none): part of what a
+    latency figure belongs to, and said beside every benchmark's figures."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"

@@ -71,7 +71,9 @@ MIGRATIONS_1_TO_2: list[Migration] = [
 MIGRATIONS_2_TO_3: list[Migration] = [migrate_proxy_advanced, migrate_retrain_ce_weight, migrate_latency_backend]
 # Version 4: settings added after version 3 shipped (each a fill with the value that reproduces how a
 # version-3 study ran); one append per field.
-MIGRATIONS_3_TO_4: list[Migration] = []
+MIGRATIONS_3_TO_4: list[Migration] = [
+    _fill_absent(("latency", "mode"), "measured"),  # every version-3 study timed each student
+]
 # The steps that upgrade a config of each version to the next one.
 MIGRATIONS: dict[int, list[Migration]] = {1: MIGRATIONS_1_TO_2, 2: MIGRATIONS_2_TO_3, 3: MIGRATIONS_3_TO_4}
 
