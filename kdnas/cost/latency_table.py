@@ -7,15 +7,19 @@ what its input channels make it cost), and its tail (last width, head width: hea
 classifier). Every part runs at the resolution it has in the student.
 
 How a part's share is isolated: by difference, in context. A stage entry is the latency of a tiny
-model ``prefix + stage`` minus that of ``prefix`` alone, where the prefix is a 3x3 conv (like a stem)
-from the image channels to the stage's input width at its input resolution; the tail likewise. A
-part timed on its own would carry costs the whole student pays once, not per part: the session
-call, the copy of its input and output, and (ONNX Runtime on the CPU) the reorders into and out of
-its blocked NCHWc layout. Timed alone, 8 `mbv2` students summed 10-30% over their measured latency;
-by difference those costs cancel (a stage's difference carries the output reorder of its own width
-minus that of its input width, which telescopes along the student to the last width's minus the
-stem's, which the tail's and the stem's entries then cancel). The stem is timed alone, less the
-measured session overhead (a model that returns its input); the overhead is added once, so
+model ``prefix + stage`` minus that of ``prefix`` alone, at the stage's input resolution, where the
+prefix is what feeds the stage in a student: before stage 0 the stem itself; before a later stage a
+3x3 conv from the image channels and one block of the stage before (`predecessor`), both of the
+stage's input width. The tail likewise. A part timed on its own would carry costs the whole student
+pays once, not per part: the session call, the copy of its input and output, and (ONNX Runtime on
+the CPU) the reorders into and out of its blocked NCHWc layout. Timed alone, 8 `mbv2` students
+summed 10-30% over their measured latency; by difference those costs cancel (a stage's difference
+carries the output cost of its own width minus that of its input width, which telescopes along the
+student to the last width's minus the stem's, which the tail's and the stem's entries then cancel).
+A bare conv as the prefix left the entries 5-15 us per stage above the stage's increment inside a
+student: ONNX Runtime lays a tensor out by its producer and consumers, and a block's output is laid
+out as a block's, not as a lone conv's. The stem is timed alone, less the measured session overhead
+(a model that returns its input); the overhead is added once, so
 
     predicted latency = overhead + stem + sum of stage entries + tail.
 
@@ -46,9 +50,9 @@ from kdnas.log import note
 from kdnas.paths import cache_dir
 from kdnas.space.blocks import conv_bn
 from kdnas.space.builder import StudentTail, build_stage
-from kdnas.space.space import SearchSpace
+from kdnas.space.space import SearchSpace, StageChoices
 
-TABLE_VERSION = "latency-table-v1"
+TABLE_VERSION = "latency-table-v2"  # v2: stages timed after a block of the space, not a bare conv
 # A table entry is a difference of two medians, so it carries the noise of both: its models are
 # small and quick to time, so they get at least this many timed runs whatever the spec says.
 TABLE_MIN_REPEATS = 100
@@ -151,6 +155,13 @@ def _name(kind: str, shape: Shape, **dims: object) -> str:
     return "_".join([kind, *(f"{k}{v}" for k, v in dims.items()), "x".join(map(str, shape))])
 
 
+def predecessor(stage: StageChoices, width: int) -> Stage:
+    """The block that precedes a stage in the model its entry is timed in: the previous stage's first
+    op with its smallest kernel and expansion, `width` wide, stride 1, depth 1."""
+    op = next(o for o in stage.op if o != "skip")
+    return Stage.make(op, 1, min(stage.kernel), min(stage.expand), width, 1)
+
+
 def _plan(space: SearchSpace, input_shape: Shape, num_classes: int) -> tuple[dict, dict]:
     """What to time for `space`: {name: _Timed}, and how entries are made of them
     ({entry: (name timed, name subtracted or None)}; entries keyed as in `LatencyTable`)."""
@@ -162,8 +173,18 @@ def _plan(space: SearchSpace, input_shape: Shape, num_classes: int) -> tuple[dic
         timed.setdefault(name, _Timed(name, build, shape))
         return name
 
-    def prefix(width: int, hw: tuple[int, int]) -> str:
-        return add(_name("prefix", (c, *hw), c=width), lambda: conv_bn(c, width, 3), (c, *hw))
+    def prefix(j: int, width: int, hw: tuple[int, int]) -> str:
+        # What precedes stage j (or the tail, j = len(stages)) in a student: the stem itself before
+        # stage 0; else a stem and one block of the stage before, of width `width`, so that the
+        # stage's input comes from a block, as in a student (after a bare conv the differences came
+        # out 5-15 us higher per stage on ONNX Runtime, which lays tensors out by their producer).
+        if j == 0:
+            name = add(_name("stem", (c, *hw), c=width), lambda: conv_bn(c, width, 3), (c, *hw))
+        else:
+            pred = predecessor(space.stages[j - 1], width)
+            name = add(_name(f"prefix_{pred.to_str()}", (c, *hw)),
+                       lambda: nn.Sequential(conv_bn(c, width, 3), build_stage(pred, width)), (c, *hw))
+        return name
 
     overhead = add(_name("overhead", input_shape), _Overhead, input_shape)
     recipe[("overhead",)] = (overhead, None)
@@ -177,19 +198,22 @@ def _plan(space: SearchSpace, input_shape: Shape, num_classes: int) -> tuple[dic
             if st.op == "skip":
                 continue
             for c_in in sorted(widths[j]):
-                def build(st: Stage = st, c_in: int = c_in) -> nn.Module:
-                    return nn.Sequential(conv_bn(c, c_in, 3), build_stage(st, c_in))
+                before = prefix(j, c_in, hw)
 
-                name = add(_name(st.to_str(), (c, *hw), c_in=c_in), build, (c, *hw))
-                recipe[("stage", j, st, c_in)] = (name, prefix(c_in, hw))
+                def build(st: Stage = st, before: str = before, c_in: int = c_in) -> nn.Module:
+                    return nn.Sequential(timed[before].build(), build_stage(st, c_in))
+
+                name = add(f"{before}+{st.to_str()}", build, (c, *hw))
+                recipe[("stage", j, st, c_in)] = (name, before)
         hw = (math.ceil(hw[0] / sc.stride), math.ceil(hw[1] / sc.stride))
     for width in sorted(widths[-1]):
+        before = prefix(len(space.stages), width, hw)
         for head in space.head:
-            def tail(width: int = width, head: int = head) -> nn.Module:
-                return nn.Sequential(conv_bn(c, width, 3), StudentTail(width, head, num_classes))
+            def tail(width: int = width, head: int = head, before: str = before) -> nn.Module:
+                return nn.Sequential(timed[before].build(), StudentTail(width, head, num_classes))
 
-            name = add(_name("tail", (c, *hw), c_in=width, head=head, classes=num_classes), tail, (c, *hw))
-            recipe[("tail", width, head)] = (name, prefix(width, hw))
+            name = add(f"{before}+tail_head{head}_classes{num_classes}", tail, (c, *hw))
+            recipe[("tail", width, head)] = (name, before)
     return timed, recipe
 
 
