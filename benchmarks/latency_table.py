@@ -34,7 +34,7 @@ from kdnas.arch import Arch, Stage
 from kdnas.catalog import find_space
 from kdnas.claims import obtain
 from kdnas.cost import LatencySpec, measure_latency
-from kdnas.cost.latency_table import LatencyTable, build_latency_table, setting
+from kdnas.cost.latency_table import LatencyTable, build_latency_table, missing_parts, setting
 from kdnas.errors import UserError
 from kdnas.space import open_space
 from kdnas.space.builder import build_student
@@ -51,8 +51,10 @@ def block_type(stage: Stage) -> str:
     return f"{stage.op}_k{stage.kernel}" + (f"_e{stage.expand}" if stage.op in ("ir", "bneck") else "")
 
 
-def measured(arch: str, shape: tuple[int, int, int], spec: LatencySpec, cache: Path) -> dict:
-    """One student's measured latency, from the cache or measured now (and cached)."""
+def measured(arch: str, shape: tuple[int, int, int], spec: LatencySpec, cache: Path,
+             cached_only: bool = False) -> dict | None:
+    """One student's measured latency, from the cache or measured now (and cached); with
+    `cached_only`, None for a student not measured yet."""
     name = hashlib.sha256(f"{arch}|{shape}|{spec.warmup}|{spec.repeats}".encode()).hexdigest()[:20]
     # keyed by the setting without the table's version: a new way of building the table keeps these
     where = {k: v for k, v in setting(spec).items() if k not in ("version", "repeats")}
@@ -63,6 +65,8 @@ def measured(arch: str, shape: tuple[int, int, int], spec: LatencySpec, cache: P
         lat = measure_latency(build_student(Arch.from_str(arch), shape[0], NUM_CLASSES).eval(), shape, spec)
         return {"arch": arch, "ms": lat.median_ms, "p90_ms": lat.p90_ms, "wall_s": time.perf_counter() - t0}
 
+    if cached_only and not path.is_file():
+        return None
     rec, _ = obtain(path, make)  # type: ignore[misc]
     return rec
 
@@ -81,18 +85,25 @@ def breakdown(archs: list[Arch], residual_us: np.ndarray) -> list[dict]:
 
 
 def evaluate(space_ref: str, shape: tuple[int, int, int], backend: str, archs: list[str], a: argparse.Namespace,
-             cache: Path) -> dict:
-    """The table of one space, shape and backend against every student measured whole."""
+             cache: Path) -> dict | None:
+    """The table of one space, shape and backend against every student measured whole (with
+    `--cached-only`, those measured already; None when its table is not complete)."""
     space = open_space(find_space(space_ref))
     spec = LatencySpec(backend=backend, device="cpu", batch_size=1, threads=a.threads, warmup=a.warmup,
                        repeats=a.repeats)
+    if a.cached_only and missing_parts(space, shape, NUM_CLASSES, spec, cache=cache / "parts"):
+        return None
     table: LatencyTable = build_latency_table(space, shape, NUM_CLASSES, spec, cache=cache / "parts", verbose=True)
     rows = []
     for arch in archs:
-        rec = measured(arch, shape, spec, cache)
+        rec = measured(arch, shape, spec, cache, a.cached_only)
+        if rec is None:
+            continue
         pred = table.predict(Arch.from_str(arch))
         rows.append({"arch": arch, "measured_ms": rec["ms"], "table_ms": pred, "error": pred / rec["ms"] - 1.0,
                      "wall_s": rec["wall_s"]})
+    if not rows:
+        return None
     err = np.array([r["error"] for r in rows])
     meas = [r["measured_ms"] for r in rows]
     residual_us = np.array([(r["measured_ms"] - r["table_ms"]) * 1e3 for r in rows])
@@ -120,12 +131,13 @@ def _markdown(result: dict) -> str:
              f"`kdnas.cost.measure_latency` ({s['warmup']} warm-up, {s['repeats']} timed passes, the median); its "
              "prediction is the sum of its entries in the space's latency table plus the measured session overhead "
              "(each entry: `prefix + stage` minus `prefix`, timed with at least 100 passes; see docs/latency.md).", "",
-             "| space | input | backend | MAPE | within +-10% | Spearman | mean signed error | worst | median measured ms "
+             "| space | input | backend | students | MAPE | within +-10% | Spearman | mean signed error | worst | median measured ms "
              "| table build s (parts) | measure every student s |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in result["runs"]:
         x = r["summary"]
-        lines.append(f"| {r['space']} | {'x'.join(map(str, r['input_shape']))} | {r['backend']} | {x['mape_pct']:.1f}% | "
+        lines.append(f"| {r['space']} | {'x'.join(map(str, r['input_shape']))} | {r['backend']} | {x['students']} | "
+                     f"{x['mape_pct']:.1f}% | "
                      f"{x['within_10_pct']:.0f}% | {x['spearman']:.3f} | {x['mean_signed_error_pct']:+.1f}% | "
                      f"{x['worst_error_pct']:+.0f}% | {x['measured_median_ms']:.3f} | {x['table_timed_s']:.0f} "
                      f"({x['table_parts']}) | {x['measure_all_s']:.0f} |")
@@ -152,6 +164,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--repeats", type=int, default=50)
     p.add_argument("--cache", default="runs/cache/benchmarks/latency-table", help="resumable cache of every measurement")
+    p.add_argument("--cached-only", action="store_true",
+                   help="measure nothing: report the tables and students already in the cache (a run cut short)")
     p.add_argument("--out-dir", default="reports/benchmarks")
     return p
 
@@ -175,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for space_ref, shape in pairs:
         archs = sample_students(space_ref, a.students, a.seed)
-        runs += [evaluate(space_ref, shape, backend, archs, a, cache) for backend in a.backends]
+        runs += [r for backend in a.backends if (r := evaluate(space_ref, shape, backend, archs, a, cache))]
     result = {"benchmark": "latency-table", "command": command_line("benchmarks.latency_table", argv),
               "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine,
               "onnxruntime": onnxruntime.__version__,

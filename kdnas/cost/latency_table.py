@@ -217,6 +217,14 @@ def _plan(space: SearchSpace, input_shape: Shape, num_classes: int) -> tuple[dic
     return timed, recipe
 
 
+def missing_parts(space: SearchSpace, input_shape: Shape, num_classes: int, spec: LatencySpec, *,
+                  cache: Path | None = None) -> int:
+    """How many of the table's models are not timed yet (0: building it times nothing)."""
+    folder = (cache or cache_dir() / "latency") / setting_key(spec)
+    timed, _ = _plan(space, input_shape, num_classes)
+    return sum(not (folder / f"{name}.json").is_file() for name in timed)
+
+
 def build_latency_table(space: SearchSpace, input_shape: Shape, num_classes: int, spec: LatencySpec, *,
                         cache: Path | None = None, verbose: bool = False) -> LatencyTable:
     """Time (or read from the cache) every part of `space` at `input_shape` with `spec`'s setting;

@@ -38,6 +38,12 @@ def test_a_tiny_space_is_measured_written_and_resumed(tmp_path: Path) -> None:
     assert [f.stat().st_mtime_ns for f in sorted((tmp_path / "cache").rglob("*.json"))] == mtimes
     again = json.loads((tmp_path / "out" / "latency-table.json").read_text())["runs"][0]
     assert again["students"] == r["students"]
+    # a run cut short is reported from the cache alone: the 6 measured students, nothing timed
+    assert main([*argv[:4], "--students", "9", *argv[6:], "--cached-only"]) == 0
+    assert [f.stat().st_mtime_ns for f in sorted((tmp_path / "cache").rglob("*.json"))] == mtimes
+    cut = json.loads((tmp_path / "out" / "latency-table.json").read_text())["runs"][0]
+    assert {s["arch"] for s in cut["students"]} == {s["arch"] for s in r["students"]}
+    main(argv)
     md = (tmp_path / "out" / "latency-table.md").read_text()
     assert result["command"] in md and "| torch |" in md and "Which blocks" in md
 
