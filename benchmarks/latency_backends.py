@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import optuna
 
 from benchmarks.command import command_line, run
-from benchmarks.machine import generated_by, machine_info
+from benchmarks.machine import generated_by, machine_info, write_result
 from kdnas.catalog import find_space
 from kdnas.cost import LatencySpec, count_macs_params, measure_latency
 from kdnas.errors import UserError
@@ -158,12 +156,7 @@ def main(argv: list[str] | None = None) -> int:
               "settings": {"space": a.space, "students": a.students, "seed": a.seed, "batch_size": 1,
                            "threads": a.threads, "warmup": a.warmup, "repeats": a.repeats},
               "shapes": [measure_shape(a.space, archs, shape, specs) for shape in shapes]}
-    out = Path(a.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "latency-backends.json").write_text(json.dumps(result, indent=1) + "\n")
-    md = _markdown(result)
-    (out / "latency-backends.md").write_text(md)
-    print(md)
+    write_result(a.out_dir, "latency-backends", result, _markdown(result))
     return 0
 
 

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from pathlib import Path
 
 import torch
 
+from kdnas.device import cpu_model
 
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo ('unknown' where there is none)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+__all__ = ["cpu_model", "generated_by", "machine_info", "write_result"]
 
 
 def machine_info() -> dict[str, object]:
@@ -45,3 +39,13 @@ def machine_info() -> dict[str, object]:
 def generated_by(date: str, command: str) -> list[str]:
     """The Markdown lines every benchmark report opens with: when, and the exact command."""
     return [f"Generated {date} by:", "", "```", command, "```", ""]
+
+
+def write_result(out_dir: str | Path, name: str, result: dict, markdown: str) -> None:
+    """Write ``<name>.json`` (the raw figures) and ``<name>.md`` (the report) under `out_dir`, and
+    print the report."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    (out / f"{name}.md").write_text(markdown)
+    print(markdown)

@@ -9,9 +9,11 @@ Every check raises a one-line `UserError`, before a command has run or written a
 from __future__ import annotations
 
 import os
+import platform
 import re
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kdnas.errors import UserError
@@ -149,3 +151,15 @@ def autocast(device: torch.device | str, amp: bool) -> AbstractContextManager[ob
     import torch
 
     return torch.autocast("cuda", dtype=torch.bfloat16) if amp and _is_cuda(device) else nullcontext()
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ('unknown' where there is none): part of what a
+    latency figure belongs to, and said beside every benchmark's figures."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"

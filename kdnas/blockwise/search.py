@@ -1,6 +1,8 @@
 """Search the whole space from the block table: score many architectures at once, keep the Pareto
-front of (block-wise loss, MACs) among the feasible ones, and pick the members to confirm with the
-end-to-end proxy (spread along the front by MACs; further fronts fill up when it is too small)."""
+front of (block-wise loss, cost) among the feasible ones, and pick the members to confirm with the
+end-to-end proxy (spread along the front by cost; further fronts fill up when it is too small).
+The cost is MACs, or the latency predicted by the cost table's latency table (`by_latency`); a
+latency limit is checked against that prediction too."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ class Candidate:
     macs: int
     params: int
     front: int  # 0 = the first Pareto front
+    latency_ms: float | None = None  # predicted by the latency table, when the cost table has one
 
 
 @dataclass(frozen=True)
@@ -58,32 +61,37 @@ def pareto_layers(score: np.ndarray, cost: np.ndarray) -> np.ndarray:
     return layer
 
 
-def spread(macs: np.ndarray, k: int) -> np.ndarray:
-    """Indices of `k` points spread evenly (by rank of MACs) over `macs`, ends included."""
-    order = np.argsort(macs, kind="stable")
+def spread(cost: np.ndarray, k: int) -> np.ndarray:
+    """Indices of `k` points spread evenly (by rank of cost) over `cost`, ends included."""
+    order = np.argsort(cost, kind="stable")
     if len(order) <= k:
         return order
     return order[np.unique(np.round(np.linspace(0, len(order) - 1, k)).astype(int))]
 
 
 def search_table(scores: ScoreTable, costs: CostTable, *, n: int, k: int, seed: int = 0,
-                 max_macs: int | None = None, max_params: int | None = None,
-                 exclude: set[str] | None = None) -> TableSearch:
+                 max_macs: int | None = None, max_params: int | None = None, max_latency_ms: float | None = None,
+                 by_latency: bool = False, exclude: set[str] | None = None) -> TableSearch:
     """Score `n` architectures (the whole space when smaller), keep the feasible ones and pick `k`
-    to confirm: the first front spread by MACs, then later fronts while fewer than `k`.
-    `exclude`: architecture texts not to pick (already confirmed)."""
+    to confirm: the first front spread by cost, then later fronts while fewer than `k`. The cost is
+    MACs, or the predicted latency with `by_latency`; `max_latency_ms` and `by_latency` need a cost
+    table made with a latency table. `exclude`: architecture texts not to pick (already confirmed)."""
     t0 = time.perf_counter()
     codes = scores.sample(n, seed)
     loss = scores.score(codes)
     macs, params = costs(codes)
+    latency = costs.latency_ms(codes) if (by_latency or max_latency_ms is not None) else None
     score_s = time.perf_counter() - t0
     ok = np.ones(len(codes), bool)
     if max_macs is not None:
         ok &= macs <= max_macs
     if max_params is not None:
         ok &= params <= max_params
+    if max_latency_ms is not None:
+        ok &= latency <= max_latency_ms  # type: ignore[operator]
+    cost = latency if by_latency else macs.astype(float)
     idx = np.flatnonzero(ok)
-    layers = pareto_layers(loss[idx], macs[idx].astype(float)) if len(idx) else np.array([], int)
+    layers = pareto_layers(loss[idx], cost[idx]) if len(idx) else np.array([], int)  # type: ignore[index]
     picked: list[Candidate] = []
     exclude = exclude or set()
     for layer in range(int(layers.max()) + 1 if len(layers) else 0):
@@ -93,7 +101,8 @@ def search_table(scores: ScoreTable, costs: CostTable, *, n: int, k: int, seed: 
         members = np.array([m for m in members if str(scores.decode(codes[m])) not in exclude], dtype=int)
         if not len(members):
             continue
-        for m in members[spread(macs[members], k - len(picked))]:
-            picked.append(Candidate(scores.decode(codes[m]), float(loss[m]), int(macs[m]), int(params[m]), layer))
+        for m in members[spread(cost[members], k - len(picked))]:  # type: ignore[index]
+            picked.append(Candidate(scores.decode(codes[m]), float(loss[m]), int(macs[m]), int(params[m]), layer,
+                                    float(latency[m]) if latency is not None else None))
     picked.sort(key=lambda c: c.macs)
     return TableSearch(len(codes), len(idx), score_s, tuple(picked), int((layers == 0).sum()))

@@ -23,6 +23,7 @@ from kdnas.device import AUTO, parse_device, resolve_device
 from kdnas.errors import UserError
 
 Backend = Literal["torch", "onnxruntime"]
+Mode = Literal["measured", "table", "table_then_measure"]
 EAGER = "eager"  # what a torch latency records as its provider
 
 
@@ -39,6 +40,13 @@ class LatencySpec(BaseModel):
     batch_size: int = Field(default=1, gt=0, description="images per timed forward pass")
     threads: int = Field(default=1, gt=0, description="CPU threads while timing (onnxruntime: intra-op threads, "
                          "one inter-op thread)")
+    mode: Mode = Field(
+        "measured", description="where a student's latency comes from: measured (each student timed before it is "
+        "trained), table (predicted from the space's latency table, built once and cached: each stage choice timed in "
+        "context, the sum of a student's entries; nothing is timed per student, so limits and the objective work at "
+        "any number of students) or table_then_measure (the table decides the limits and which students are "
+        "trained; the students trained are then timed, and their measured latency is the objective); block spaces "
+        "only for the table modes")
     warmup: int = Field(default=5, ge=0, description="untimed passes first")
     repeats: int = Field(default=20, gt=0, description="timed passes; the median is the latency")
 

@@ -85,8 +85,10 @@ class StudyView:
             return None
         # a spec stored before `backend` existed was measured in PyTorch eager
         backend, provider = spec.get("backend", "torch"), spec.get("provider", "eager")
+        how = {"table": "; predicted by the space's latency table",
+               "table_then_measure": "; limits by the space's latency table, the trained students measured"}
         return (f"{backend} ({provider}) on {spec.get('device')}, batch {spec.get('batch_size')}, "
-                f"{spec.get('threads')} thread(s), median of {spec.get('repeats')}")
+                f"{spec.get('threads')} thread(s), median of {spec.get('repeats')}{how.get(spec.get('mode', ''), '')}")
 
 
 def _json_attr(study: optuna.Study, key: str, default: object) -> object:

@@ -50,6 +50,20 @@ class Student(nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
+class StudentTail(nn.Module):
+    """A student's tail exactly as `Student` builds it (optional 1x1 head conv, pool, classifier), on
+    its own: what the per-part cost and latency tables count for a (last width, head width) pair."""
+
+    def __init__(self, width: int, head: int, num_classes: int) -> None:
+        super().__init__()
+        self.head = conv_bn(width, head, 1) if head else nn.Identity()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(head or width, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.pool(self.head(x)).flatten(1))
+
+
 def build_student(arch: Arch, in_channels: int, num_classes: int) -> Student:
     """Build the student network of `arch` for inputs with `in_channels` and `num_classes` outputs."""
     return Student(arch, in_channels, num_classes)

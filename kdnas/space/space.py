@@ -178,6 +178,18 @@ class SearchSpace(BaseModel):
         )
         return Arch(min(self.stem), stages, min(self.head))
 
+    def input_widths(self) -> tuple[frozenset[int], ...]:
+        """The channel counts that can enter each stage (the width of the last non-skip stage before
+        it, or the stem's), then those that can enter the head: one set per stage, then one more.
+        What a stage costs depends on its input width, so per-part tables are keyed by it."""
+        reachable = frozenset(self.stem)
+        out = []
+        for sc in self.stages:
+            out.append(reachable)
+            widths = frozenset(sc.width) if any(op != "skip" for op in sc.op) else frozenset()
+            reachable = widths | (reachable if "skip" in sc.op else frozenset())
+        return (*out, reachable)
+
     def resolutions(self, input_hw: tuple[int, int]) -> list[tuple[int, int]]:
         """Spatial size of each stage's output for an input of `input_hw` ('same' padding)."""
         h, w = input_hw

@@ -3,8 +3,11 @@ it, and enqueue the picked architectures as the study's trials, which the ordina
 confirms with the end-to-end `kd` proxy and records like any other study's (so `kdnas report` and
 `kdnas show` work unchanged). Each enqueued trial carries its block-wise loss as a user attribute.
 
-Only MAC and parameter limits are applied while picking (they are vectorised); a latency limit is
-applied by the search loop, which marks a picked student over it infeasible as usual.
+MAC, parameter and latency limits are applied while picking, all vectorised: latency from the space's
+latency table (`kdnas.cost.latency_table`), which the study builds whenever it needs latency; the
+front is (block-wise loss, predicted latency) with a latency objective, else (loss, MACs). The
+search loop then applies the limits again per `latency.mode`: with `measured` it times each pick
+and marks one over the limit infeasible as usual.
 """
 
 from __future__ import annotations
@@ -56,20 +59,28 @@ def enqueue_from_table(setup: SearchSetup, study: optuna.Study, *, verbose: bool
         feature_names=names, device=setup.ctx.device, verbose=verbose, amp=setup.ctx.accel.amp,
     )
     scores = ScoreTable(table, bw.advanced.score)
-    costs = CostTable(setup.space, plan.choices, setup.data.input_shape, setup.data.num_classes)
+    costs = CostTable(setup.space, plan.choices, setup.data.input_shape, setup.data.num_classes,
+                      latency=setup.latency_table)
     found = search_table(scores, costs, n=bw.n_students, k=remaining, seed=cfg.seed,
                          max_macs=cfg.constraints.max_macs, max_params=cfg.constraints.max_params,
+                         max_latency_ms=cfg.constraints.max_latency_ms, by_latency="latency" in cfg.objectives,
                          exclude={a for a in existing if a})
     for cand in found.picked:
+        attrs = {BLOCKWISE_LOSS: cand.score, BLOCKWISE_FRONT: cand.front}
         study.enqueue_trial(setup.space.params_of(cand.arch),
-                            user_attrs={BLOCKWISE_LOSS: cand.score, BLOCKWISE_FRONT: cand.front})
+                            user_attrs=attrs if cand.latency_ms is None else {**attrs, R.LATENCY_TABLE_MS: cand.latency_ms})
     figures = {
         "blocks": table.size, "blocks_trained": table.trained, "blocks_cached": table.cached,
         "blocks_by_others": table.by_others,
         "table_wall_s": table.wall_s, "block_train_s": table.train_s, "students_scored": found.n_scored,
         "students_feasible": found.n_feasible, "score_s": found.score_s, "students_per_s": found.students_per_s,
         "front_size": found.front_size, "picked": len(found.picked), "space_size": scores.space_size,
+        "front_by": "latency" if "latency" in cfg.objectives else "macs",
     }
+    if setup.latency_table is not None:
+        lt = setup.latency_table
+        figures.update({"latency_table_parts_timed": lt.measured, "latency_table_parts_cached": lt.cached,
+                        "latency_table_wall_s": lt.wall_s})
     study.set_user_attr(STUDY_BLOCKWISE, json.dumps(figures))
     if verbose:
         others = f", {table.by_others} by other drivers" if table.by_others else ""

@@ -1,25 +1,51 @@
-"""Costs of a student, known before any training: MACs/params (thop) and measured latency."""
+"""Costs of a student, known before any training: MACs/params (thop) and latency, measured or
+predicted from the space's latency table (`latency.mode`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import Any
 
+from kdnas.arch import Arch
 from kdnas.cost import LatencySpec, count_macs_params, measure_latency
+from kdnas.cost.latency_table import LatencyTable
 from kdnas.cost.onnx_latency import NotExportable
 from kdnas.errors import TrialFailure
 from kdnas.space import BlockBuilder, StudentBuilder
+from kdnas.study import records as R
 from kdnas.study.config import Constraints
+
+MEASURED, TABLE = "measured", "table"  # where a latency figure came from
 
 
 @dataclass(frozen=True)
 class Costs:
-    """MACs and params of one forward pass (batch 1), latency in ms when measured."""
+    """MACs and params of one forward pass (batch 1) and, when the study needs latency, its figures:
+    `latency_ms` (what the objective reads; `latency_source` says whether it was measured or read
+    from the table) and `latency_table_ms` (the table's prediction, in the table modes). Limits are
+    checked against the table's figure where there is one: that is what decides, before training,
+    whether a student is trained (`table_then_measure` times only the students it lets through)."""
 
     macs: int
     params: int
     latency_ms: float | None = None
+    latency_source: str | None = None
+    latency_table_ms: float | None = None
+
+    @property
+    def limited_latency_ms(self) -> float | None:
+        """The latency the limits are checked against: the table's where there is one."""
+        return self.latency_table_ms if self.latency_table_ms is not None else self.latency_ms
+
+    def latency_attrs(self) -> dict[str, Any]:
+        """What a trial records of its latency: the figure, and (when latency is used) its source and
+        the table's prediction."""
+        attrs: dict[str, Any] = {R.LATENCY_MS: self.latency_ms}
+        if self.latency_source is not None:
+            attrs[R.LATENCY_SOURCE] = self.latency_source
+        if self.latency_table_ms is not None:
+            attrs[R.LATENCY_TABLE_MS] = self.latency_table_ms
+        return attrs
 
     def violations(self, c: Constraints) -> dict[str, float]:
         """Optuna-style constraint values by limit name: <= 0 means satisfied.
@@ -32,7 +58,7 @@ class Costs:
         if c.max_params is not None:
             out["max_params"] = self.params / c.max_params - 1.0
         if c.max_latency_ms is not None:
-            lat = self.latency_ms if self.latency_ms is not None else 1e9
+            lat = self.limited_latency_ms if self.limited_latency_ms is not None else 1e9
             out["max_latency_ms"] = lat / c.max_latency_ms - 1.0
         return out
 
@@ -43,25 +69,42 @@ class Costs:
             over.append(f"MACs {self.macs:,} > {c.max_macs:,}")
         if c.max_params is not None and self.params > c.max_params:
             over.append(f"params {self.params:,} > {c.max_params:,}")
-        if c.max_latency_ms is not None and (self.latency_ms is None or self.latency_ms > c.max_latency_ms):
-            over.append(f"latency {self.latency_ms:.3f} ms > {c.max_latency_ms} ms")
+        lat = self.limited_latency_ms
+        if c.max_latency_ms is not None and (lat is None or lat > c.max_latency_ms):
+            source = " (latency table)" if self.latency_table_ms is not None else ""
+            over.append(f"latency {lat:.3f} ms > {c.max_latency_ms} ms{source}")
         return "; ".join(over) or None
 
 
 class CostModel:
     """Computes and memoises costs by canonical architecture text.
 
+    With `latency` in mode ``table`` or ``table_then_measure``, `table` (the space's latency table)
+    predicts each student's latency; ``table_then_measure`` also times the students the table and
+    the other limits (`constraints`) let through, which are the ones the search trains.
+
     Building the student can fail (an NNI sample that `freeze` rejects), and so can exporting it to
     time it in onnxruntime: either raises `TrialFailure`, which fails that trial only.
     """
 
     def __init__(self, input_shape: tuple[int, int, int], num_classes: int, latency: LatencySpec | None,
-                 build: StudentBuilder | None = None) -> None:
+                 build: StudentBuilder | None = None, *, table: LatencyTable | None = None,
+                 constraints: Constraints | None = None) -> None:
+        if latency is not None and latency.mode != MEASURED and table is None:
+            raise ValueError(f"latency.mode {latency.mode} needs the space's latency table")
         self.input_shape = input_shape
         self.num_classes = num_classes
         self.latency = latency
         self.build = build or BlockBuilder()
+        self.table = table
+        self.constraints = constraints or Constraints()
         self._memo: dict[str, Costs] = {}
+
+    def _measure(self, model: Any) -> float:
+        try:
+            return measure_latency(model, self.input_shape, self.latency).median_ms  # type: ignore[arg-type]
+        except NotExportable as err:  # this student only: the space may hold others that export
+            raise TrialFailure(str(err)) from None
 
     def __call__(self, arch: Any) -> Costs:
         """Costs of `arch` (anything whose ``str()`` is canonical architecture text)."""
@@ -69,9 +112,14 @@ class CostModel:
         if key not in self._memo:
             model = self.build(key, self.input_shape[0], self.num_classes).eval()
             macs, params = count_macs_params(model, self.input_shape)
-            try:
-                lat = measure_latency(model, self.input_shape, self.latency).median_ms if self.latency else None
-            except NotExportable as err:  # this student only: the space may hold others that export
-                raise TrialFailure(str(err)) from None
-            self._memo[key] = Costs(macs, params, lat)
+            if self.latency is None:
+                costs = Costs(macs, params)
+            elif self.latency.mode == MEASURED:
+                costs = Costs(macs, params, self._measure(model), MEASURED)
+            else:
+                predicted = self.table.predict(Arch.from_str(key))  # type: ignore[union-attr]
+                costs = Costs(macs, params, predicted, TABLE, predicted)
+                if self.latency.mode == "table_then_measure" and costs.reason(self.constraints) is None:
+                    costs = Costs(macs, params, self._measure(model), MEASURED, predicted)
+            self._memo[key] = costs
         return self._memo[key]

@@ -14,6 +14,8 @@ SIMILARITY = "similarity"  # the similarity proxy: {measure, stages: [[student m
 MACS = "macs"
 PARAMS = "params"
 LATENCY_MS = "latency_ms"
+LATENCY_TABLE_MS = "latency_table_ms"  # the latency table's prediction (latency.mode table, table_then_measure)
+LATENCY_SOURCE = "latency_source"  # where latency_ms came from: measured | table
 CONSTRAINTS = "constraints"  # {limit name: value}, <= 0 means satisfied (Optuna's convention)
 WALL_S = "wall_s"
 METRICS = "metrics"  # dict of proxy measurements (train_s, eval_s, final_loss, ...)

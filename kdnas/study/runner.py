@@ -323,7 +323,7 @@ def run_search(
                 for key, value in costs.violations(cfg.constraints).items():
                     trial.set_constraint(key, value)  # seen by TPE/NSGA-II and by best_trials
                 attrs = {R.ARCH: str(arch), R.MACS: costs.macs, R.PARAMS: costs.params,
-                         R.LATENCY_MS: costs.latency_ms, R.CONSTRAINTS: costs.violations(cfg.constraints)}
+                         **costs.latency_attrs(), R.CONSTRAINTS: costs.violations(cfg.constraints)}
                 reason = costs.reason(cfg.constraints)
                 if reason is not None:  # never trained: costs alone decide
                     tell(trial, lost, {**attrs, R.STATUS: R.STATUS_INFEASIBLE, R.REASON: reason}, TrialState.COMPLETE)

@@ -77,6 +77,7 @@ MIGRATIONS_3_TO_4: list[Migration] = [
     _fill_absent(("executor", "workers_per_device"), 1),
     _fill_absent(("executor", "advanced"),
                  {"amp": False, "channels_last": False, "cudnn_benchmark": False, "memory_fraction": None}),
+    _fill_absent(("latency", "mode"), "measured"),  # every version-3 study timed each student
 ]
 # The steps that upgrade a config of each version to the next one.
 MIGRATIONS: dict[int, list[Migration]] = {1: MIGRATIONS_1_TO_2, 2: MIGRATIONS_2_TO_3, 3: MIGRATIONS_3_TO_4}

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from kdnas.cost import check_latency_device, count_macs_params, measure_latency
+from kdnas.cost.latency_table import LatencyTable, build_latency_table
 from kdnas.data import DataBundle, load_data
 from kdnas.distill import teacher_outputs
 from kdnas.device import describe_device, resolve_placement
@@ -18,7 +19,7 @@ from kdnas.distill.probe import Probe, make_probe, probe_indices
 from kdnas.execute import ProxyContext
 from kdnas.errors import ConfigError, UserError
 from kdnas.log import note
-from kdnas.space import Space, align_stages, bind_space, open_space
+from kdnas.space import SearchSpace, Space, align_stages, bind_space, open_space
 from kdnas.study.config import StudyConfig
 from kdnas.study.costs import CostModel
 from kdnas.study.teacher import LoadedTeacher, ensure_teacher
@@ -36,6 +37,7 @@ class SearchSetup:
     teacher_info: dict
     costs: CostModel
     ctx: ProxyContext
+    latency_table: LatencyTable | None = None  # the space's, where the latency mode or the block-wise search reads it
 
 
 def _log(msg: str) -> None:
@@ -63,6 +65,17 @@ def _probe(cfg: StudyConfig, teacher: torch.nn.Module, data: DataBundle, names: 
     return make_probe(teacher, data.train.x, indices, names, tuple(t for _, t in alignment), device)
 
 
+def latency_table(cfg: StudyConfig, space: Space, input_shape: tuple[int, int, int], num_classes: int, *,
+                  verbose: bool = True) -> LatencyTable | None:
+    """The space's latency table (built once, then read from the cache) where the study reads it: a
+    table `latency.mode`, or a block-wise search with a latency limit or objective (it scores
+    students by the million, too many to time); None otherwise. The table modes need a block space."""
+    if not cfg.needs_latency or (cfg.latency.mode == "measured" and cfg.proxy.method != "blockwise"):
+        return None
+    assert isinstance(space, SearchSpace)  # `prepare` refused the table modes for other spaces
+    return build_latency_table(space, input_shape, num_classes, cfg.latency, verbose=verbose)
+
+
 def prepare(cfg: StudyConfig, *, verbose: bool = True) -> SearchSetup:
     """Resolve the device; load data, space and teacher; check stage alignment; compute (or load)
     teacher outputs once. Teacher training, its outputs and the trials all run on the one device."""
@@ -71,6 +84,9 @@ def prepare(cfg: StudyConfig, *, verbose: bool = True) -> SearchSetup:
     if cfg.proxy.method in ("hint", "blockwise", "similarity") and space.kind != "blocks":
         raise ConfigError(f"{cfg.space}: proxy.method '{cfg.proxy.method}' needs stages aligned with the teacher's, "
                           f"which a '{space.kind}' space does not declare; use 'kd' or 'ce'")
+    if cfg.needs_latency and cfg.latency.mode != "measured" and space.kind != "blocks":
+        raise ConfigError(f"{cfg.space}: latency.mode '{cfg.latency.mode}' needs a latency table, which only a "
+                          f"block space has (its students are sums of parts); use latency.mode measured")
     data = load_data(cfg.data)
     if verbose:
         _log(f"data: {data.describe()}, device: {describe_device(device)}")
@@ -110,6 +126,8 @@ def prepare(cfg: StudyConfig, *, verbose: bool = True) -> SearchSetup:
         probe=_probe(cfg, teacher.model, data, names, alignment, device),
         accel=cfg.executor.advanced.acceleration(),
     )
+    table = latency_table(cfg, space, data.input_shape, data.num_classes, verbose=verbose)
     costs = CostModel(data.input_shape, data.num_classes, cfg.latency if cfg.needs_latency else None,
-                      build=space.builder())
-    return SearchSetup(cfg, data, space, teacher, info, costs, ctx)
+                      build=space.builder(), table=table if cfg.latency.mode != "measured" else None,
+                      constraints=cfg.constraints)
+    return SearchSetup(cfg, data, space, teacher, info, costs, ctx, table)

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from kdnas.blockwise import BlockTable, CostTable, ScoreTable, plan_blocks, search_table
 from kdnas.blockwise.search import pareto_layers
@@ -91,3 +92,28 @@ def test_scores_by_block_training_speed_use_it_and_refuse_a_table_without_it() -
     assert np.corrcoef(by_loss, by_tse)[0, 1] < -0.5
     table.tse = dict(table.losses)
     assert np.allclose(ScoreTable(table, "tse").score(codes), by_loss)
+
+
+def test_search_by_latency_keeps_the_limit_and_a_latency_front(tmp_path: Path) -> None:
+    from kdnas.cost import LatencySpec
+    from kdnas.cost.latency_table import build_latency_table
+
+    space = SearchSpace.model_validate(TINY_SPACE)
+    plan = plan_blocks(space, (8, 8), RES)
+    scores = ScoreTable(_fake_table(plan))
+    latency = build_latency_table(space, (1, 8, 8), 10, LatencySpec(backend="torch", warmup=1, repeats=5), cache=tmp_path)
+    costs = CostTable(space, plan.choices, (1, 8, 8), 10, latency=latency)
+    codes = scores.sample(1000)
+    predicted = np.array([latency.predict(scores.decode(row)) for row in codes])
+    np.testing.assert_allclose(costs.latency_ms(codes), predicted, rtol=1e-12)
+    limit = float(np.median(predicted))
+    found = search_table(scores, costs, n=1000, k=5, max_latency_ms=limit, by_latency=True)
+    assert found.n_feasible == int((predicted <= limit).sum()) and len(found.picked) == 5
+    assert all(c.latency_ms == pytest.approx(latency.predict(c.arch)) and c.latency_ms <= limit for c in found.picked)
+    # the first front is on (loss, predicted latency): no feasible student is better in both
+    ok = predicted <= limit
+    loss = scores.score(codes)
+    for c in (c for c in found.picked if c.front == 0):
+        assert not np.any(ok & (loss < c.score) & (predicted < c.latency_ms))
+    with pytest.raises(ValueError, match="without a latency table"):
+        CostTable(space, plan.choices, (1, 8, 8), 10).latency_ms(codes)

@@ -237,3 +237,6 @@ def test_the_latency_setting_goes_with_the_latencies(url: str, tmp_path: Path) -
     older = {k: v for k, v in spec.items() if k not in ("backend", "provider")}  # stored before the backend existed
     study.set_user_attr(R.STUDY_LATENCY_SPEC, json.dumps(older))
     assert load_view(study).latency_setting == "torch (eager) on cpu, batch 1, 1 thread(s), median of 20"
+    table = {**spec, "mode": "table"}  # predicted, not measured: the setting says so
+    study.set_user_attr(R.STUDY_LATENCY_SPEC, json.dumps(table))
+    assert load_view(study).latency_setting == f"{setting}; predicted by the space's latency table"

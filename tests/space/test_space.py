@@ -212,3 +212,15 @@ def test_no_stages_and_missing_file(tmp_path):
         load_space(path)
     with pytest.raises(ConfigError, match="file not found"):
         load_space(tmp_path / "missing.yaml")
+
+
+def test_input_widths_follow_skips_and_match_built_students(small):
+    # stage 0 is entered by the stem; stage 1 by stage 0's 4; stage 2 by 4 or 8, or by 4 past a skip
+    assert small.input_widths() == (frozenset({4, 8}), frozenset({4}), frozenset({4, 8}), frozenset({8}))
+    # every member's stages really are entered by one of those widths
+    for arch in _brute_force(small):
+        width = arch.stem
+        for j, st in enumerate(arch.stages):
+            assert width in small.input_widths()[j]
+            width = st.width if st.op != "skip" else width
+        assert width in small.input_widths()[-1]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 
 from kdnas.study.migrate_latency import migrate_latency_backend
-from kdnas.study.schema import MIGRATIONS_2_TO_3, SCHEMA_VERSION, migrate
+from kdnas.study.schema import MIGRATIONS_2_TO_3, MIGRATIONS_3_TO_4, SCHEMA_VERSION, migrate
 
 SPEC = {"device": "cpu", "batch_size": 1, "threads": 1, "warmup": 5, "repeats": 20}
 
@@ -44,3 +44,17 @@ def test_registered_for_version_2_and_run_by_migrate() -> None:
     out, notes = migrate({**_config(objectives=["score", "latency"]), "schema_version": 2})
     assert out["latency"]["backend"] == "torch" and out["schema_version"] == SCHEMA_VERSION
     assert "latency.backend absent -> torch (its latencies were measured in PyTorch eager)" in notes
+
+
+def test_a_version_3_study_timed_every_student() -> None:
+    """`latency.mode` came after version 3: a version-3 study is read as `measured`, which is how it
+    ran (each student timed before training); a config that names a mode keeps it."""
+    v3 = {**_config(objectives=["score", "latency"], latency={**SPEC, "backend": "onnxruntime"}), "schema_version": 3}
+    before = copy.deepcopy(v3)
+    out, notes = migrate(v3)
+    assert out["latency"] == {**SPEC, "backend": "onnxruntime", "mode": "measured"}
+    assert [n for n in notes if n.startswith("latency.")] == ["latency.mode absent -> measured"] and out["schema_version"] == SCHEMA_VERSION
+    assert v3 == before  # pure
+    chosen = {**v3, "latency": {**v3["latency"], "mode": "table"}}
+    assert migrate(chosen)[0]["latency"]["mode"] == "table"
+    assert any(step.__name__ == "fill_latency_mode" for step in MIGRATIONS_3_TO_4)

@@ -1,0 +1,286 @@
+"""A latency table: a block space's parts each measured once, in context, so that the latency of any
+of its students is a sum of lookups (OFA's and FBNet's per-layer tables, done per stage choice).
+
+The parts of a student are its stem (by width), each stage's choice *with the width that enters
+it* (the width of the last non-skip stage before it, or the stem's: a stage's first block costs
+what its input channels make it cost), and its tail (last width, head width: head conv, pool,
+classifier). Every part runs at the resolution it has in the student.
+
+How a part's share is isolated: by difference, in context. A stage entry is the latency of a tiny
+model ``prefix + stage`` minus that of ``prefix`` alone, at the stage's input resolution, where the
+prefix is what feeds the stage in a student: before stage 0 the stem itself; before a later stage a
+3x3 conv from the image channels and one block of the stage before (`predecessor`), both of the
+stage's input width. The tail likewise. A part timed on its own would carry costs the whole student
+pays once, not per part: the session call, the copy of its input and output, and (ONNX Runtime on
+the CPU) the reorders into and out of its blocked NCHWc layout. Timed alone, 8 `mbv2` students
+summed 10-30% over their measured latency; by difference those costs cancel (a stage's difference
+carries the output cost of its own width minus that of its input width, which telescopes along the
+student to the last width's minus the stem's, which the tail's and the stem's entries then cancel).
+A bare conv as the prefix left the entries 5-15 us per stage above the stage's increment inside a
+student: ONNX Runtime lays a tensor out by its producer and consumers, and a block's output is laid
+out as a block's, not as a lone conv's. The stem is timed alone, less the measured session overhead
+(a model that returns its input); the overhead is added once, so
+
+    predicted latency = overhead + stem + sum of stage entries + tail.
+
+Every timed model is one record under ``runs/cache/latency/<setting>/``, where the setting is all a
+figure depends on besides the model (backend, provider, device, threads, batch size, warm-up,
+repeats, torch and onnxruntime versions, CPU model): shared by every study, space and driver on
+that machine through `kdnas.claims` (one process times a part, the others wait for it or time
+the next one). A table of a space is assembled from them; with all present, building times nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torch import nn
+
+from kdnas.arch import Arch, Stage
+from kdnas.claims import obtain
+from kdnas.cost.latency import LatencySpec, check_latency_device, measure_latency
+from kdnas.device import cpu_model
+from kdnas.log import note
+from kdnas.paths import cache_dir
+from kdnas.space.blocks import conv_bn
+from kdnas.space.builder import StudentTail, build_stage
+from kdnas.space.space import SearchSpace, StageChoices
+
+TABLE_VERSION = "latency-table-v2"  # v2: stages timed after a block of the space, not a bare conv
+# A table entry is a difference of two medians, so it carries the noise of both: its models are
+# small and quick to time, so they get at least this many timed runs whatever the spec says.
+TABLE_MIN_REPEATS = 100
+
+Shape = tuple[int, int, int]
+
+
+def table_spec(spec: LatencySpec) -> LatencySpec:
+    """The spec the table's models are timed with: `spec`, with at least `TABLE_MIN_REPEATS` repeats."""
+    return spec.model_copy(update={"repeats": max(spec.repeats, TABLE_MIN_REPEATS)})
+
+
+def setting(spec: LatencySpec) -> dict[str, object]:
+    """Everything besides the model that a latency figure depends on (its runtime, where it runs,
+    how it is timed, and the machine): the key of the folder of timed parts."""
+    import onnxruntime
+    import torch
+
+    t = table_spec(spec)
+    return {"version": TABLE_VERSION, "backend": t.backend, "provider": check_latency_device(t), "device": t.device,
+            "threads": t.threads, "batch_size": t.batch_size, "warmup": t.warmup, "repeats": t.repeats,
+            "torch": torch.__version__, "onnxruntime": onnxruntime.__version__, "cpu": cpu_model()}
+
+
+def _digest(obj: object) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def setting_key(spec: LatencySpec) -> str:
+    """Short hash of `setting(spec)`: the cache folder of the parts timed with it."""
+    return _digest(setting(spec))
+
+
+def table_key(space: SearchSpace, input_shape: Shape, num_classes: int, spec: LatencySpec) -> str:
+    """The identity of one table: the space's choices, the input shape, the classes and the setting."""
+    choices = space.model_dump(mode="json", exclude={"name", "description"})
+    return _digest({"space": choices, "input": list(input_shape), "classes": num_classes, "setting": setting(spec)})
+
+
+class _Overhead(nn.Module):
+    # The cheapest model with the student's input: a session call that does (almost) nothing.
+    def forward(self, x):  # noqa: ANN001, ANN201
+        return x.flatten(1)[:, :1]
+
+
+@dataclass(frozen=True)
+class _Timed:
+    """One model the table times: its file name (it says what the model is) and how to build it."""
+
+    name: str
+    build: Callable[[], nn.Module]
+    shape: Shape
+
+
+@dataclass
+class LatencyTable:
+    """Per-part latencies (ms) of a space for one input shape and one latency setting; a student's
+    predicted latency is `overhead_ms` plus its parts' entries (`predict`).
+
+    - `stem[w]`: the stem of width w; `tail[(w, head)]`: the tail after a last width w.
+    - `stages[j][(choice, c_in)]`: stage j's choice entered by c_in channels (a skip costs 0).
+    - `measured`: models timed by this build; `cached`: read from the cache; `by_others`: timed
+      meanwhile by another process (a claim); `wall_s`: the build's time.
+    """
+
+    key: str
+    input_shape: Shape
+    setting: dict
+    overhead_ms: float = 0.0
+    stem: dict[int, float] = field(default_factory=dict)
+    stages: list[dict[tuple[Stage, int], float]] = field(default_factory=list)
+    tail: dict[tuple[int, int], float] = field(default_factory=dict)
+    measured: int = 0
+    cached: int = 0
+    by_others: int = 0
+    wall_s: float = 0.0
+    timed_s: float = 0.0  # seconds spent timing parts, cached ones included (as timed when each was made)
+
+    def stage_ms(self, j: int, stage: Stage, c_in: int) -> float:
+        """Stage j's entry for `stage` entered by `c_in` channels (0 for a skip)."""
+        return 0.0 if stage.op == "skip" else self.stages[j][(stage, c_in)]
+
+    def parts(self, arch: Arch) -> list[tuple[str, float]]:
+        """The entries `arch`'s prediction sums, by name (overhead first)."""
+        out = [("overhead", self.overhead_ms), (f"stem_c{arch.stem}", self.stem[arch.stem])]
+        width = arch.stem
+        for j, st in enumerate(arch.stages):
+            out.append((f"{j}:{st.to_str()}<c{width}", self.stage_ms(j, st, width)))
+            if st.op != "skip":
+                width = st.width
+        out.append((f"tail_c{width}_head_c{arch.head}", self.tail[(width, arch.head)]))
+        return out
+
+    def predict(self, arch: Arch) -> float:
+        """Predicted latency of `arch` in ms: the sum of its entries and the overhead."""
+        return sum(ms for _, ms in self.parts(arch))
+
+
+def _name(kind: str, shape: Shape, **dims: object) -> str:
+    return "_".join([kind, *(f"{k}{v}" for k, v in dims.items()), "x".join(map(str, shape))])
+
+
+def predecessor(stage: StageChoices, width: int) -> Stage:
+    """The block that precedes a stage in the model its entry is timed in: the previous stage's first
+    op with its smallest kernel and expansion, `width` wide, stride 1, depth 1."""
+    op = next(o for o in stage.op if o != "skip")
+    return Stage.make(op, 1, min(stage.kernel), min(stage.expand), width, 1)
+
+
+def _plan(space: SearchSpace, input_shape: Shape, num_classes: int) -> tuple[dict, dict]:
+    """What to time for `space`: {name: _Timed}, and how entries are made of them
+    ({entry: (name timed, name subtracted or None)}; entries keyed as in `LatencyTable`)."""
+    c, h, w = input_shape
+    timed: dict[str, _Timed] = {}
+    recipe: dict[tuple, tuple[str, str | None]] = {}
+
+    def add(name: str, build: Callable[[], nn.Module], shape: Shape) -> str:
+        timed.setdefault(name, _Timed(name, build, shape))
+        return name
+
+    def prefix(j: int, width: int, hw: tuple[int, int]) -> str:
+        # What precedes stage j (or the tail, j = len(stages)) in a student: the stem itself before
+        # stage 0; else a stem and one block of the stage before, of width `width`, so that the
+        # stage's input comes from a block, as in a student (after a bare conv the differences came
+        # out 5-15 us higher per stage on ONNX Runtime, which lays tensors out by their producer).
+        if j == 0:
+            name = add(_name("stem", (c, *hw), c=width), lambda: conv_bn(c, width, 3), (c, *hw))
+        else:
+            pred = predecessor(space.stages[j - 1], width)
+            name = add(_name(f"prefix_{pred.to_str()}", (c, *hw)),
+                       lambda: nn.Sequential(conv_bn(c, width, 3), build_stage(pred, width)), (c, *hw))
+        return name
+
+    overhead = add(_name("overhead", input_shape), _Overhead, input_shape)
+    recipe[("overhead",)] = (overhead, None)
+    for width in space.stem:
+        recipe[("stem", width)] = (add(_name("stem", input_shape, c=width), lambda width=width: conv_bn(c, width, 3),
+                                       input_shape), overhead)
+    hw = (h, w)
+    widths = space.input_widths()
+    for j, sc in enumerate(space.stages):
+        for st in sorted(sc.distinct()):
+            if st.op == "skip":
+                continue
+            for c_in in sorted(widths[j]):
+                before = prefix(j, c_in, hw)
+
+                def build(st: Stage = st, before: str = before, c_in: int = c_in) -> nn.Module:
+                    return nn.Sequential(timed[before].build(), build_stage(st, c_in))
+
+                name = add(f"{before}+{st.to_str()}", build, (c, *hw))
+                recipe[("stage", j, st, c_in)] = (name, before)
+        hw = (math.ceil(hw[0] / sc.stride), math.ceil(hw[1] / sc.stride))
+    for width in sorted(widths[-1]):
+        before = prefix(len(space.stages), width, hw)
+        for head in space.head:
+            def tail(width: int = width, head: int = head, before: str = before) -> nn.Module:
+                return nn.Sequential(timed[before].build(), StudentTail(width, head, num_classes))
+
+            name = add(f"{before}+tail_head{head}_classes{num_classes}", tail, (c, *hw))
+            recipe[("tail", width, head)] = (name, before)
+    return timed, recipe
+
+
+def missing_parts(space: SearchSpace, input_shape: Shape, num_classes: int, spec: LatencySpec, *,
+                  cache: Path | None = None) -> int:
+    """How many of the table's models are not timed yet (0: building it times nothing)."""
+    folder = (cache or cache_dir() / "latency") / setting_key(spec)
+    timed, _ = _plan(space, input_shape, num_classes)
+    return sum(not (folder / f"{name}.json").is_file() for name in timed)
+
+
+def build_latency_table(space: SearchSpace, input_shape: Shape, num_classes: int, spec: LatencySpec, *,
+                        cache: Path | None = None, verbose: bool = False) -> LatencyTable:
+    """Time (or read from the cache) every part of `space` at `input_shape` with `spec`'s setting;
+    see the module doc. A part another process is timing is left for last and then waited for."""
+    t_start = time.perf_counter()
+    spec_t = table_spec(spec)
+    folder = (cache or cache_dir() / "latency") / setting_key(spec)
+    timed, recipe = _plan(space, input_shape, num_classes)
+    table = LatencyTable(table_key(space, input_shape, num_classes, spec), input_shape, setting(spec),
+                         stages=[{} for _ in space.stages])
+    ms: dict[str, float] = {}
+
+    def make(t: _Timed) -> Callable[[], dict]:
+        def run() -> dict:
+            t0 = time.perf_counter()
+            lat = measure_latency(t.build().eval(), t.shape, spec_t)
+            return {"name": t.name, "ms": lat.median_ms, "p90_ms": lat.p90_ms, "timed_s": time.perf_counter() - t0,
+                    "setting": table.setting}
+        return run
+
+    def record(t: _Timed, rec: dict, made: bool, now: bool) -> None:
+        ms[t.name] = float(rec["ms"])
+        table.timed_s += float(rec.get("timed_s", 0.0))
+        if made:
+            table.measured += 1
+        elif now:
+            table.by_others += 1
+        else:
+            table.cached += 1
+
+    deferred: list[_Timed] = []
+    for i, t in enumerate(timed.values()):
+        path = folder / f"{t.name}.json"
+        now = not path.is_file()
+        got = obtain(path, make(t), wait=False)
+        if got is None:
+            deferred.append(t)
+            continue
+        record(t, *got, now=now)
+        if verbose and got[1] and (table.measured % 25 == 0):
+            note(f"  latency table: {i + 1}/{len(timed)} parts timed or read")
+    for t in deferred:
+        record(t, *obtain(folder / f"{t.name}.json", make(t)), now=True)  # type: ignore[misc]
+    for entry, (name, minus) in recipe.items():
+        value = ms[name] - (ms[minus] if minus else 0.0)
+        if entry[0] == "overhead":
+            table.overhead_ms = value
+        elif entry[0] == "stem":
+            table.stem[entry[1]] = value
+        elif entry[0] == "stage":
+            table.stages[entry[1]][(entry[2], entry[3])] = value
+        else:
+            table.tail[(entry[1], entry[2])] = value
+    table.wall_s = time.perf_counter() - t_start
+    if verbose:
+        others = f", {table.by_others} by other processes" if table.by_others else ""
+        note(f"latency table: {len(timed)} parts ({table.measured} timed, {table.cached} cached{others}) "
+             f"in {table.wall_s:.1f}s; overhead {table.overhead_ms * 1e3:.1f} us")
+    return table
