@@ -10,7 +10,7 @@ Halving is run as kdnas runs it (`kdnas.study.halving_runner`): one Optuna trial
 so the sampler learns from every evaluated student; a promotion is enqueued with the student's
 parameters just before an ask, higher rungs first, chosen by the promotion rule of
 `kdnas.study.halving.promotable` (ASHA, multi-objective order). As in kdnas's loop, a sample of a
-student already trained is told that student's values (at its highest rung so far) and costs nothing,
+student already trained is told that student's values (at the first rung it was trained to) and costs nothing,
 and the search ends after `max_useless` such samples in a row, or once every student of the table is
 trained and none is left to promote (the space is exhausted: nothing could change any more).
 
@@ -154,9 +154,9 @@ def replay(table: Table, space: SearchSpace, sampler: str, seed: int, budget: in
             trial = study.ask()
             arch = str(space.suggest(trial))
             trace.samples += 1
-            if arch in reached:  # already trained: told its values, no place taken (kdnas's duplicate)
-                r = reached[arch]
-                study.tell(trial, [table.score[arch][r], table.macs[arch]], state=TrialState.COMPLETE)
+            if arch in reached:  # already trained: told its first rung's values, no place taken (kdnas's duplicate)
+                first = table.rungs.index(steps[0])
+                study.tell(trial, [table.score[arch][first], table.macs[arch]], state=TrialState.COMPLETE)
                 trace.duplicates += 1
                 useless += 1
                 if useless >= max_useless:

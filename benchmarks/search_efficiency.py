@@ -17,6 +17,7 @@ import datetime as _dt
 import json
 import subprocess
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
@@ -118,16 +119,18 @@ def replay_all(a: argparse.Namespace, command: str) -> dict:
     meta = {k: v for k, v in json.loads(a.table.read_text()).items() if k != "students"}
     space = load_space(REPO / meta["space"])
     budget = a.trials * table.rungs[-1]
-    traces: dict[str, list[Trace]] = {}
-    for halving in (False, True):
-        for sampler in a.samplers:
-            name = f"halving+{sampler}" if halving else sampler
-            traces[name] = [replay(table, space, sampler, seed, budget, eta=a.eta if halving else None)
-                            for seed in range(a.seeds)]
+    names = [*a.samplers, *(f"halving+{s}" for s in a.samplers)]
+    with ProcessPoolExecutor(max_workers=a.jobs) as pool:  # one replay per task: seeds share nothing
+        futures = {name: [pool.submit(replay, table, space, name.removeprefix("halving+"), seed, budget,
+                                      eta=a.eta if name.startswith("halving+") else None) for seed in range(a.seeds)]
+                   for name in names}
+        traces: dict[str, list[Trace]] = {}
+        for name in names:
+            traces[name] = [f.result() for f in futures[name]]
             _log(f"{name}: final hypervolume " + ", ".join(f"{t.at(budget):.4f}" for t in traces[name]))
     result = {"benchmark": "search_efficiency", "command": command, "date": started.isoformat(timespec="seconds"),
               "machine": machine_info(), "table_path": _shown(a.table), "table": meta, "seeds": a.seeds,
-              "trials": a.trials, "budget_steps": budget, "eta": a.eta, "score": a.score, "hv_scale": table.scale,
+              "trials": a.trials, "jobs": a.jobs, "budget_steps": budget, "eta": a.eta, "score": a.score, "hv_scale": table.scale,
               "summary": summarise(table, traces, budget)}
     result["wall_s"] = (_dt.datetime.now(_dt.timezone.utc) - started).total_seconds()
     a.out_dir.mkdir(parents=True, exist_ok=True)
@@ -169,6 +172,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--score", default="val_acc", choices=SCORES, help="what the samplers and promotions rank by")
     r.add_argument("--samplers", type=lambda s: s.split(","), default=list(SAMPLERS),
                    help="comma-separated, of random, tpe, nsga2; each also under halving")
+    r.add_argument("--jobs", type=int, default=1, help="processes replaying seeds side by side")
     r.add_argument("--out-dir", type=Path, default=REPO / "reports" / "benchmarks")
     r.add_argument("--name", default="search-efficiency", help="report file stem")
     return p
@@ -188,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         if result is not None:
             _log(f"table of {result['size']} students written to {_shown(a.out)} in {result['wall_s']:.0f} s")
         return 0
-    if a.seeds < 1 or a.trials < 1:
-        raise UserError(f"--seeds and --trials must be at least 1, got {a.seeds} and {a.trials}")
+    if min(a.seeds, a.trials, a.jobs) < 1:
+        raise UserError(f"--seeds, --trials and --jobs must be at least 1, got {a.seeds}, {a.trials} and {a.jobs}")
     if unknown := set(a.samplers) - set(SAMPLERS):
         raise UserError(f"unknown sampler(s) {', '.join(sorted(unknown))}; of {', '.join(SAMPLERS)}")
     result = replay_all(a, command_line("benchmarks.search_efficiency", argv))
