@@ -94,10 +94,13 @@ def figure(result: dict, path: Path) -> None:
     s = result["summary"]
     x = np.asarray(s["grid_steps"])
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    for i, (name, st) in enumerate(s["strategies"].items()):
+    samplers = list(dict.fromkeys(n.removeprefix("halving+") for n in s["strategies"]))
+    for name, st in s["strategies"].items():  # one colour per sampler: solid under halving, dashed plain
         style = "-" if name.startswith("halving+") else "--"
-        line, = ax.plot(x, st["curve_median"], style, lw=1.8, label=name, color=f"C{i}")
-        ax.fill_between(x, st["curve_q25"], st["curve_q75"], color=line.get_color(), alpha=0.12, lw=0)
+        colour = f"C{samplers.index(name.removeprefix('halving+'))}"
+        ax.plot(x, st["curve_median"], style, lw=1.8, label=name, color=colour)
+        ax.fill_between(x, st["curve_q25"], st["curve_q75"], color=colour, alpha=0.12, lw=0)
+    ax.axvline(HALVING_TARGET * x[-1], color="grey", lw=0.8, ls=":", label="1/3 of the budget")
     ax.axhline(s["best_hypervolume"], color="k", lw=0.8, ls=":", label="whole table's front")
     ax.set_xlabel(f"student-steps spent (budget: {result['trials']} whole proxy runs)")
     ax.set_ylabel("hypervolume (accuracy x MACs)")
