@@ -116,11 +116,14 @@ class Trace:
 
 
 def replay(table: Table, space: SearchSpace, sampler: str, seed: int, budget: int, *, eta: int | None = None,
-           max_useless: int = 1000) -> Trace:
+           halving_rungs: tuple[int, ...] | None = None, max_useless: int = 1000) -> Trace:
     """One search on `table` with `sampler` ("random", "tpe" or "nsga2") seeded `seed` until `budget`
     student-steps are spent: the plain loop (every student to the top rung), or with `eta` successive
-    halving over the table's rungs. A training starts while fewer than `budget` steps are spent."""
-    steps = table.rungs if eta else table.rungs[-1:]
+    halving over the table's rungs (or over `halving_rungs`, some of them ending at the top one).
+    A training starts while fewer than `budget` steps are spent."""
+    steps = (halving_rungs or table.rungs) if eta else table.rungs[-1:]
+    if not set(steps) <= set(table.rungs) or steps[-1] != table.rungs[-1]:
+        raise UserError(f"halving rungs {list(steps)} must be rungs of the table {list(table.rungs)}, ending at its top")
     if eta and list(steps) != rungs(steps[0], eta, steps[-1]):
         raise UserError(f"the table's rungs {list(steps)} are not rungs of eta {eta} (min {steps[0]}, top {steps[-1]})")
     if {str(a) for a in enumerate_space(space)} != set(table.macs):

@@ -130,7 +130,8 @@ def markdown(result: dict, stem: str) -> str:
              f"the top rung, each student trained once and scored at rungs {', '.join(map(str, t['rungs']))} steps",
              f"- replays: {result['seeds']} seeds per strategy; budget {result['trials']} whole proxy runs = {budget} "
              f"student-steps; samplers ranked by `{result['score']}`, objectives (score, MACs); halving eta "
-             f"{result['eta']} over the table's rungs, promotion rule `kdnas.study.halving.promotable`",
+             f"{result['eta']} over rungs {', '.join(map(str, result.get('halving_rungs', t['rungs'])))}, promotion rule "
+             "`kdnas.study.halving.promotable`",
              f"- hypervolume as `kdnas report` computes it: (-accuracy, MACs / {result['hv_scale']:.4g}) against "
              "(0, 1), over the students trained to the top rung, with their top-rung validation accuracy; the "
              f"whole table's front ({s['front_size']} students) reaches {s['best_hypervolume']:.4f}", "",

@@ -122,7 +122,8 @@ def replay_all(a: argparse.Namespace, command: str) -> dict:
     names = [*a.samplers, *(f"halving+{s}" for s in a.samplers)]
     with ProcessPoolExecutor(max_workers=a.jobs) as pool:  # one replay per task: seeds share nothing
         futures = {name: [pool.submit(replay, table, space, name.removeprefix("halving+"), seed, budget,
-                                      eta=a.eta if name.startswith("halving+") else None) for seed in range(a.seeds)]
+                                      eta=a.eta if name.startswith("halving+") else None,
+                                      halving_rungs=tuple(a.rungs) if a.rungs else None) for seed in range(a.seeds)]
                    for name in names}
         traces: dict[str, list[Trace]] = {}
         for name in names:
@@ -130,7 +131,8 @@ def replay_all(a: argparse.Namespace, command: str) -> dict:
             _log(f"{name}: final hypervolume " + ", ".join(f"{t.at(budget):.4f}" for t in traces[name]))
     result = {"benchmark": "search_efficiency", "command": command, "date": started.isoformat(timespec="seconds"),
               "machine": machine_info(), "table_path": _shown(a.table), "table": meta, "seeds": a.seeds,
-              "trials": a.trials, "jobs": a.jobs, "budget_steps": budget, "eta": a.eta, "score": a.score, "hv_scale": table.scale,
+              "trials": a.trials, "jobs": a.jobs, "budget_steps": budget, "eta": a.eta,
+              "halving_rungs": a.rungs or list(table.rungs), "score": a.score, "hv_scale": table.scale,
               "summary": summarise(table, traces, budget)}
     result["wall_s"] = (_dt.datetime.now(_dt.timezone.utc) - started).total_seconds()
     a.out_dir.mkdir(parents=True, exist_ok=True)
@@ -169,6 +171,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--trials", type=int, default=50, help="the budget: this many whole proxy runs (student-steps "
                    "= trials x the top rung)")
     r.add_argument("--eta", type=int, default=3, help="halving's reduction factor (the table's rungs must be its rungs)")
+    r.add_argument("--rungs", type=_ints, default=None,
+                   help="halving's rungs, some of the table's ending at its top (default: all of them)")
     r.add_argument("--score", default="val_acc", choices=SCORES, help="what the samplers and promotions rank by")
     r.add_argument("--samplers", type=lambda s: s.split(","), default=list(SAMPLERS),
                    help="comma-separated, of random, tpe, nsga2; each also under halving")

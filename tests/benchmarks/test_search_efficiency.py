@@ -114,6 +114,11 @@ def test_replays_spend_the_budget_as_kdnas_would(built: tuple[Path, Path]) -> No
         assert halving.promotions > 0 and halving.steps[-1] < budget + RUNGS[-1]
         costs = set(np.diff(halving.steps))
         assert costs <= {RUNGS[0], RUNGS[1] - RUNGS[0], RUNGS[2] - RUNGS[1]}  # a promotion continues, not restarts
+    # halving over some of the table's rungs: a new student costs the first of them
+    two = replay(table, space, "random", 0, budget, eta=3, halving_rungs=(6, 18))
+    assert set(np.diff(two.steps)) <= {6, 12} and two.promotions > 0
+    with pytest.raises(UserError, match="ending at its top"):
+        replay(table, space, "random", 0, budget, eta=3, halving_rungs=(2, 6))
     # the same seed replays the same search; another seed another
     a, b = replay(table, space, "tpe", 1, budget, eta=3), replay(table, space, "tpe", 1, budget, eta=3)
     assert (a.steps, a.hv) == (b.steps, b.hv)
