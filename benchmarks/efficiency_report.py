@@ -122,8 +122,10 @@ def markdown(result: dict, stem: str) -> str:
     s, t = result["summary"], result["table"]
     budget = result["budget_steps"]
     lines = ["# Search efficiency: hypervolume against student-steps", "", *generated_by(result["date"], result["command"]),
-             f"- table: `{result['table_path']}`, built by `{t['command']}` ({t['wall_s']:.0f} s, {t['jobs']} processes, "
-             f"{t['machine']['cpu_model']}, {t['machine']['torch_threads']} torch thread(s) each): {t['size']} students of "
+             f"- table: `{result['table_path']}`, built by `{t['command']}` ({t['jobs']} processes, "
+             f"{t['machine']['cpu_model']}, {t['machine']['torch_threads']} torch thread(s) each; its students' training "
+             f"and scoring took {t['student_seconds']:.0f} s in all as each was trained, the last invocation "
+             f"{t['wall_s']:.0f} s of wall time): {t['size']} students of "
              f"`{t['space']}` (every one), {t['data']['describe']}, teacher {t['teacher']['name']} "
              f"(sha256 {t['teacher']['sha256'][:12]}, `{t['teacher']['checkpoint']}`), proxy {t['proxy']['method']} "
              f"{t['proxy']['optimizer']} lr {t['proxy']['lr']:g} batch {t['proxy']['batch_size']}, the schedule's horizon "

@@ -116,7 +116,11 @@ def replay_all(a: argparse.Namespace, command: str) -> dict:
     """Replay every strategy on the table `a.table` for `a.seeds` seeds; writes JSON, Markdown and a figure."""
     started = _dt.datetime.now(_dt.timezone.utc)
     table = Table.read(a.table, a.score)
-    meta = {k: v for k, v in json.loads(a.table.read_text()).items() if k != "students"}
+    built = json.loads(a.table.read_text())
+    meta = {k: v for k, v in built.items() if k != "students"}
+    # what the students cost as each was trained (a resumed build's wall time counts only its own part)
+    meta["student_seconds"] = sum(sum(r["eval_s"] for r in s["rungs"].values()) + s["rungs"][str(built["rungs"][-1])]["train_s"]
+                                  for s in built["students"])
     space = load_space(REPO / meta["space"])
     budget = a.trials * table.rungs[-1]
     names = [*a.samplers, *(f"halving+{s}" for s in a.samplers)]

@@ -136,6 +136,7 @@ def test_replay_writes_the_report_with_its_targets(built: tuple[Path, Path], tmp
     s = r["summary"]
     assert list(s["strategies"]) == ["random", "tpe", "nsga2", "halving+random", "halving+tpe", "halving+nsga2"]
     assert r["budget_steps"] == 4 * RUNGS[-1] and len(s["grid_steps"]) == 101
+    assert r["table"]["student_seconds"] > 0 and r["halving_rungs"] == list(RUNGS)
     for st in s["strategies"].values():
         assert st["at"]["25%"]["median"] <= st["at"]["50%"]["median"] <= st["at"]["100%"]["median"]
         assert max(st["curve_q75"]) <= s["best_hypervolume"] + 1e-12 and len(st["final"]) == 2
