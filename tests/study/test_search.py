@@ -78,7 +78,9 @@ def test_infeasible_samples_take_no_budget_place_and_never_look_good(tmp_path: P
             assert worst(t.values[i], *(u.values[i] for u in trained)) == t.values[i]
     ranked = sorted(study.get_trials(states=(TrialState.COMPLETE,)), key=lambda t: t.values[0], reverse=True)
     assert all(t.user_attrs[R.STATUS] != R.STATUS_INFEASIBLE for t in ranked[:10])  # a reader ranking by score
-    assert {t.number for t in study.best_trials} <= {t.number for t in trained}
+    # Optuna's own front holds trained students (or a repeat sample of one, told its values), never an infeasible one
+    for t in study.best_trials:
+        assert t.number in {u.number for u in trained} or t.user_attrs[R.STATUS] == R.STATUS_DUPLICATE
 
 
 def test_a_space_with_no_feasible_student_ends_the_search_with_one_line(tmp_path: Path, teacher_ckpt: Path) -> None:
