@@ -4,7 +4,7 @@ A student's cost is the sum of its parts: stem (its width), each stage (its choi
 width, which is the width of the last non-skip stage before it), and the tail (last width and head
 width: head conv, pool, classifier). Each part is counted once with thop, by the same rules as
 `count_macs_params` on the whole student, and then any number of architectures are costed by
-numpy gathers. `tests/blockwise/test_costs.py` checks the sum against thop on whole students.
+numpy gathers. `tests/blockwise/test_score.py` checks the sum against thop on whole students.
 Latency is gathered the same way from a `kdnas.cost.latency_table.LatencyTable`, whose entries are
 keyed the same way (stage choice and input width).
 """
