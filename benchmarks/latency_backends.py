@@ -25,6 +25,7 @@ from benchmarks.command import command_line, run
 from benchmarks.machine import generated_by, machine_info, write_result
 from kdnas.catalog import find_space
 from kdnas.cost import LatencySpec, count_macs_params, measure_latency
+from kdnas.data.spec import parse_shape
 from kdnas.errors import UserError
 from kdnas.space import bind_space, open_space, sample_random
 
@@ -119,11 +120,7 @@ def _markdown(result: dict) -> str:
 
 
 def _shape(text: str) -> tuple[int, int, int]:
-    try:
-        c, h, w = (int(v) for v in text.split("x"))
-    except ValueError:
-        raise UserError(f"--inputs takes CxHxW shapes (1x8x8), got '{text}'") from None
-    return c, h, w
+    return parse_shape(text, "--inputs takes CxHxW shapes (1x8x8)")
 
 
 def _parser() -> argparse.ArgumentParser:

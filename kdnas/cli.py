@@ -134,11 +134,9 @@ def _cmd_space_list(args: argparse.Namespace) -> int:
 
 
 def _parse_shape(text: str) -> tuple[int, int, int]:
-    try:
-        c, h, w = (int(v) for v in text.split(","))
-    except ValueError:
-        raise UserError(f"--input must be C,H,W (e.g. 3,32,32), got '{text}'") from None
-    return c, h, w
+    from kdnas.data.spec import parse_shape
+
+    return parse_shape(text, "--input must be C,H,W (e.g. 3,32,32)")
 
 
 def _cmd_profile(args: argparse.Namespace) -> int:

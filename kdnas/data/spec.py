@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kdnas.errors import UserError
 from kdnas.paths import data_dir
 
 DatasetName = Literal["digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "image_folder"]
@@ -41,3 +42,13 @@ class DataSpec(BaseModel):
     def resolved_root(self) -> Path:
         """The data directory to read: `root` if given, else the default for this data set."""
         return self.root if self.root is not None else data_dir(self.name)
+
+
+def parse_shape(text: str, usage: str) -> tuple[int, int, int]:
+    """An input shape C,H,W written `3,32,32` or `3x32x32`; `UserError` "`usage`, got 'text'" otherwise
+    (`usage` names the flag and its form, as the command that reads it says it)."""
+    try:
+        c, h, w = (int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        raise UserError(f"{usage}, got '{text}'") from None
+    return c, h, w
