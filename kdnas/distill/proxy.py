@@ -120,8 +120,15 @@ def run_proxy(
     accel = accel or Acceleration()
     student, steps, train_s = short_run(student, x_train, y_train, teacher, spec, seed=seed, hints=hints, device=device,
                                         accel=accel)
+    return scored(student, steps, train_s, x_train, x_val, y_val, spec, seed, device=device, accel=accel)
+
+
+def scored(student: nn.Module, steps: Steps, train_s: float, x_train: torch.Tensor, x_val: torch.Tensor,
+           y_val: torch.Tensor, spec: ProxySpec, seed: int, *, device: str, accel: Acceleration | None) -> ProxyResult:
+    """The `ProxyResult` of a trained `student` and its `steps`: scored on the validation split
+    (`proxy_eval`, under the run's autocast), the scoring's seconds measured."""
     t1 = time.perf_counter()
-    with accel.autocast(device):
+    with (accel or Acceleration()).autocast(device):
         acc, val_loss = proxy_eval(student, x_train, x_val, y_val, spec, seed)
     return result_of(steps, acc, val_loss, train_s, time.perf_counter() - t1)
 

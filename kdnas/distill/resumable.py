@@ -14,7 +14,6 @@ student taken to the top through rungs gives the numbers of one trained straight
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from torch import nn
 
 from kdnas.device import Acceleration
 from kdnas.distill.loop import StepLoop, Steps
-from kdnas.distill.proxy import HintPair, ProxyResult, proxy_eval, result_of, short_run
+from kdnas.distill.proxy import HintPair, ProxyResult, scored, short_run
 from kdnas.distill.spec import ProxySpec
 from kdnas.distill.state import load_state, rng_state, save_state, set_rng_state
 from kdnas.distill.teacher_cache import TeacherOutputs
@@ -110,7 +109,5 @@ def run_rung(
             # torch's own RNG (the batch stream is replayed from its seed, so no generator of its own)
             "rng": rng_state(torch.Generator()), "losses": history.losses, "terms": history.terms,
         })
-    t1 = time.perf_counter()
-    with (accel or Acceleration()).autocast(device):  # scored as `run_proxy` scores
-        acc, val_loss = proxy_eval(student, x_train, x_val, y_val, spec, seed)  # after the save: see above
-    return result_of(history, acc, val_loss, train_s, time.perf_counter() - t1)
+    # scored after the save (see above), as `run_proxy` scores
+    return scored(student, history, train_s, x_train, x_val, y_val, spec, seed, device=device, accel=accel)
