@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 import pandas as pd
 
+from kdnas.atomic import write_text
 from kdnas.report.page import render_page
 from kdnas.report.static import write_png
 from kdnas.report.summary import render_summary
+from kdnas.report.tables import write_frames
 from kdnas.report.view import (FINAL_TEST_ACC, Headline, StudyView, headline, hv_macs_scale, hypervolume_curve, load_view,
                                measures_accuracy)
 
@@ -64,18 +65,10 @@ def build_report(studies: list[optuna.Study], out_root: Path = Path("reports"), 
     heads = [headline(v, scale) for v in views]
 
     front, trials = _csv_frames(views)
-    pareto_csv, trials_csv = folder / "pareto.csv", folder / "trials.csv"
-    front.to_csv(pareto_csv, index=False)
-    trials.to_csv(trials_csv, index=False)
-    if len(views) == 1:
-        if views[0].config:
-            (folder / "config.json").write_text(json.dumps(views[0].config, indent=2) + "\n")
-    else:
-        (folder / "configs.json").write_text(json.dumps({v.name: v.config for v in views}, indent=2) + "\n")
-
+    pareto_csv, trials_csv = write_frames(folder, front, trials, {v.name: v.config for v in views})
     index_html = folder / "index.html"
-    index_html.write_text(render_page(views, heads, curves, scale, source), encoding="utf-8")
+    write_text(index_html, render_page(views, heads, curves, scale, source))
     pareto_png = write_png(views, folder / "pareto.png")
     summary_md = folder / "summary.md"
-    summary_md.write_text(render_summary(views, heads, scale), encoding="utf-8")
+    write_text(summary_md, render_summary(views, heads, scale))
     return Report(folder, index_html, pareto_png, pareto_csv, trials_csv, summary_md, tuple(views), tuple(heads))

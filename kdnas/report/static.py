@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import textwrap
 from pathlib import Path
 
@@ -12,6 +13,7 @@ matplotlib.use("Agg")  # no display: reports are written on servers and in CI
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, PercentFormatter  # noqa: E402
 
+from kdnas.atomic import write_bytes  # noqa: E402
 from kdnas.report.style import MPL_MARKERS, STATUS_COLOURS, TEACHER_COLOUR, study_colour  # noqa: E402
 from kdnas.report.score import common_axis  # noqa: E402
 from kdnas.report.view import UNTRAINED, StudyView, cost_limits, front_2d  # noqa: E402
@@ -107,6 +109,8 @@ def write_png(views: list[StudyView], path: Path, cost: str = "macs") -> Path:
             strip.grid(True, axis="x", alpha=0.25)
         bottom.set_xlabel({"macs": "MACs (log scale)", "params": "parameters (log scale)",
                            "latency_ms": "latency, ms (log scale)"}[cost])
-        fig.savefig(path, dpi=200, bbox_inches="tight")
+        png = io.BytesIO()  # rendered in memory, then replaced whole: a page showing it never reads half
+        fig.savefig(png, format="png", dpi=200, bbox_inches="tight")
+        write_bytes(path, png.getvalue())
         plt.close(fig)
     return path

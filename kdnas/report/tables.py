@@ -9,6 +9,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
+from kdnas.atomic import write_text
 from kdnas.report.score import ScoreAxis
 from kdnas.study import records as R
 from kdnas.study.budget import count_rows
@@ -26,17 +27,29 @@ class ReportFiles:
     trials: pd.DataFrame
 
 
+def write_frames(folder: Path, front: pd.DataFrame, trials: pd.DataFrame,
+                 configs: dict[str, dict] | None = None) -> tuple[Path, Path]:
+    """Write `pareto.csv` and `trials.csv` into `folder`, and the resolved config(s) beside them:
+    `config.json` for one study, `configs.json` ({name: config}) for several. Each file is replaced
+    atomically, so a page open in a browser or a script reading the CSV never sees half a file."""
+    pareto_csv, trials_csv = folder / "pareto.csv", folder / "trials.csv"
+    write_text(pareto_csv, front.to_csv(index=False))
+    write_text(trials_csv, trials.to_csv(index=False))
+    if configs and len(configs) == 1:
+        (config,) = configs.values()
+        if config:
+            write_text(folder / "config.json", json.dumps(config, indent=2) + "\n")
+    elif configs:
+        write_text(folder / "configs.json", json.dumps(configs, indent=2) + "\n")
+    return pareto_csv, trials_csv
+
+
 def write_tables(study: optuna.Study, out_root: Path = Path("reports")) -> ReportFiles:
     """Write `reports/<study>/pareto.csv`, `trials.csv` and the resolved config next to them."""
     folder = out_root / study.study_name
-    folder.mkdir(parents=True, exist_ok=True)
     front, trials = front_frame(study), trials_frame(study)
-    pareto_csv, trials_csv = folder / "pareto.csv", folder / "trials.csv"
-    front.to_csv(pareto_csv, index=False)
-    trials.to_csv(trials_csv, index=False)
     cfg = study.user_attrs.get(R.STUDY_CONFIG)
-    if cfg:
-        (folder / "config.json").write_text(json.dumps(json.loads(cfg), indent=2) + "\n")
+    pareto_csv, trials_csv = write_frames(folder, front, trials, {study.study_name: json.loads(cfg) if cfg else {}})
     return ReportFiles(folder, pareto_csv, trials_csv, front, trials)
 
 

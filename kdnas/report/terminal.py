@@ -42,11 +42,20 @@ class StudyRow:
     budget: int | None
     best_acc: float | None
     done: int = 0  # what the budget counted: `counts.trained`, or a halving study's whole runs of student-steps
+    best_similarity: float | None = None  # a similarity study measures no accuracy: its best similarity instead
 
     @classmethod
     def of(cls, v: StudyView) -> StudyRow:
         ok = v.ok["val_acc"].dropna()
-        return cls(v.name, v.counts, len(v.front), v.budget, float(ok.max()) if len(ok) else None, v.done)
+        sim = v.ok["score"].dropna() if v.axis.kind == "similarity" else ok.iloc[:0]
+        return cls(v.name, v.counts, len(v.front), v.budget, float(ok.max()) if len(ok) else None, v.done,
+                   float(sim.max()) if len(sim) else None)
+
+    def best(self) -> str:
+        """'acc 0.9300', or 'sim 0.8300' for a study ranked by similarity; '-' before any result."""
+        if self.best_acc is not None:
+            return f"acc {self.best_acc:.4f}"
+        return "-" if self.best_similarity is None else f"sim {self.best_similarity:.4f}"
 
 
 def list_studies(url: str) -> list[StudyRow]:
@@ -62,13 +71,13 @@ def format_ls(rows: list[StudyRow], url: str) -> str:
         return f"no studies in {url}"
     w = max(5, *(len(r.name) for r in rows))
     lines = [f"{'study':<{w}}  {'trained':>9}  {'sampled':>7}  {'ok':>5}  {'failed':>6}  {'infeas':>6}  {'dup':>5}  "
-             f"{'running':>7}  {'front':>5}  {'best acc':>8}"]
+             f"{'running':>7}  {'front':>5}  {'best':>10}"]
     for r in rows:
         c = r.counts
         done = f"{r.done}/{r.budget}" if r.budget else str(r.done)
-        best = "-" if r.best_acc is None else f"{r.best_acc:.4f}"
+        best = r.best()
         lines.append(f"{r.name:<{w}}  {done:>9}  {c.sampled:>7}  {c.ok:>5}  {c.failed:>6}  {c.infeasible:>6}  "
-                     f"{c.duplicate:>5}  {c.running:>7}  {r.front:>5}  {best:>8}")
+                     f"{c.duplicate:>5}  {c.running:>7}  {r.front:>5}  {best:>10}")
     lines.append(f"{len(rows)} stud{'y' if len(rows) == 1 else 'ies'} in {url}")
     return "\n".join(lines)
 

@@ -28,8 +28,10 @@ class Progress:
     accuracy), the Pareto-front size and the running, infeasible, duplicate and failed trials."""
 
     def __init__(self, budget: int, trained: int, *, enabled: bool, study: optuna.Study,
-                 out: TextIO | None = None) -> None:
-        self.study, self.enabled, self.budget = study, enabled, budget
+                 out: TextIO | None = None, unit: str = "trained") -> None:
+        # `unit`: what the count is; successive halving counts whole proxy runs of student-steps, since
+        # one student trained to the first rung only is a fraction of a run
+        self.study, self.enabled, self.budget, self.unit = study, enabled, budget, unit
         self.out = out or sys.stderr
         self.plain = enabled and not self.out.isatty()
         self.best: float | None = None
@@ -42,7 +44,7 @@ class Progress:
         self.seen: Counter[str] = Counter()
         self.last_line = time.monotonic()
         self.bar = None if self.plain else tqdm(
-            total=budget, initial=trained, disable=not enabled, desc=study.study_name, unit="student",
+            total=budget, initial=trained, disable=not enabled, desc=study.study_name, unit="student" if unit == "trained" else "run",
             file=self.out, dynamic_ncols=True)
         self._refresh()
 
@@ -66,7 +68,7 @@ class Progress:
 
     def _line(self) -> None:
         self.last_line = time.monotonic()
-        print(f"{self.study.study_name}: {self.trained}/{self.budget} trained | {self._status()}", file=self.out, flush=True)
+        print(f"{self.study.study_name}: {self.trained}/{self.budget} {self.unit} | {self._status()}", file=self.out, flush=True)
 
     def update(self, trained: int, status: str, acc: float | None = None) -> None:
         """Record a finished trial (`status`: ok, failed, infeasible or duplicate)."""

@@ -233,7 +233,8 @@ def run_search(
     t_start = time.monotonic()
     pending: dict[int, _Running] = {}  # by trial number, submitted to the executor
     by_arch: dict[str, _Running] = {}
-    bar = Progress(budget // unit, trained // unit, enabled=progress, study=study)
+    bar = Progress(budget // unit, trained // unit, enabled=progress, study=study,
+                   unit="whole runs of student-steps" if plan else "trained")
     heart = _Heartbeat(study, study._storage.get_heartbeat_interval() if several_drivers else None)  # type: ignore[attr-defined]
     interrupt = _Interrupt(handle_sigint)
     stopped_by, stop_line = "budget", None

@@ -49,6 +49,10 @@ def test_report_writes_every_file(url: str, tmp_path: Path) -> None:
     assert "12 sampled: 8 trained" in rep.index_html.read_text()
     assert "best accuracy: 93.00 %" in md and "teacher resnet20" in md and "hypervolume:" in md
     assert md.count("| `stem_c8") == len(DEMO_FRONT)
+    # every file replaced whole (kdnas.atomic): no temporary file left beside them, even on a rebuild
+    build_report([study], tmp_path / "reports", source=url)
+    assert sorted(p.name for p in rep.folder.iterdir()) == [
+        "config.json", "index.html", "pareto.csv", "pareto.png", "summary.md", "trials.csv"]
 
 
 def test_page_is_self_contained(url: str, tmp_path: Path) -> None:
@@ -187,8 +191,8 @@ def test_ls(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     new_study(url, "b")
     assert main(["ls", "--storage", url]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == ["study", "trained", "sampled", "ok", "failed", "infeas", "dup", "running", "front", "best", "acc"]
-    assert out[1].split() == ["a", "8/20", "12", "7", "1", "2", "1", "1", "4", "0.9300"]
+    assert out[0].split() == ["study", "trained", "sampled", "ok", "failed", "infeas", "dup", "running", "front", "best"]
+    assert out[1].split() == ["a", "8/20", "12", "7", "1", "2", "1", "1", "4", "acc", "0.9300"]
     assert out[2].split() == ["b", "0/20", "0", "0", "0", "0", "0", "0", "0", "-"]
     assert out[3] == f"2 studies in {url}"
 

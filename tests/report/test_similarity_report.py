@@ -36,3 +36,5 @@ def test_a_study_ranked_by_similarity_is_reported_by_it(tmp_path: Path, capsys: 
     assert pd.read_csv(rep.pareto_csv)["score"].tolist() == [0.40, 0.55, 0.70]
     assert main(["show", "sim", "--storage", url]) == 0
     assert "similarity  val_acc" in capsys.readouterr().out
+    assert main(["ls", "--storage", url]) == 0  # its best is the similarity, named so: no accuracy was measured
+    assert capsys.readouterr().out.splitlines()[1].split()[-2:] == ["sim", "0.7000"]

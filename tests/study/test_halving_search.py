@@ -97,10 +97,14 @@ def _check_report(study: optuna.Study, tmp: Path, ok: list[optuna.trial.FrozenTr
     assert "Rung against rung" in page and "4 -&gt; 12 steps: Kendall τ" in page
 
 
-def test_halving_promotes_continues_and_keeps_the_front_to_the_top_rung(tmp_path: Path, teacher_ckpt: Path) -> None:
+def test_halving_promotes_continues_and_keeps_the_front_to_the_top_rung(tmp_path: Path, teacher_ckpt: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
     path = halving_study(tmp_path, teacher_ckpt)
     setup = load_and_prepare(path, verbose=False)
-    summary = run_search(setup, LocalExecutor(), progress=False)
+    summary = run_search(setup, LocalExecutor(), progress=True)
+    # the progress counts whole runs of student-steps, not rung trials as if each were a student trained
+    progress = [line for line in capsys.readouterr().err.splitlines() if line.startswith("tiny-study: ")]
+    assert progress and progress[-1].startswith("tiny-study: 3/3 whole runs of student-steps |")
     study = optuna.load_study(study_name="tiny-study", storage=f"sqlite:///{tmp_path / 'study.db'}")
     trials = study.get_trials(deepcopy=False)
     check_rungs(trials, 3 * 36)
