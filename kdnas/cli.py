@@ -33,6 +33,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     executor = {k: v for k, v in {
         "kind": args.executor, "ray_address": args.ray_address, "gpus_per_trial": args.gpus_per_trial,
         "cpus_per_trial": args.cpus_per_trial, "max_concurrent": args.max_concurrent,
+        "workers_per_device": args.workers_per_device,
         "cancel_running_on_interrupt": True if args.cancel_on_interrupt else None,
     }.items() if v is not None}
     if args.ray_address is not None and args.executor is None:
@@ -329,6 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--gpus-per-trial", type=float, help="override executor.gpus_per_trial (fractions pack)")
     s.add_argument("--cpus-per-trial", type=float, help="override executor.cpus_per_trial")
     s.add_argument("--max-concurrent", type=int, help="override executor.max_concurrent")
+    s.add_argument("--workers-per-device", type=int,
+                   help="override executor.workers_per_device (local executor: students trained at once per device)")
     s.add_argument("--cancel-on-interrupt", action="store_true",
                    help="Ctrl-C cancels running trials (re-queued) instead of letting them finish")
     s.set_defaults(fn=_cmd_search)

@@ -10,12 +10,11 @@ from pathlib import Path
 import optuna
 import pytest
 
+from kdnas.cli import main
 from kdnas.execute import Executor, TrialTask, make_executor
 from kdnas.execute.pool import LocalPool, worker_devices
 from kdnas.study import records as R
 from kdnas.study.config import ExecutorConfig
-from kdnas.study.runner import run_search
-from kdnas.study.search import load_and_prepare
 
 from tests.studykit import write_study
 
@@ -82,11 +81,11 @@ def test_two_workers_hold_the_data_once_and_a_dead_worker_fails_only_its_trial(m
 
 
 def test_a_search_with_two_workers_per_device(tmp_path: Path, teacher_ckpt: Path):
+    # the study file asks for one worker; the command line's override gives two
     path = write_study(tmp_path, device="cpu", teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)},
-                       budget={"trials": 4}, executor={"workers_per_device": 2})
-    setup = load_and_prepare(path, verbose=False)
-    summary = run_search(setup, make_executor(setup.cfg.executor), progress=False)
-    assert summary.trained == 4
+                       budget={"trials": 4})
+    assert main(["search", str(path), "--workers-per-device", "2", "--no-progress",
+                 "--reports", str(tmp_path / "reports")]) == 0
     study = optuna.load_study(study_name="tiny-study", storage=f"sqlite:///{tmp_path / 'study.db'}")
     where = [t.user_attrs[R.WHERE] for t in study.trials if R.WHERE in t.user_attrs]
     assert len(where) == 4 and all(w["executor"] == "local" and w["device"] == "cpu" for w in where)
