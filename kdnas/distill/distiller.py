@@ -86,10 +86,15 @@ class Distiller(nn.Module):
         return self.teacher is not None and not self._t_names
 
     @torch.no_grad()
-    def teacher_logits(self, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-        """The frozen teacher's logits on every row of `x` (float32, on `x`'s device)."""
+    def teacher_logits(self, x: torch.Tensor, batch_size: int = 1024,
+                       device: torch.device | str | None = None) -> torch.Tensor:
+        """The frozen teacher's logits on every row of `x` (float32, on `device`, default `x`'s).
+
+        `x` moves to `device` one chunk at a time: a full training split (an image folder) may not
+        fit on a GPU beside the models, while its logits (rows x classes) always do."""
         assert self.teacher is not None
-        return torch.cat([self.teacher(x[i : i + batch_size]).float() for i in range(0, len(x), batch_size)])
+        device = x.device if device is None else device
+        return torch.cat([self.teacher(x[i : i + batch_size].to(device)).float() for i in range(0, len(x), batch_size)])
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, epoch: float = 0.0,
                 t_logits: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

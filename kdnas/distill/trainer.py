@@ -141,7 +141,7 @@ def train(
         # training split instead of on every batch (the same logits, a fraction of the cost).
         cached = None
         if distiller.logits_only and not recipe.augment:
-            cached = distiller.teacher_logits(data.train.x.to(device), recipe.eval_batch_size)
+            cached = distiller.teacher_logits(data.train.x, recipe.eval_batch_size, device=device)
 
         def batch_loss(idx: torch.Tensor, at: int) -> dict[str, torch.Tensor]:
             # batch by batch to the device: a full-training split (an image folder) may not fit there
