@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from kdnas.data import DataBundle, load_data, with_train_from
@@ -105,7 +106,11 @@ def _model_kwargs(data: DataBundle) -> dict:
 
 
 def train_teacher(cfg: StudyConfig, data: DataBundle, out: Path, *, device: str = "cpu", verbose: bool = True) -> dict:
-    """Train the study's teacher with `cfg.teacher_training` and save it with metadata; returns the meta."""
+    """Train the study's teacher with `cfg.teacher_training` and save it with metadata; returns the meta.
+
+    Seeded from the study's seed before the model is built, so its initial weights, and with them
+    the whole run, are the same every time (on the CPU, bit for bit at the same thread count)."""
+    torch.manual_seed(cfg.seed)
     model = build_model(cfg.teacher, **_model_kwargs(data))
 
     def report(epoch: int, rec: dict) -> None:

@@ -66,3 +66,13 @@ def test_a_teacher_trained_with_another_recipe_is_never_picked_up(tmp_path: Path
     assert checkpoint_path(cfg, data) == earlier
     assert checkpoint_path(_with(cfg, threads=1), data) == earlier
     assert checkpoint_path(longer, data) == default_checkpoint(longer, data) != earlier
+
+
+def test_the_same_study_trains_the_same_teacher(tmp_path: Path) -> None:
+    # whatever ran before in the process (here: the global RNG moved on), the teacher's initial
+    # weights come from the study's seed, so two trainings give the same weights
+    cfg = _cfg(tmp_path, 64)
+    data = load_data(cfg.data)
+    first = train_teacher(cfg, data, tmp_path / "a.pt", verbose=False)
+    torch.rand(1000)
+    assert train_teacher(cfg, data, tmp_path / "b.pt", verbose=False)["sha256"] == first["sha256"]
