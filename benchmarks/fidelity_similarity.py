@@ -167,9 +167,12 @@ def row_entries(rec: dict, asked: list[Variant], steps: int, probe: int, n_train
     """The panel row's entries of the variants at `steps` from a student's record: score, seconds
     (training plus this measurement, wall time), the same in this process's CPU time (which a machine
     busy with other work inflates far less), student-epochs."""
+    # an `EXTRA` variant's measure runs its own passes over the probe, which would serve it alone: the
+    # shared forward is not part of its cost
     return {v.name: {"score": rec[v.stem]["score"],
-                     "seconds": rec["train_s"] + rec["forward_s"] + rec[v.stem]["measure_s"],
-                     "cpu_seconds": rec["train_cpu_s"] + rec["forward_cpu_s"] + rec[v.stem]["cpu_s"], "per_stage": rec[v.stem]["per_stage"], "student_epochs": steps * BATCH / n_train}
+                     "seconds": rec["train_s"] + (0 if v.stages in EXTRA else rec["forward_s"]) + rec[v.stem]["measure_s"],
+                     "cpu_seconds": rec["train_cpu_s"] + (0 if v.stages in EXTRA else rec["forward_cpu_s"])
+                     + rec[v.stem]["cpu_s"], "per_stage": rec[v.stem]["per_stage"], "student_epochs": steps * BATCH / n_train}
             for v in asked if (v.steps, v.probe) == (steps, probe)}
 
 
