@@ -63,7 +63,7 @@ def test_similarity_variants_are_rows_and_short_runs_are_skipped(tmp_path: Path,
         assert p["sim-diswot-logits@0-p48"]["score"] < 0
         # Grad-CAM's class relation and 4 batches of 12 are other measurements than the logits' on 48
         assert len({p[f"sim-diswot-{s}@0-p48"]["score"] for s in ("last", "gradcam", "batches4")}) == 3
-        assert p["sim-diswot-gradcam@0-p48"]["seconds"] > p["sim-diswot-last@0-p48"]["seconds"]  # its own passes
+        assert p["sim-diswot-gradcam@0-p48"]["seconds"] > 0 and p["sim-diswot-batches4@0-p48"]["seconds"] > 0
         assert p["ens-rank(sim-diswot-last@0-p48+params)"]["seconds"] == p["sim-diswot-last@0-p48"]["seconds"]
         assert p["sim-rsa-logits@4-p48"]["student_epochs"] == pytest.approx(4 * 64 / 400)
         # K steps cost their training on top of the measurement
