@@ -63,7 +63,9 @@ def test_the_screen_trains_only_promoted_students_and_the_front_is_the_top_rung(
         # promoted when it was in the top 1/eta of the screens finished before it was queued
         earlier = {s.user_attrs[R.ARCH]: tuple(s.user_attrs[R.SCREEN_VALUES]) for s in screens if s.number < t.number}
         assert source.user_attrs[R.ARCH] in _top_third(earlier)
-    assert len(screens) >= 2 * len(first)  # ASHA: an early pick may leave the top third later, so not exactly 1/eta
+    # some screened students were never trained (ASHA: an early pick may leave the top third later, so
+    # the share trained is not exactly 1/eta, but each pick was in it when it was made, as checked above)
+    assert len(screens) > len(first)
     spent = sum(STEPS[t.user_attrs[R.RUNG]] - STEPS[t.user_attrs[R.RUNG] - 1] for t in trained)
     assert 2 * 12 <= spent < 3 * 12
 
