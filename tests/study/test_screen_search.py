@@ -79,6 +79,7 @@ def test_the_screen_trains_only_promoted_students_and_the_front_is_the_top_rung(
     assert set(view.ok["trial"]) == {t.number for t in trained if t.user_attrs[R.RUNG] == 2}
     shown = format_show(view)
     assert "2/2 whole runs of student-steps" in shown
+    assert f"ok ({len(screens)} at the similarity screen)" in shown  # counted apart: scored, never trained
     assert "rungs similarity screen -> 4 steps: Kendall τ" in shown and "rungs 4 -> 12 steps" in shown
 
 
