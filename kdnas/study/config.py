@@ -94,7 +94,9 @@ class SearchConfig(BaseModel):
     """How the budget is spread over students. `plain`: every student sampled gets the whole proxy
     run. `halving`: multi-objective successive halving (docs/strategies.md): every student gets
     `min_steps`, and the best 1/eta of those at each rung (by Pareto rank of score and cost, spread
-    over the cost range) continue to min_steps·eta, min_steps·eta², ... up to the proxy's steps."""
+    over the cost range) continue to min_steps·eta, min_steps·eta², ... up to the proxy's steps.
+    With `screen: similarity`, a rung of no training comes first: every sampled student is scored by
+    the similarity proxy at initialisation and only the best 1/eta of those enter the first rung."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
