@@ -82,6 +82,12 @@ def test_the_screen_trains_only_promoted_students_and_the_front_is_the_top_rung(
     assert f"ok ({len(screens)} at the similarity screen)" in shown  # counted apart: scored, never trained
     assert "rungs similarity screen -> 4 steps: Kendall τ" in shown and "rungs 4 -> 12 steps" in shown
 
+    # the same file again: the stored config (the screen and its similarity settings) matches, and the
+    # budget is spent, so nothing is screened or trained again
+    again = run_search(load_and_prepare(screened_study(tmp_path, teacher_ckpt), verbose=False), LocalExecutor(),
+                       progress=False)
+    assert again.evaluated_now == 0 and again.trained == 2
+
 
 def json_list(raw: str) -> list[int]:
     import json
