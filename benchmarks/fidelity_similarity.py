@@ -6,7 +6,12 @@ Each variant is one row, named ``sim-MEASURE-STAGES@K-pP``: `proxy.method: simil
 (`kdnas.distill.probe`), on one probe batch of P training images drawn from `--seed` (the study's
 probe; `--probe-size` may list several). DisWOT's ``all`` and
 ``last`` are the same measure (the last stage's sample relation and the logits' class relation), so
-only ``last`` is run for it.
+only ``last`` is run for it. Two more DisWOT variants, at initialisation only (K = 0, the issue's
+target), take the place of a stage set: ``gradcam`` (the class relation from Grad-CAM maps of the
+last compared stage, as the paper describes, instead of the logits'; the student's forward and K
+backward passes through the layers above that stage are its own cost) and ``batches4`` (the probe
+split into 4 interleaved batches of P/4, each run through the student on its own, as 4 probe
+batches would be, their DisWOT scores averaged).
 
 A student is built, trained for K steps and run over the probe once per K (the short KD run a
 study's `similarity.steps` takes, under the bench's `--short-optimizer`/`--short-lr`, batch 64);
@@ -27,13 +32,17 @@ from dataclasses import dataclass
 import torch
 
 from kdnas.arch import Arch
-from kdnas.distill import ProxySpec
-from kdnas.distill.probe import compared_pairs, probe_outputs, similarity_training, similarity_values
+from kdnas.distill import HintPair, ProxySpec
+from kdnas.distill.probe import (Probe, compared_pairs, gradcam_relation, probe_outputs, similarity_training,
+                                 similarity_values)
+from kdnas.distill.similarity import diswot, diswot_gradcam
 from kdnas.distill.spec import SimilaritySpec
 from kdnas.execute.task import ProxyContext, hint_pairs
 from kdnas.space import build_student
 
-STAGES = ("all", "last", "logits")
+EXTRA = ("gradcam", "batches4")  # DisWOT variants of the bench only, at K = 0 (module docstring)
+STAGES = ("all", "last", "logits", *EXTRA)
+SPLIT = 4  # batches4: the probe's batches
 BATCH = 64  # the short runs' batch (benchmarks.fidelity.SHORT_BATCH)
 
 
@@ -64,6 +73,8 @@ def variants(measures: list[str], stages: list[str], steps: list[int], probes: l
         for k in steps:
             for m in measures:
                 for s in stages:
+                    if s in EXTRA and (m != "diswot" or k != 0):
+                        continue
                     v = Variant(m, "last" if m == "diswot" and s == "all" else s, k, p)
                     if v not in out:
                         out.append(v)
@@ -73,7 +84,8 @@ def variants(measures: list[str], stages: list[str], steps: list[int], probes: l
 def proxy_spec(v: Variant, base: ProxySpec) -> ProxySpec:
     """The `proxy` section of a study that scores its students as row `v` does; `base` is the
     similarity proxy with the bench's run settings (`base_spec`)."""
-    sim = SimilaritySpec(measure=v.measure, steps=v.steps, probe_size=v.probe, advanced={"stages": v.stages})
+    stages = "last" if v.stages in EXTRA else v.stages  # the study setting nearest to a bench-only variant
+    sim = SimilaritySpec(measure=v.measure, steps=v.steps, probe_size=v.probe, advanced={"stages": stages})
     return base.model_copy(update={"similarity": sim})
 
 
@@ -97,13 +109,33 @@ def cache_key(arch: Arch, steps: int, probe: int, *, teacher_sha: str, fingerpri
             f"|threads={base.threads}|{seed}")
 
 
+def _extra(v: Variant, student: torch.nn.Module, probe: Probe, pair: HintPair, feats: dict[str, torch.Tensor],
+           teacher_class: torch.Tensor | None) -> float:
+    """A bench-only DisWOT variant of `EXTRA` (K = 0) on the student as built: its last compared stage
+    `pair`, whose output on the whole probe is in `feats`."""
+    last, t_last = pair.student_module, probe.teacher_features[pair.teacher_stage]
+    if v.stages == "gradcam":
+        assert teacher_class is not None, "the teacher's Grad-CAM class relation is computed once per probe"
+        s_class = gradcam_relation(student, probe.x, last, train_mode=True)
+        return diswot_gradcam(feats[last], t_last, s_class, teacher_class)
+    scores = []
+    for i in range(SPLIT):  # interleaved: a training split stored by class stays mixed in each batch
+        part = Probe(probe.indices[i::SPLIT], probe.x[i::SPLIT], probe.teacher_logits[i::SPLIT],
+                     {k: f[i::SPLIT] for k, f in probe.teacher_features.items()})
+        s_logits, s_feats = probe_outputs(student, part, [last])
+        scores.append(diswot(s_feats[last], t_last[i::SPLIT], s_logits, part.teacher_logits))
+    return sum(scores) / len(scores)
+
+
 def score_student(arch: Arch, steps: int, asked: list[Variant], ctx: ProxyContext, base: ProxySpec, *,
-                  seed: int) -> dict:
+                  seed: int, teacher_class: torch.Tensor | None = None) -> dict:
     # `ctx.probe` is the probe of the asked variants' size: only those of its size and `steps` are measured
     """One student's record: built from `seed`, trained `steps` KD steps once, run once over the probe
     (`probe_outputs`, every aligned stage tapped), then measured under every variant of `asked` at
     those steps ({stem: {score, measure_s, cpu_s, per_stage}}, with train_s, forward_s and their CPU
-    times). A variant costs what `similarity_score` does for a trial: the forward plus its measure."""
+    times). A variant costs what `similarity_score` does for a trial: the forward plus its measure (an
+    `EXTRA` variant's measure includes its own passes; `teacher_class` is the teacher's Grad-CAM class
+    relation on the probe, which `gradcam` needs)."""
     assert ctx.probe is not None, "the bench's context carries the probe"
     torch.manual_seed(seed)
     student = build_student(arch, ctx.in_channels, ctx.num_classes)
@@ -122,7 +154,10 @@ def score_student(arch: Arch, steps: int, asked: list[Variant], ctx: ProxyContex
             continue
         sim = proxy_spec(v, base).similarity
         cpu0, t0 = time.process_time(), time.perf_counter()
-        values = similarity_values(sim, compared_pairs(pairs, sim), feats, logits, ctx.probe)
+        if v.stages in EXTRA:
+            values = [_extra(v, student, ctx.probe, pairs[-1], feats, teacher_class)]
+        else:
+            values = similarity_values(sim, compared_pairs(pairs, sim), feats, logits, ctx.probe)
         rec[v.stem] = {"score": sum(values) / len(values), "measure_s": time.perf_counter() - t0,
                        "cpu_s": time.process_time() - cpu0, "per_stage": values}
     return rec
@@ -132,7 +167,39 @@ def row_entries(rec: dict, asked: list[Variant], steps: int, probe: int, n_train
     """The panel row's entries of the variants at `steps` from a student's record: score, seconds
     (training plus this measurement, wall time), the same in this process's CPU time (which a machine
     busy with other work inflates far less), student-epochs."""
+    # an `EXTRA` variant's measure runs its own passes over the probe, which would serve it alone: the
+    # shared forward is not part of its cost
     return {v.name: {"score": rec[v.stem]["score"],
-                     "seconds": rec["train_s"] + rec["forward_s"] + rec[v.stem]["measure_s"],
-                     "cpu_seconds": rec["train_cpu_s"] + rec["forward_cpu_s"] + rec[v.stem]["cpu_s"], "per_stage": rec[v.stem]["per_stage"], "student_epochs": steps * BATCH / n_train}
+                     "seconds": rec["train_s"] + (0 if v.stages in EXTRA else rec["forward_s"]) + rec[v.stem]["measure_s"],
+                     "cpu_seconds": rec["train_cpu_s"] + (0 if v.stages in EXTRA else rec["forward_cpu_s"])
+                     + rec[v.stem]["cpu_s"], "per_stage": rec[v.stem]["per_stage"], "student_epochs": steps * BATCH / n_train}
             for v in asked if (v.steps, v.probe) == (steps, probe)}
+
+
+def teacher_class_relation(teacher: torch.nn.Module, ctx: ProxyContext) -> torch.Tensor:
+    """The teacher's Grad-CAM class relation on `ctx.probe`, at the teacher stage the students' last
+    aligned stage is compared with (once per probe: the `gradcam` variant's teacher side)."""
+    from kdnas.teachers import feature_modules
+
+    assert ctx.probe is not None and ctx.alignment, "the bench's context carries the probe and the alignment"
+    module = feature_modules(teacher)[ctx.alignment[-1][1]]
+    return gradcam_relation(teacher, ctx.probe.x, module, train_mode=False)
+
+
+def ensemble_rows(rows: list[dict], names: list[str]) -> list[str]:
+    """A clearly labelled zero-cost ensemble for each DisWOT row at K = 0: the rank average of its
+    score and the student's parameter count (``ens-rank(NAME+params)``), added to every panel row;
+    its cost is the DisWOT row's (a parameter count costs nothing). Returns the new rows' names."""
+    from scipy.stats import rankdata
+
+    out = []
+    params = rankdata([r["params_proxy"]["score"] for r in rows])
+    for name in names:
+        if not (name.startswith("sim-diswot-") and "@0-" in name):
+            continue
+        ens = f"ens-rank({name}+params)"
+        ranks = (rankdata([r[name]["score"] for r in rows]) + params) / 2
+        for r, v in zip(rows, ranks):
+            r[ens] = {**{k: r[name][k] for k in ("seconds", "cpu_seconds", "student_epochs")}, "score": float(v)}
+        out.append(ens)
+    return out

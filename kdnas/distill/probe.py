@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from kdnas.distill.proxy import HintPair, short_run
-from kdnas.distill.similarity import class_relation, diswot, linear_cka, rsa
+from kdnas.distill.similarity import class_relation, diswot, gradcam_class_relation, linear_cka, rsa
+from kdnas.teachers.features import resolve_modules
 from kdnas.distill.spec import ProxySpec, SimilaritySpec
 from kdnas.distill.teacher_cache import TeacherOutputs, compute_outputs
 from kdnas.teachers import FeatureTaps
@@ -114,6 +115,33 @@ def probe_outputs(student: nn.Module, probe: Probe, modules: list[str]) -> tuple
         for m, mode in modes.items():
             m.training = mode
     return logits.cpu(), feats
+
+
+def gradcam_relation(model: nn.Module, x: torch.Tensor, module: str, *, train_mode: bool) -> torch.Tensor:
+    """The Grad-CAM class relation (`gradcam_class_relation`) of `model`'s `module` output on `x`, with
+    BatchNorm on the batch's statistics (`train_mode`, a student: as `probe_outputs`) or its running
+    ones (a trained teacher); the model is left as it was. The module's output is cut from the graph
+    below it, so the backward runs through the layers above it only (and works on a frozen teacher)."""
+    device = next(model.parameters()).device
+    modes = {m: m.training for m in model.modules()}
+    saved = {k: v.clone() for k, v in model.state_dict().items()}
+    cut: list[torch.Tensor] = []
+
+    def hook(_m: nn.Module, _i: object, out: torch.Tensor) -> torch.Tensor:
+        cut.append(out.detach().requires_grad_())
+        return cut[-1]
+
+    handle = resolve_modules(model, (module,))[0].register_forward_hook(hook)
+    try:
+        model.train(train_mode)
+        with torch.enable_grad():
+            logits = model(x.to(device))
+            return gradcam_class_relation(cut[-1], logits).cpu()
+    finally:
+        handle.remove()
+        model.load_state_dict(saved)
+        for m, mode in modes.items():
+            m.training = mode
 
 
 def similarity_score(student: nn.Module, probe: Probe, pairs: list[HintPair], spec: SimilaritySpec) -> SimilarityResult:

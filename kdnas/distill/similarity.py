@@ -84,3 +84,21 @@ def diswot(s_last: torch.Tensor, t_last: torch.Tensor, s_logits: torch.Tensor, t
     d_sample = torch.linalg.matrix_norm(sample_relation(s_last) - sample_relation(t_last))
     d_class = torch.linalg.matrix_norm(class_relation(s_logits) - class_relation(t_logits))
     return -float(d_sample + d_class)
+
+
+def gradcam_class_relation(feature: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """DisWOT's class relation as the paper takes it (K x K, rows L2-normalised): the Gram matrix of
+    the classes' Grad-CAM maps (Selvaraju et al. 2017) of a stage over the samples. Class k's map is
+    ReLU(sum over channels of alpha_k,c * feature_c), alpha_k,c the gradient of logit k with respect to
+    channel c, averaged over samples and positions. `feature` (N x C x H x W) must be a leaf that
+    requires grad and that `logits` were computed from."""
+    alpha = torch.stack([torch.autograd.grad(logits[:, k].sum(), feature, retain_graph=True)[0].mean(dim=(0, 2, 3))
+                         for k in range(logits.shape[1])])
+    maps = F.relu(torch.einsum("kc,nchw->knhw", alpha, feature.detach())).reshape(len(alpha), -1).double()
+    return F.normalize(maps @ maps.T, dim=1)
+
+
+def diswot_gradcam(s_last: torch.Tensor, t_last: torch.Tensor, s_class: torch.Tensor, t_class: torch.Tensor) -> float:
+    """`diswot` with the class relations given (`gradcam_class_relation`'s) instead of the logits'."""
+    d_sample = torch.linalg.matrix_norm(sample_relation(s_last) - sample_relation(t_last))
+    return -float(d_sample + torch.linalg.matrix_norm(s_class - t_class))

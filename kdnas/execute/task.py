@@ -31,6 +31,8 @@ class TrialTask:
 
     Successive halving runs a student in rungs: `rung_steps` is where this rung's run stops, and
     the run continues the state in `state_path` from step `resume_from` (0: a fresh student).
+    `screen`: the similarity screen of a halving study (the similarity proxy at initialisation,
+    under the study's `proxy.similarity` settings), whatever the study's proxy method.
     """
 
     number: int
@@ -39,6 +41,7 @@ class TrialTask:
     rung_steps: int | None = None
     resume_from: int = 0
     state_path: str | None = None
+    screen: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ class ProxyContext:
     teacher_channels: tuple[int, ...] = ()
     device: str = "cpu"  # resolved by the driver (`kdnas.device`): cpu, cuda, cuda:N or mps
     student: StudentBuilder = BlockBuilder()  # architecture text -> network (block-wise or NNI)
-    probe: Probe | None = None  # the similarity proxy's probe batch, drawn once per study
+    probe: Probe | None = None  # the similarity proxy's (or screen's) probe batch, drawn once per study
     accel: Acceleration = Acceleration()  # autocast and layout on CUDA (the study's `executor.advanced`)
 
 
@@ -135,8 +138,8 @@ def evaluate(task: TrialTask, ctx: ProxyContext) -> TrialOutcome:
         student = ctx.student(task.arch, ctx.in_channels, ctx.num_classes)
         # Stage alignment exists only for block-wise spaces, whose text is an `Arch`.
         hints = hint_pairs(Arch.from_str(task.arch), ctx) if ctx.alignment else []
-        if ctx.spec.method == "similarity":
-            assert ctx.probe is not None, "the similarity proxy's context carries its probe"
+        if ctx.spec.method == "similarity" or task.screen:
+            assert ctx.probe is not None, "the similarity proxy's (and screen's) context carries its probe"
             sim = run_similarity(student, ctx.x_train, ctx.y_train, ctx.teacher, ctx.spec, ctx.probe, hints,
                                  seed=task.seed, device=device)
             return TrialOutcome(task.number, task.arch, True, None, None, similarity_metrics(sim),

@@ -71,7 +71,7 @@ def pareto_figure(views: list[StudyView], cost: str, height: int | None = None) 
         label = f"{v.name} · " if multi else ""
         group = {"legendgroup": v.name, "legendgrouptitle_text": v.name} if multi else {}
         t = v.trials[v.trials[cost].notna()]
-        ok = axis.ranked(t[t["status"] == "ok"])
+        ok = axis.ranked(v.ok[v.ok[cost].notna()])  # top rung only: a lower rung's score is another scale
         on_front = front_2d(axis.rank(ok), ok[cost].to_numpy())
         front, rest = ok[on_front].sort_values([cost, axis.column]), ok[~on_front]
         fig.add_trace(go.Scatter(
@@ -86,7 +86,7 @@ def pareto_figure(views: list[StudyView], cost: str, height: int | None = None) 
             x=rest[cost], y=axis.shown(rest), mode="markers", name=f"{label}trained, dominated ({len(rest)})",
             marker={"symbol": PLOTLY_SYMBOLS["ok"], "size": 7, "color": colour, "opacity": 0.4},
             customdata=_custom(rest, label, axis), hovertemplate=_HOVER, **group), row=1, col=1)
-        dup = axis.ranked(t[t["status"] == "duplicate"])
+        dup = axis.ranked(t[(t["status"] == "duplicate") & ~t["below_top"].astype(bool)])
         if len(dup):
             fig.add_trace(go.Scatter(
                 x=dup[cost], y=axis.shown(dup), mode="markers", name=f"{label}duplicate arch ({len(dup)})",

@@ -4,7 +4,9 @@ The students evaluated at both rungs of a pair are the ones promoted from the lo
 1/eta by Pareto rank), so τ says how well the shorter run orders students that are already good,
 on this study's own data: a τ near 1 means the lower rung could have decided alone, a τ near 0
 that its order among the promoted is noise and a longer first rung (`search.min_steps`) would
-spend the budget better.
+spend the budget better. With a similarity screen (`search.screen`) the first pair is the screen
+(0 steps: the similarity at initialisation) against the first KD rung: how well the screen
+predicts a short training run on the user's own data.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from kdnas.study import records as R
 RUNGS_DOC = ("Successive halving: for each pair of consecutive rungs, Kendall τ between the students' scores at "
              "the shorter and the longer run, over the students evaluated at both (those promoted: the best of the "
              "shorter rung). Near 1: the shorter rung already orders good students as the longer one does; near 0: "
-             "its order among them is noise, and a longer first rung (search.min_steps) would spend the budget better")
+             "its order among them is noise, and a longer first rung (search.min_steps) would spend the budget better. "
+             "With a similarity screen (search.screen), its first line is the screen's similarity against the first "
+             "rung's score: near 0, the screen picks students no better than chance among those it passes")
 
 
 @dataclass(frozen=True)
@@ -33,9 +37,11 @@ class RungPair:
     kendall_tau: float  # nan when fewer than two students, or every score tied
 
     def line(self) -> str:
-        """'30 -> 90 steps: Kendall τ 0.714 over 7 students'."""
+        """'30 -> 90 steps: Kendall τ 0.714 over 7 students' ('similarity screen -> 30 steps: ...' for a
+        screen, the rung of 0 steps)."""
         tau = "n/a" if math.isnan(self.kendall_tau) else f"{self.kendall_tau:.3f}"
-        return f"{self.lower} -> {self.upper} steps: Kendall τ {tau} over {self.n} student{'s' * (self.n != 1)}"
+        lower = "similarity screen" if self.lower == 0 else str(self.lower)
+        return f"{lower} -> {self.upper} steps: Kendall τ {tau} over {self.n} student{'s' * (self.n != 1)}"
 
 
 def runs_spent(trials: pd.DataFrame, rungs: list[int]) -> int:

@@ -44,13 +44,13 @@ def write_png(views: list[StudyView], path: Path, cost: str = "macs") -> Path:
             colour = study_colour(i) if multi else STATUS_COLOURS["ok"]
             prefix = f"{v.name}: " if multi else ""
             t = v.trials[v.trials[cost].notna()]
-            ok = axis.ranked(t[t["status"] == "ok"])
+            ok = axis.ranked(v.ok[v.ok[cost].notna()])  # top rung only: a lower rung's score is another scale
             mask = front_2d(axis.rank(ok), ok[cost].to_numpy())
             front, rest = ok[mask].sort_values([cost, axis.column]), ok[~mask]
             if len(rest):
                 ax.scatter(rest[cost], axis.shown(rest), s=14, color=colour, alpha=0.3, linewidths=0,
                            label=f"{prefix}dominated" if not multi else None)
-            dup = axis.ranked(t[t["status"] == "duplicate"])
+            dup = axis.ranked(t[(t["status"] == "duplicate") & ~t["below_top"].astype(bool)])
             if len(dup):
                 ax.scatter(dup[cost], axis.shown(dup), s=18, facecolors="none",
                            edgecolors=colour if multi else STATUS_COLOURS["duplicate"], linewidths=0.8,

@@ -84,4 +84,4 @@ def counts_line(trials: pd.DataFrame) -> str:
     """'12 sampled: 5 trained, 4 ok, 1 failed, 5 infeasible, 2 duplicate' (a `trials_frame`)."""
     if trials.empty:
         return "0 sampled: 0 trained"
-    return count_rows(trials["status"], trials["trained"]).line()
+    return count_rows(trials["status"], trials["trained"], trials["rung_steps"]).line()

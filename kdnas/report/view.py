@@ -66,7 +66,7 @@ class StudyView:
     @property
     def counts(self) -> Counts:
         """Sampled, trained, ok, failed, infeasible, duplicate and running trials."""
-        return count_rows(self.trials["status"], self.trials["trained"])
+        return count_rows(self.trials["status"], self.trials["trained"], self.trials["rung_steps"])
 
     @property
     def axis(self) -> ScoreAxis:

@@ -52,11 +52,13 @@ class Counts:
     infeasible: int
     duplicate: int
     running: int
+    screened: int = 0  # ok trials of a similarity screen (search.screen): scored, never trained
 
     def line(self) -> str:
         """'12 sampled: 5 trained, 4 ok, 1 failed, 5 infeasible, 2 duplicate, 1 running' (zeros left out,
-        but for trained)."""
-        rest = [f"{n} {k}" for n, k in ((self.ok, "ok"), (self.failed, "failed"), (self.infeasible, "infeasible"),
+        but for trained; 'N ok (M at the similarity screen)' with a screen)."""
+        ok = f"ok ({self.screened} at the similarity screen)" if self.screened else "ok"
+        rest = [f"{n} {k}" for n, k in ((self.ok, ok), (self.failed, "failed"), (self.infeasible, "infeasible"),
                                        (self.duplicate, "duplicate"), (self.running, "running")) if n]
         return f"{self.sampled} sampled: " + ", ".join([f"{self.trained} trained", *rest])
 
@@ -64,9 +66,11 @@ class Counts:
 SAMPLED_STATUSES = (R.STATUS_OK, R.STATUS_FAILED, R.STATUS_INFEASIBLE, R.STATUS_DUPLICATE, "running")
 
 
-def count_rows(statuses: Iterable[str], trained: Iterable[bool]) -> Counts:
-    """`Counts` of trials given as their status (`trials_frame`'s) and whether each was trained."""
+def count_rows(statuses: Iterable[str], trained: Iterable[bool], rung_steps: Iterable[object] = ()) -> Counts:
+    """`Counts` of trials given as their status (`trials_frame`'s), whether each was trained and, for
+    successive halving, its rung's steps (0: the similarity screen)."""
     statuses, trained = list(statuses), list(trained)
     n = {s: statuses.count(s) for s in SAMPLED_STATUSES}
+    screened = sum(1 for s, r in zip(statuses, rung_steps) if s == R.STATUS_OK and r == 0)
     return Counts(sum(n.values()), sum(bool(x) for x in trained), n[R.STATUS_OK], n[R.STATUS_FAILED],
-                  n[R.STATUS_INFEASIBLE], n[R.STATUS_DUPLICATE], n["running"])
+                  n[R.STATUS_INFEASIBLE], n[R.STATUS_DUPLICATE], n["running"], screened)

@@ -94,7 +94,9 @@ class SearchConfig(BaseModel):
     """How the budget is spread over students. `plain`: every student sampled gets the whole proxy
     run. `halving`: multi-objective successive halving (docs/strategies.md): every student gets
     `min_steps`, and the best 1/eta of those at each rung (by Pareto rank of score and cost, spread
-    over the cost range) continue to min_steps·eta, min_steps·eta², ... up to the proxy's steps."""
+    over the cost range) continue to min_steps·eta, min_steps·eta², ... up to the proxy's steps.
+    With `screen: similarity`, a rung of no training comes first: every sampled student is scored by
+    the similarity proxy at initialisation and only the best 1/eta of those enter the first rung."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -105,6 +107,11 @@ class SearchConfig(BaseModel):
     min_steps: int = Field(30, gt=0, description="halving: proxy steps of the first rung (every student gets these)")
     eta: int = Field(3, ge=2, description="halving: each rung is eta times the one below, and the best 1/eta of a "
                      "rung's students continue to the next")
+    screen: Literal["none", "similarity"] = Field(
+        "none", description="halving: similarity scores every sampled student at initialisation under "
+        "proxy.similarity (no training, no student-steps) and only its best 1/eta enter the first rung, trained "
+        "from scratch; at most eta × the first-rung students the budget can train are screened "
+        "(docs/strategies.md); none: every sampled student enters the first rung")
 
 
 class SamplerConfig(BaseModel):
@@ -276,9 +283,27 @@ class StudyConfig(BaseModel):
 
     @model_validator(mode="after")
     def _hint_needs_features(self) -> StudyConfig:
-        if self.proxy.method in ("hint", "similarity") and self.teacher.name.count(":") and not self.teacher.feature_modules:
-            raise ValueError(f"proxy.method '{self.proxy.method}' with a factory teacher needs teacher.feature_modules")
+        if self.compares_features and self.teacher.name.count(":") and not self.teacher.feature_modules:
+            what = "search.screen similarity" if self.search.screen == "similarity" else f"proxy.method '{self.proxy.method}'"
+            raise ValueError(f"{what} with a factory teacher needs teacher.feature_modules")
         return self
+
+    @model_validator(mode="after")
+    def _screen_is_a_first_rung(self) -> StudyConfig:
+        if self.search.screen == "none":
+            return self
+        if self.search.strategy != "halving":
+            raise ValueError("search.screen is the first rung of successive halving: it needs search.strategy halving")
+        if self.proxy.similarity.steps:
+            raise ValueError("search.screen similarity scores students at initialisation (it trains nothing): "
+                             "remove proxy.similarity.steps")
+        return self
+
+    @property
+    def compares_features(self) -> bool:
+        """Whether students' stage features are compared with the teacher's (hint losses, the similarity
+        proxy or screen): the space must declare stages aligned with the teacher's."""
+        return self.proxy.method in ("hint", "similarity") or self.search.screen == "similarity"
 
     @model_validator(mode="after")
     def _halving_needs_a_run(self) -> StudyConfig:
@@ -309,7 +334,7 @@ class StudyConfig(BaseModel):
             # the block-wise settings mean nothing to other proxies; leaving them out keeps studies
             # stored before they existed resumable
             out["proxy"].pop("blockwise", None)
-        if self.proxy.method != "similarity":
+        if self.proxy.method != "similarity" and self.search.screen != "similarity":
             out["proxy"].pop("similarity", None)  # the same for the similarity settings
         else:
             out["proxy"]["advanced"].pop("score", None)  # the similarity ranks; a stored score would contradict it

@@ -14,6 +14,15 @@ enqueue the same promotion at once both get a trial, and the one numbered higher
 back (the rule `_over_budget` uses for the last budget place); a driver killed mid-rung leaves an
 orphan that the next driver re-queues with its rung attributes, and its state file, if the rung was
 trained before the kill, is only evaluated.
+
+With `search.screen: similarity` a rung of 0 steps comes first: each sampled student is scored by
+the similarity proxy at initialisation (no training, no budget), and only the ones the promotion
+rule ranks well enter the first KD rung, which trains from scratch. A screen's similarity is on
+another scale than a trained student's score, so its trial is told PRUNED with no values (Optuna's
+state for a student a successive-halving rule stopped): NSGA-II and random sampling ignore it, TPE
+counts it below every trained student; its (similarity, costs) are kept in the user attribute
+`screen_values`, which the promotion rule reads. A screen costs no student-steps, so the number of
+students screened is capped: eta × the first-KD-rung students the step budget can train.
 """
 
 from __future__ import annotations
@@ -56,9 +65,10 @@ def rung_of(attrs: Mapping[str, Any]) -> int:
 class HalvingPlan:
     """The rungs of a halving study and what the search loop asks of them."""
 
-    steps: tuple[int, ...]  # proxy steps at each rung; the last is the whole proxy run
+    steps: tuple[int, ...]  # proxy steps at each rung; the last is the whole proxy run (a screen: 0 first)
     eta: int
     states: Path  # the study's folder of student states (shared by every worker)
+    max_screened: int = 0  # with a screen: students it may score (0: no screen)
 
     @classmethod
     def of(cls, cfg: StudyConfig, n_train: int) -> HalvingPlan | None:
@@ -66,8 +76,22 @@ class HalvingPlan:
         if cfg.search.strategy != "halving":
             return None
         top = cfg.proxy.total_steps(n_train)
-        return cls(tuple(rungs(cfg.search.min_steps, cfg.search.eta, top)), cfg.search.eta,
-                   (runs_dir() / "states" / cfg.name).resolve())
+        steps = tuple(rungs(cfg.search.min_steps, cfg.search.eta, top))
+        states = (runs_dir() / "states" / cfg.name).resolve()
+        if cfg.search.screen == "none":
+            return cls(steps, cfg.search.eta, states)
+        # the students the step budget could train at the first KD rung, eta times over
+        cap = cfg.search.eta * (cfg.budget.trials * top // steps[0])
+        return cls((0, *steps), cfg.search.eta, states, cap)
+
+    @property
+    def screen(self) -> bool:
+        """Whether rung 0 is the similarity screen (0 proxy steps)."""
+        return self.steps[0] == 0
+
+    def screens(self, attrs: Mapping[str, Any]) -> bool:
+        """Whether a trial with these attributes is a screen (told PRUNED, its values in `screen_values`)."""
+        return self.screen and rung_of(attrs) == 0
 
     @property
     def top(self) -> int:
@@ -92,6 +116,8 @@ class HalvingPlan:
         plus the number of the trial that sampled it, at every rung."""
         r = rung_of(attrs)
         student = int(attrs.get(R.STUDENT, number))
+        if self.screens(attrs):
+            return TrialTask(number, arch, seed + student, screen=True)
         return TrialTask(number, arch, seed + student, rung_steps=self.steps[r],
                          resume_from=self.steps[r - 1] if r else 0, state_path=str(state_file(self.states, arch, student)))
 
@@ -100,13 +126,33 @@ class HalvingPlan:
         (ASHA: the students closest to a whole run finish first), best first within a rung."""
         held = {(t.user_attrs.get(R.ARCH), rung_of(t.user_attrs)) for t in trials
                 if t.state in _HOLDING and not _gave_back(t)}
-        ok = [t for t in trials if t.state == TrialState.COMPLETE and t.user_attrs.get(R.STATUS) == R.STATUS_OK]
+        ok = [t for t in trials if self.values(t) is not None]
         for r in range(len(self.steps) - 2, -1, -1):
             at_rung = {t.user_attrs[R.ARCH]: t for t in ok if rung_of(t.user_attrs) == r}
             done = {a for a in at_rung if (a, r + 1) in held}
-            for arch in promotable({a: tuple(t.values) for a, t in at_rung.items()}, done, self.eta):
+            for arch in promotable({a: self.values(t) for a, t in at_rung.items()}, done, self.eta):  # type: ignore[misc]
                 return at_rung[arch], r + 1
         return None
+
+    def values(self, t: FrozenTrial) -> tuple[float, ...] | None:
+        """The values a successful trial was ranked by at its rung: its objective values, or a screen's
+        `screen_values` (similarity and costs); None for any other trial."""
+        if t.user_attrs.get(R.STATUS) != R.STATUS_OK:
+            return None
+        if t.state == TrialState.COMPLETE:
+            return tuple(t.values)
+        if t.state == TrialState.PRUNED and self.screens(t.user_attrs) and R.SCREEN_VALUES in t.user_attrs:
+            return tuple(float(v) for v in t.user_attrs[R.SCREEN_VALUES])
+        return None
+
+    def screen_full(self, trials: Sequence[FrozenTrial]) -> bool:
+        """Whether the screen has scored its cap of students (those screened, failed or running) and no
+        trial is queued: then no new student is sampled."""
+        if not self.screen or any(t.state == TrialState.WAITING for t in trials):
+            return False
+        screened = sum(1 for t in trials if self.screens(t.user_attrs) and (
+            t.state == TrialState.RUNNING or t.user_attrs.get(R.STATUS) in (R.STATUS_OK, R.STATUS_FAILED)))
+        return screened >= self.max_screened
 
     def offer(self, study: optuna.Study) -> None:
         """Queue the best promotion for the `ask` that follows, unless a trial is queued already (a

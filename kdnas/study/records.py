@@ -28,6 +28,7 @@ RUNG_STEPS = "rung_steps"  # proxy steps the student had trained when this trial
 BELOW_TOP = "below_top"  # True on a result of a rung below the top: not a full-budget result, never on a front
 PROMOTED_FROM = "promoted_from"  # the trial, one rung below, whose state this one continued
 STUDENT = "student"  # the trial that sampled the student: its seed (seed + that number) serves every rung
+SCREEN_VALUES = "screen_values"  # a similarity screen's (similarity, costs...): its trial is PRUNED, with no values
 RUNG_ATTRS = (RUNG, RUNG_STEPS, BELOW_TOP, PROMOTED_FROM, STUDENT)  # what a re-queued trial carries over
 TRAINED = "trained"  # True when a student was trained, whether it succeeded or failed: it took a budget place
 

@@ -53,7 +53,7 @@ class SearchSummary:
     failed_now: int
     evaluated_now: int
     recovered: tuple[int, ...]
-    stopped_by: str  # budget | time | failures | exhausted | interrupted
+    stopped_by: str  # budget | time | failures | exhausted | interrupted | screen
     stop_line: str | None = None  # why it stopped, when the failures or the space ended it
 
 
@@ -107,12 +107,16 @@ def _over_budget(study: optuna.Study, number: int, budget: int, weight: Weight =
 def _snapshot(study: optuna.Study, weight: Weight = _one) -> tuple[int, int, dict[str, tuple[float, float, int]]]:
     """From the storage: what the trained and the running trials take of the budget, and {arch: (score,
     accuracy, trial)} of the ones trained successfully (the score is the first objective's value; with
-    halving, of the first rung, which a duplicate sample is told)."""
+    halving, of the first rung, which a duplicate sample is told: with a screen, the similarity)."""
     trained = running = 0
     known: dict[str, tuple[float, float, int]] = {}
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.RUNNING)):
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.RUNNING,
+                                                      TrialState.PRUNED)):
         if t.state == TrialState.RUNNING:
             running += weight(t.user_attrs)
+        elif t.state == TrialState.PRUNED:  # a similarity screen's result (halving), or a place given back
+            if t.user_attrs.get(R.STATUS) == R.STATUS_OK and rung_of(t.user_attrs) == 0:
+                known.setdefault(t.user_attrs[R.ARCH], (t.user_attrs[R.SCORE], t.user_attrs.get(R.VAL_ACC), t.number))
         elif was_trained(t):
             trained += weight(t.user_attrs)
             if t.user_attrs.get(R.STATUS) == R.STATUS_OK and rung_of(t.user_attrs) == 0:
@@ -247,6 +251,14 @@ def run_search(
         study.tell(trial, values=values, state=state)
         heart.discard(trial._trial_id)
 
+    def told(trial: optuna.Trial, values: list[float], attrs: dict) -> None:
+        """A result: COMPLETE with its values, or a similarity screen's, PRUNED with its values kept
+        apart (another scale than a trained student's score; `kdnas.study.halving_runner`)."""
+        if plan is not None and plan.screens(trial.user_attrs):
+            tell(trial, None, {**attrs, R.SCREEN_VALUES: values}, TrialState.PRUNED)
+        else:
+            tell(trial, values, attrs, TrialState.COMPLETE)
+
     def fail(trial: optuna.Trial, attrs: dict, reason: str | None) -> None:
         tell(trial, None, {**attrs, R.STATUS: R.STATUS_FAILED, R.REASON: reason}, TrialState.FAIL)
         if requeued(reason):  # not the student's fault: run it again on resume
@@ -286,6 +298,8 @@ def run_search(
             while not stopping and trained + running < budget and executor.outstanding < executor.capacity:
                 if plan is not None:  # a promotion goes first, queued only now: none is left over at the end
                     plan.offer(study)
+                    if plan.screen_full(study.get_trials(deepcopy=False)):
+                        break  # no new student: the screen has scored its cap (promotions may still come)
                 trial = study.ask()
                 if several_drivers and _over_budget(study, trial.number, budget, weight):
                     # another driver asked for the last place between our count and our ask
@@ -333,10 +347,9 @@ def run_search(
                     sampled_useless()
                 elif rung == 0 and str(arch) in known:
                     score, acc, first = known[str(arch)]
-                    tell(trial, objective_values(setup, score, costs),
+                    told(trial, objective_values(setup, score, costs),
                          {**attrs, R.STATUS: R.STATUS_DUPLICATE, R.VAL_ACC: acc, R.SCORE: score,
-                          R.DUPLICATE_OF: first},
-                         TrialState.COMPLETE)
+                          R.DUPLICATE_OF: first})
                     running -= w
                     bar.update(trained // unit, "duplicate")
                     sampled_useless()
@@ -374,19 +387,20 @@ def run_search(
                     score = outcome.score
                     if rung_of(trial.user_attrs) == 0:
                         known[outcome.arch] = (score, outcome.val_acc, trial.number)  # type: ignore[assignment]
-                    tell(trial, objective_values(setup, score, costs),  # type: ignore[arg-type]
-                         {**common, R.STATUS: R.STATUS_OK, R.TRAINED: True, R.VAL_ACC: outcome.val_acc, R.SCORE: score},
-                         TrialState.COMPLETE)
+                    screen = plan is not None and plan.screens(trial.user_attrs)  # trains nothing
+                    told(trial, objective_values(setup, score, costs),  # type: ignore[arg-type]
+                         {**common, R.STATUS: R.STATUS_OK, R.TRAINED: not screen, R.VAL_ACC: outcome.val_acc,
+                          R.SCORE: score})
                     for follower, f_costs, _ in job.followers:
-                        tell(follower, objective_values(setup, score, f_costs),  # type: ignore[arg-type]
+                        told(follower, objective_values(setup, score, f_costs),  # type: ignore[arg-type]
                              {R.STATUS: R.STATUS_DUPLICATE, R.VAL_ACC: outcome.val_acc, R.SCORE: score,
-                              R.DUPLICATE_OF: trial.number},
-                             TrialState.COMPLETE)
+                              R.DUPLICATE_OF: trial.number})
                     streak.clear()
                     trained += job.weight
                     bar.update(trained // unit, "ok", acc=outcome.val_acc)
                 else:
-                    fail(trial, {**common, R.TRAINED: not cancelled}, outcome.reason)
+                    screen = plan is not None and plan.screens(trial.user_attrs)
+                    fail(trial, {**common, R.TRAINED: not cancelled and not screen}, outcome.reason)
                     if not cancelled:
                         failed(outcome.reason)
                     for follower, _, _ in job.followers:
@@ -402,4 +416,8 @@ def run_search(
         heart.close()
         bar.close()
         executor.shutdown()
+    if plan is not None and stopped_by == "budget" and trained < budget and plan.screen_full(study.get_trials(deepcopy=False)):
+        stopped_by = "screen"
+        stop_line = (f"the similarity screen scored its cap of {plan.max_screened} students (eta × the first-rung "
+                     f"students the budget can train) and none is left to promote")
     return SearchSummary(cfg.name, trained // unit, failed_now, evaluated_now, tuple(recovered), stopped_by, stop_line)

@@ -16,7 +16,7 @@ from kdnas.study.migrate_device import migrate_device
 from kdnas.study.migrate_latency import migrate_latency_backend
 from kdnas.study.migrate_proxy import migrate_proxy_advanced, migrate_retrain_ce_weight
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 VERSION_KEY = "schema_version"
 
 Migration = Callable[[dict], tuple[dict, str | None]]
@@ -79,8 +79,13 @@ MIGRATIONS_3_TO_4: list[Migration] = [
                  {"amp": False, "channels_last": False, "cudnn_benchmark": False, "memory_fraction": None}),
     _fill_absent(("latency", "mode"), "measured"),  # every version-3 study timed each student
 ]
+# Version 5: settings added after version 4 shipped, the same way.
+MIGRATIONS_4_TO_5: list[Migration] = [
+    _fill_absent(("search", "screen"), "none"),  # every sampled student entered the first rung (or the whole run)
+]
 # The steps that upgrade a config of each version to the next one.
-MIGRATIONS: dict[int, list[Migration]] = {1: MIGRATIONS_1_TO_2, 2: MIGRATIONS_2_TO_3, 3: MIGRATIONS_3_TO_4}
+MIGRATIONS: dict[int, list[Migration]] = {1: MIGRATIONS_1_TO_2, 2: MIGRATIONS_2_TO_3, 3: MIGRATIONS_3_TO_4,
+                                          4: MIGRATIONS_4_TO_5}
 
 
 def version_of(config: dict) -> int:

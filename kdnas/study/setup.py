@@ -58,8 +58,9 @@ def study_device(cfg: StudyConfig) -> torch.device:
 
 def _probe(cfg: StudyConfig, teacher: torch.nn.Module, data: DataBundle, names: tuple[str, ...],
            alignment: tuple[tuple[int, int], ...], device: str) -> Probe | None:
-    """The similarity proxy's probe batch, drawn from the study's seed (None for other methods)."""
-    if cfg.proxy.method != "similarity":
+    """The similarity proxy's (or screen's) probe batch, drawn from the study's seed (None for other
+    methods without a screen)."""
+    if cfg.proxy.method != "similarity" and cfg.search.screen != "similarity":
         return None
     indices = probe_indices(len(data.train), cfg.proxy.similarity.probe_size, cfg.seed)
     return make_probe(teacher, data.train.x, indices, names, tuple(t for _, t in alignment), device)
@@ -81,9 +82,11 @@ def prepare(cfg: StudyConfig, *, verbose: bool = True) -> SearchSetup:
     teacher outputs once. Teacher training, its outputs and the trials all run on the one device."""
     device = str(study_device(cfg))
     space = open_space(cfg.space)
-    if cfg.proxy.method in ("hint", "blockwise", "similarity") and space.kind != "blocks":
-        raise ConfigError(f"{cfg.space}: proxy.method '{cfg.proxy.method}' needs stages aligned with the teacher's, "
-                          f"which a '{space.kind}' space does not declare; use 'kd' or 'ce'")
+    if (cfg.proxy.method == "blockwise" or cfg.compares_features) and space.kind != "blocks":
+        what = f"proxy.method '{cfg.proxy.method}'" if cfg.proxy.method in ("hint", "blockwise", "similarity") \
+            else "search.screen 'similarity'"
+        raise ConfigError(f"{cfg.space}: {what} needs stages aligned with the teacher's, "
+                          f"which a '{space.kind}' space does not declare; use 'kd' or 'ce' without a screen")
     if cfg.needs_latency and cfg.latency.mode != "measured" and space.kind != "blocks":
         raise ConfigError(f"{cfg.space}: latency.mode '{cfg.latency.mode}' needs a latency table, which only a "
                           f"block space has (its students are sums of parts); use latency.mode measured")

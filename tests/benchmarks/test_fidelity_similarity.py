@@ -25,7 +25,7 @@ from tests.benchmarks.test_fidelity_bench import ARGS
 from tests.distill.conftest import TINY, blobs
 
 SIM = ["--short-steps", "none", "--no-stitch", "--similarity", "cka,rsa,diswot", "--similarity-stages",
-       "all,last,logits", "--similarity-steps", "0,4", "--probe-size", "48,24"]
+       "all,last,logits,gradcam,batches4", "--similarity-steps", "0,4", "--probe-size", "48,24"]
 
 
 def _args() -> list[str]:
@@ -50,19 +50,29 @@ def test_similarity_variants_are_rows_and_short_runs_are_skipped(tmp_path: Path,
     r = json.loads((out / "fidelity-digits.json").read_text())
     stems = ["cka-all", "cka-last", "cka-logits", "rsa-all", "rsa-last", "rsa-logits", "diswot-last", "diswot-logits"]
     sims = {f"sim-{s}@{k}-p{p}" for s in stems for k in (0, 4) for p in (48, 24)}  # diswot's all is its last
-    assert {k for k in r["proxies"] if k.startswith("sim-")} == sims
+    extra = {f"sim-diswot-{s}@0-p{p}" for s in ("gradcam", "batches4") for p in (48, 24)}  # DisWOT's, at K = 0 only
+    assert {k for k in r["proxies"] if k.startswith("sim-")} == sims | extra
+    # the zero-cost ensemble of each DisWOT row at K = 0 and the parameter count, named as one
+    ens = {f"ens-rank({n}+params)" for n in sims | extra if n.startswith("sim-diswot-") and "@0-" in n}
+    assert {k for k in r["proxies"] if k.startswith("ens-")} == ens
+    assert "zero-cost ensemble (rank average of DisWOT and params" in (out / "fidelity-digits.md").read_text()
     assert not any(k.startswith("kd@") or k.startswith("blockwise_stitched") for k in r["proxies"])
     assert r["runs_now"]["short_total"] == 0 and r["runs_now"]["similarity"] == 4 * len(r["panel"])
     for p in r["panel"]:
         assert p["sim-cka-all@0-p48"]["score"] != p["sim-cka-last@0-p48"]["score"] and 0 < p["sim-cka-all@0-p48"]["score"] <= 1
         assert p["sim-diswot-logits@0-p48"]["score"] < 0
+        # Grad-CAM's class relation and 4 batches of 12 are other measurements than the logits' on 48
+        assert len({p[f"sim-diswot-{s}@0-p48"]["score"] for s in ("last", "gradcam", "batches4")}) == 3
+        assert p["sim-diswot-gradcam@0-p48"]["seconds"] > 0 and p["sim-diswot-batches4@0-p48"]["seconds"] > 0
+        assert p["ens-rank(sim-diswot-last@0-p48+params)"]["seconds"] == p["sim-diswot-last@0-p48"]["seconds"]
         assert p["sim-rsa-logits@4-p48"]["student_epochs"] == pytest.approx(4 * 64 / 400)
         # K steps cost their training on top of the measurement
         assert p["sim-cka-all@4-p48"]["seconds"] > p["sim-cka-all@0-p48"]["seconds"] > 0
         assert p["sim-cka-all@4-p48"]["score"] != p["sim-cka-all@0-p48"]["score"]
         assert p["sim-cka-all@0-p24"]["score"] != p["sim-cka-all@0-p48"]["score"]  # another probe
-    for name in sims:
-        assert -1 <= r["proxies"][name]["tau"] <= 1 and r["proxies"][name]["fraction_of_gt"] > 0
+    for name in sims | extra | ens:  # an ensemble's two ranks may tie on every member of a panel of 4: no tau
+        tau = r["proxies"][name]["tau"]
+        assert (-1 <= tau <= 1 or (name in ens and tau != tau)) and r["proxies"][name]["fraction_of_gt"] > 0
     md = (out / "fidelity-digits.md").read_text()
     assert "similarity tau >= 0.5 at <= 0.1% of GT cost" in md or "no variant that cheap" in md
     assert "short KD tau" not in md and "- short KD:" not in md

@@ -83,3 +83,34 @@ def test_class_relation_is_class_by_class_and_invariant_to_the_logits_scale() ->
     c = class_relation(logits)
     assert c.shape == (5, 5)
     assert torch.allclose(class_relation(3.0 * logits), c)
+
+
+def test_gradcam_class_relation_matches_the_closed_form_of_a_pooled_linear_head() -> None:
+    from torch import nn
+
+    from kdnas.distill.probe import gradcam_relation
+    from kdnas.distill.similarity import gradcam_class_relation
+
+    torch.manual_seed(0)
+    head = nn.Linear(6, 5)
+    feat = _features(n=16, d=24).reshape(16, 6, 2, 2).requires_grad_()
+    logits = head(feat.mean(dim=(2, 3)))
+    # after global average pooling and a linear layer, class k's Grad-CAM weights are W[k] / (H W)
+    alpha = head.weight.detach() / 4
+    maps = torch.relu(torch.einsum("kc,nchw->knhw", alpha, feat.detach())).reshape(5, -1).double()
+    want = torch.nn.functional.normalize(maps @ maps.T, dim=1)
+    got = gradcam_class_relation(feat, logits)
+    assert got.shape == (5, 5) and torch.allclose(got, want, atol=1e-6)
+
+    # through a frozen network (a teacher): the stage's output is cut from below, the model left as it was
+    net = nn.Sequential(nn.Conv2d(1, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                        nn.Flatten(), nn.Linear(6, 5)).eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    x = torch.randn(8, 1, 4, 4)
+    rel = gradcam_relation(net, x, "2", train_mode=True)
+    assert rel.shape == (5, 5) and bool(torch.isfinite(rel).all())
+    assert not net.training and all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    other = gradcam_relation(net, x, "2", train_mode=False)  # the running statistics give another relation
+    assert not torch.allclose(rel, other)

@@ -36,7 +36,7 @@ def test_objectives_accuracy_becomes_score_and_says_so() -> None:
 
 def test_a_version_1_config_is_migrated_in_order_with_a_line_per_change() -> None:
     out, notes = migrate(V1)
-    assert out["schema_version"] == SCHEMA_VERSION == 4
+    assert out["schema_version"] == SCHEMA_VERSION == 5
     assert out["objectives"] == ["score", "macs"]
     # fields added after studies were stored without them, filled with how those studies ran, then
     # moved (version 3) under their section's `advanced`
@@ -46,7 +46,8 @@ def test_a_version_1_config_is_migrated_in_order_with_a_line_per_change() -> Non
     assert notes == ["proxy.bn_recalibration absent -> 0", "proxy.score absent -> accuracy",
                      "proxy.blockwise.score absent -> loss", "objectives[0] accuracy -> score",
                      "moved proxy.score, proxy.bn_recalibration, proxy.blockwise.score under their section's 'advanced'",
-                     "search absent -> {'strategy': 'plain', 'min_steps': 30, 'eta': 3}"]
+                     "search absent -> {'strategy': 'plain', 'min_steps': 30, 'eta': 3}",
+                     "search.screen absent -> none"]
     assert "schema_version" not in V1
     assert migrate(out) == (out, [])  # a current config is left as it is
     assert migrate({}) == ({}, [])  # a study made without kdnas has no config to migrate
@@ -58,16 +59,31 @@ def test_a_version_3_study_reads_as_the_plain_strategy() -> None:
 
     v3 = {"name": "s", "schema_version": 3, "objectives": ["score", "macs"], "proxy": {"method": "kd", "steps": 5}}
     out, notes = migrate(v3)
-    assert out["search"] == {"strategy": "plain", "min_steps": 30, "eta": 3}
-    assert notes == ["search absent -> {'strategy': 'plain', 'min_steps': 30, 'eta': 3}"]
+    assert out["search"] == {"strategy": "plain", "min_steps": 30, "eta": 3, "screen": "none"}
+    assert notes == ["search absent -> {'strategy': 'plain', 'min_steps': 30, 'eta': 3}", "search.screen absent -> none"]
     assert "search" not in v3  # pure
     # the filled section is exactly what today's default resolves to, so such a study resumes
     from kdnas.study.config import SearchConfig
 
     assert out["search"] == SearchConfig().model_dump(mode="json")
-    halving = {**v3, "schema_version": 4, "search": {"strategy": "halving", "min_steps": 10, "eta": 2}}
+    halving = {**v3, "schema_version": 5, "search": {"strategy": "halving", "min_steps": 10, "eta": 2, "screen": "none"}}
     assert migrate(halving) == (halving, [])  # a stored search section is left as it is
     assert len(MIGRATIONS_3_TO_4) >= 1
+
+
+def test_a_version_4_halving_study_reads_as_unscreened() -> None:
+    from kdnas.study.config import SearchConfig
+    from kdnas.study.schema import MIGRATIONS_4_TO_5
+
+    search = {"strategy": "halving", "min_steps": 10, "eta": 2}
+    v4 = {"name": "s", "schema_version": 4, "objectives": ["score", "macs"], "proxy": {"method": "kd", "steps": 5},
+          "search": search}
+    out, notes = migrate(v4)
+    # every sampled student of a version-4 study entered the first KD rung: no screen
+    assert out["search"] == {**search, "screen": "none"} and notes == ["search.screen absent -> none"]
+    assert out["schema_version"] == 5 and v4["search"] == search  # pure
+    assert out["search"] == SearchConfig(strategy="halving", min_steps=10, eta=2).model_dump(mode="json")  # resumes
+    assert len(MIGRATIONS_4_TO_5) == 1
 
 
 def _fixture(tmp: Path, teacher_ckpt: Path, monkeypatch: pytest.MonkeyPatch, **over) -> dict:
