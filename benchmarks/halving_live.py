@@ -107,14 +107,16 @@ def run_pair(a: argparse.Namespace, seed: int, folder: Path) -> dict:
     load_before = [round(v, 2) for v in os.getloadavg()]
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     procs = {s: _start(a, s, seed, folder / s) for s in STRATEGIES}
-    walls = {}
+    walls: dict[str, float] = {}
     try:
-        for s, (proc, t0) in procs.items():
-            rc = proc.wait()
-            walls[s] = time.monotonic() - t0
-            if rc != 0:
-                tail = (folder / s / "search.log").read_text()[-2000:]
-                raise RuntimeError(f"the {s} search exited with {rc}; the end of its log:\n{tail}")
+        while len(walls) < len(procs):  # each side's own end, whichever ends first
+            for s, (proc, t0) in procs.items():
+                if s not in walls and proc.poll() is not None:
+                    walls[s] = time.monotonic() - t0
+                    if proc.returncode != 0:
+                        tail = (folder / s / "search.log").read_text()[-2000:]
+                        raise RuntimeError(f"the {s} search exited with {proc.returncode}; the end of its log:\n{tail}")
+            time.sleep(0.2)
     finally:
         for proc, _ in procs.values():
             if proc.poll() is None:
@@ -133,7 +135,8 @@ def measure(a: argparse.Namespace, seed: int, folder: Path, timing: dict) -> dic
     from kdnas.report.view import front_2d, headline, hv_macs_scale, load_view
     from kdnas.study.storage import load_existing
 
-    views = {s: load_view(load_existing(_study_url(folder / s), f"{NAME}-s{seed}")) for s in STRATEGIES}
+    studies = {s: load_existing(_study_url(folder / s), f"{NAME}-s{seed}") for s in STRATEGIES}
+    views = {s: load_view(study) for s, study in studies.items()}
     scale = hv_macs_scale(list(views.values()))
     out: dict = {**timing, "macs_scale": scale, "sides": {}}
     for s, v in views.items():
@@ -147,6 +150,7 @@ def measure(a: argparse.Namespace, seed: int, folder: Path, timing: dict) -> dic
         ok = v.ok.dropna(subset=["val_acc"])
         front = ok[front_2d(ok["val_acc"].to_numpy(), ok["macs"].to_numpy())].sort_values("macs")
         t0 = t["started"].min()
+        span = (t["finished"].max() - t0).total_seconds()
         over_time = {}
         for frac in (0.25, 0.5, 0.75, 1.0):
             cut = t0 + _dt.timedelta(minutes=a.minutes * frac)
@@ -168,20 +172,54 @@ def measure(a: argparse.Namespace, seed: int, folder: Path, timing: dict) -> dic
             "front": [{"trial": int(r.trial), "arch": r.arch, "val_acc": float(r.val_acc), "macs": int(r.macs)}
                       for r in front.itertuples()],
             "best_val_acc": float(ok["val_acc"].max()) if len(ok) else None,
+            "search_span_s": span,  # first trial started to last trial finished
+            "promotions": promotion_audit(studies[s].get_trials(deepcopy=False), a.eta),
         }
     return out
 
 
+_TIMING = ("seed", "started", "wall_s", "loadavg_before", "loadavg_after")
+
+
+def promotion_audit(trials: list, eta: int) -> dict:
+    """Each promotion checked against the rule (`kdnas.study.halving.promotable`) on the results of the
+    rung below that had finished when the promotion started; and how many promoted the student whose
+    result had come in last (asynchronous halving promotes a newcomer at once when it enters the top)."""
+    from optuna.trial import TrialState
+
+    from kdnas.study import records as R
+    from kdnas.study.halving import promotable
+
+    by_number = {t.number: t for t in trials}
+    ok = [t for t in trials if t.state == TrialState.COMPLETE and t.user_attrs.get(R.STATUS) == R.STATUS_OK]
+    promotions = sorted((t for t in trials if t.user_attrs.get(R.PROMOTED_FROM) is not None
+                         and t.state != TrialState.PRUNED), key=lambda t: t.number)
+    follows_rule = newest = 0
+    for p in promotions:
+        source, rung = by_number[p.user_attrs[R.PROMOTED_FROM]], p.user_attrs[R.RUNG] - 1
+        below = [t for t in ok if t.user_attrs.get(R.RUNG) == rung and t.datetime_complete <= p.datetime_start]
+        before = {by_number[q.user_attrs[R.PROMOTED_FROM]].user_attrs[R.ARCH] for q in promotions
+                  if q.number < p.number and q.user_attrs[R.RUNG] == rung + 1}
+        allowed = promotable({t.user_attrs[R.ARCH]: tuple(t.values) for t in below}, before, eta)
+        follows_rule += source.user_attrs[R.ARCH] in allowed
+        newest += bool(below) and source.number == max(below, key=lambda t: t.datetime_complete).number
+    return {"n": len(promotions), "follow_the_rule": follows_rule, "of_the_newest_result": newest}
+
+
 def pair(a: argparse.Namespace, seed: int, root: Path) -> dict:
-    """One seed's measured pair, from the kept result or run now (and kept)."""
+    """One seed's pair, run now unless its two searches finished before (their timing is kept beside
+    their storages), measured from the storages."""
     folder = root / f"seed{seed}"
-    done = folder / "result.json"
+    done = folder / "timing.json"
     if done.is_file():
-        return json.loads(done.read_text())
-    print(f"halving_live: seed {seed}: two searches of {a.minutes} min side by side ...", file=sys.stderr, flush=True)
-    result = measure(a, seed, folder, run_pair(a, seed, folder))
-    write_json(done, result)
-    return result
+        timing = json.loads(done.read_text())
+    elif (folder / "result.json").is_file():  # kept by the first version of this harness, with its figures
+        timing = {k: v for k, v in json.loads((folder / "result.json").read_text()).items() if k in _TIMING}
+    else:
+        print(f"halving_live: seed {seed}: two searches of {a.minutes} min side by side ...", file=sys.stderr, flush=True)
+        timing = run_pair(a, seed, folder)
+        write_json(done, timing)
+    return measure(a, seed, folder, timing)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

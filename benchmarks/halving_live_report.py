@@ -7,23 +7,27 @@ import statistics
 from benchmarks.machine import generated_by
 
 FULL_EVALUATION = (
-    "Both fronts are already fronts of whole proxy runs, so no further evaluation was needed: every trial of the "
+    "both fronts are already fronts of whole proxy runs, so no further evaluation was needed: every trial of the "
     "plain loop trains its student for the whole proxy run, and the halving front is read from the top rung's "
     "trials only, whose students continued their own runs to the same step count (the same run a plain trial "
     "would have had: `tests/distill/test_rungs.py` checks that rungs give bit-identical weights and scores to a "
     "straight run). A student halving left below the top rung is on neither front.")
 
 
+def _hv(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4f}"
+
+
 def _rungs(side: dict, key: str) -> str:
     return " / ".join(str(side[key][str(r)]) for r in side["rungs"])
 
 
-def _side_row(name: str, s: dict, wall: float) -> str:
-    hv = "n/a" if s["hypervolume"] is None else f"**{s['hypervolume']:.4f}**"
+def _side_row(name: str, s: dict) -> str:
+    hv = f"**{_hv(s['hypervolume'])}**"
     best = "n/a" if s["best_val_acc"] is None else f"{100 * s['best_val_acc']:.2f} %"
     return (f"| {name} | {hv} | {len(s['front'])} | {best} | {s['students_sampled']} | "
             f"{'/'.join(map(str, s['rungs']))} | {_rungs(s, 'trained_per_rung')} | {s['student_steps']} | "
-            f"{s['failed']} | {s['infeasible']} | {s['duplicates']} | {wall:.0f} |")
+            f"{s['failed']} | {s['infeasible']} | {s['duplicates']} | {s['search_span_s']:.0f} |")
 
 
 def _pair_section(p: dict, minutes: float) -> list[str]:
@@ -32,22 +36,32 @@ def _pair_section(p: dict, minutes: float) -> list[str]:
              f"Started {p['started']}; load average (1, 5, 15 min) {p['loadavg_before']} before, "
              f"{p['loadavg_after']} after; MAC scale {p['macs_scale']:.4g}.", "",
              "| strategy | hypervolume | front | best accuracy (top rung) | students sampled | rungs (steps) | "
-             "trained per rung | student-steps | failed | infeasible | duplicates | wall s |",
+             "trained per rung | student-steps | failed | infeasible | duplicates | searching s |",
              "|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|"]
-    lines += [_side_row(s, sides[s], p["wall_s"][s]) for s in sides]
+    lines += [_side_row(s, sides[s]) for s in sides]
     fracs = list(next(iter(sides.values()))["hypervolume_over_time"])
     lines += ["", "Hypervolume of the results finished by a fraction of the time budget "
-              f"({minutes:g} min, counted from each search's first trial):", "",
-              "| strategy | " + " | ".join(f"{100 * float(f):.0f} %" for f in fracs) + " |",
-              "|---|" + "---:|" * len(fracs)]
+              f"({minutes:g} min, counted from each search's first trial; the trials still running at the end "
+              "of it finish after it, and only the table above counts them):", "",
+              "| strategy | " + " | ".join(f"{100 * float(f):.0f} %" for f in fracs) + " | at the end |",
+              "|---|" + "---:|" * (len(fracs) + 1)]
     for name, s in sides.items():
-        lines.append(f"| {name} | " + " | ".join("n/a" if s["hypervolume_over_time"][f] is None
-                                                 else f"{s['hypervolume_over_time'][f]:.4f}" for f in fracs) + " |")
+        lines.append(f"| {name} | " + " | ".join(_hv(s["hypervolume_over_time"][f]) for f in fracs)
+                     + f" | {_hv(s['hypervolume'])} |")
+    lines += ["", "Searching: from the first trial's start to the last result (the processes' wall times, with "
+              "start-up, are in the JSON)."]
     for name, s in sides.items():
+        pr, first = s["promotions"], s["trained_per_rung"][str(s["rungs"][0])]
+        if pr["n"]:
+            lines.append(f"\n{name}: {pr['n']} promotions from {first} students trained at the first rung "
+                         f"({100 * pr['n'] / max(first, 1):.0f} %; a synchronous rung would promote 1/eta); "
+                         f"{pr['follow_the_rule']} of them promotable by the rule on the results finished when each "
+                         f"started, {pr['of_the_newest_result']} of the student whose result had just come in")
         for r in s["rung_tau"]:
             tau = r["kendall_tau"]
             lines.append(f"\n{name}: rung {r['lower']} -> {r['upper']} steps: Kendall τ "
-                         f"{'n/a' if tau != tau else f'{tau:.3f}'} over {r['n']} students (the promoted ones)")
+                         f"{'n/a' if tau != tau else f'{tau:.3f}'} over the {r['n']} student{'s' * (r['n'] != 1)} "
+                         "evaluated at both (the promoted ones)")
     lines += ["", "Fronts (accuracy at the whole proxy run, MACs), cheapest first:", ""]
     for name, s in sides.items():
         members = "; ".join(f"{100 * m['val_acc']:.1f} % at {m['macs'] / 1e6:.2f} M" for m in s["front"])

@@ -28,6 +28,9 @@ def test_two_searches_side_by_side_reported_on_one_scale(tmp_path: Path, teacher
     assert plain["student_steps"] == 9 * plain["trained_per_rung"]["9"] > 0
     assert halving["student_steps"] == 3 * halving["trained_per_rung"]["3"] + 6 * halving["trained_per_rung"]["9"]
     assert halving["students_sampled"] >= halving["trained_per_rung"]["3"] >= halving["trained_per_rung"]["9"]
+    # every promotion was one the rule allowed when it started
+    assert halving["promotions"]["n"] == halving["promotions"]["follow_the_rule"] == halving["trained_per_rung"]["9"]
+    assert plain["promotions"]["n"] == 0
     assert 0 < plain["hypervolume"] < 1 and 0 <= halving["hypervolume"] < 1
     assert all(0 < m["macs"] <= 60000 for m in plain["front"] + halving["front"])
     assert set(p["wall_s"]) == {"plain", "halving"} and all(w > 0 for w in p["wall_s"].values())
@@ -41,7 +44,7 @@ def test_two_searches_side_by_side_reported_on_one_scale(tmp_path: Path, teacher
     assert diff == {"search", "storage"}
 
     # a finished pair is kept: asking again reports it without running the searches again
-    (kept,) = (tmp_path / "work").glob("*/seed0/result.json")
+    (kept,) = (tmp_path / "work").glob("*/seed0/timing.json")
     mtime = kept.stat().st_mtime
     assert main(argv) == 0
     assert json.loads((tmp_path / "out" / "halving-live.json").read_text())["pairs"] == r["pairs"]
