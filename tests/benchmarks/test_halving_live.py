@@ -4,11 +4,14 @@ side, their study files alike but for `search`, and a report of both fronts on o
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import yaml
+from optuna.trial import FrozenTrial, TrialState
 
-from benchmarks.halving_live import main, parse_args, study_dict
+from benchmarks.halving_live import main, parse_args, promotion_audit, study_dict
+from kdnas.study import records as R
 from tests.studykit import TINY_SPACE
 
 
@@ -49,3 +52,21 @@ def test_two_searches_side_by_side_reported_on_one_scale(tmp_path: Path, teacher
     assert main(argv) == 0
     assert json.loads((tmp_path / "out" / "halving-live.json").read_text())["pairs"] == r["pairs"]
     assert kept.stat().st_mtime == mtime
+
+
+def _trial(number: int, attrs: dict, values: list[float], start: int, end: int | None = None) -> FrozenTrial:
+    t0 = datetime(2026, 1, 1)
+    return FrozenTrial(number=number, state=TrialState.COMPLETE if end else TrialState.RUNNING, value=None,
+                       values=values if end else None, datetime_start=t0 + timedelta(seconds=start),
+                       datetime_complete=t0 + timedelta(seconds=end) if end else None, params={}, distributions={},
+                       user_attrs=attrs, system_attrs={}, intermediate_values={}, trial_id=number)
+
+
+def test_promotion_audit_checks_each_promotion_against_the_rule() -> None:
+    ok = {R.STATUS: R.STATUS_OK, R.RUNG: 0}
+    trials = [_trial(0, {**ok, R.ARCH: "a0"}, [0.5, 1.0], 0, 1),  # cheapest
+              _trial(1, {**ok, R.ARCH: "a1"}, [0.4, 2.0], 1, 2),  # dominated
+              _trial(2, {**ok, R.ARCH: "a2"}, [0.9, 3.0], 2, 3),  # best score: first of three (eta 3)
+              _trial(3, {R.ARCH: "a2", R.RUNG: 1, R.PROMOTED_FROM: 2}, [], 4),   # the rule's pick, just in
+              _trial(4, {R.ARCH: "a0", R.RUNG: 1, R.PROMOTED_FROM: 0}, [], 5)]   # not promotable: 1 of 3 went
+    assert promotion_audit(trials, eta=3) == {"n": 2, "follow_the_rule": 1, "of_the_newest_result": 1}
