@@ -164,14 +164,16 @@ HV_DOC = ("hypervolume of (-accuracy, MACs / M) with reference point (0, 1), whe
 
 
 def hypervolume_curve(view: StudyView, scale: float | None) -> pd.DataFrame:
-    """Hypervolume of the feasible trained trials up to each trial number (one row per trial)."""
+    """Hypervolume of the feasible trained trials up to each trial number (one row per trial); with
+    successive halving, of the top rung's trials only (an accuracy after a short rung is no point of
+    the front)."""
     t = view.trials.sort_values("trial")
     if scale is None or t.empty:
         return pd.DataFrame({"trial": t["trial"].to_numpy(), "hypervolume": np.zeros(len(t))})
     ref = np.array(HV_REFERENCE)
     front = np.empty((0, 2))
     hv, out = 0.0, []
-    ok = (t["status"] == R.STATUS_OK) & t["val_acc"].notna() & t["macs"].notna()
+    ok = (t["status"] == R.STATUS_OK) & ~t["below_top"].astype(bool) & t["val_acc"].notna() & t["macs"].notna()
     for is_ok, acc, macs in zip(ok.to_numpy(), t["val_acc"].to_numpy(), t["macs"].to_numpy()):
         if is_ok:
             p = np.array([-float(acc), float(macs) / scale])

@@ -87,6 +87,18 @@ def test_front_and_hypervolume_and_blocks(url: str) -> None:
     assert rank_correlation(v) is None  # nothing retrained yet
 
 
+def test_hypervolume_of_a_halving_study_reads_the_top_rung_only(url: str) -> None:
+    # a cheap student left at a short rung (below_top) with a high accuracy would widen the front
+    s = new_study(url, "halving")
+    add(s, "ok", arch(8, 16), 0.95, macs=100_000, rung_steps=4, below_top=True)
+    add(s, "ok", arch(16, 24), 0.80, macs=200_000, rung_steps=4, below_top=True)
+    add(s, "ok", arch(16, 24), 0.85, macs=200_000, rung_steps=12, below_top=False)
+    v = load_view(s)
+    scale = hv_macs_scale([v])
+    want = hypervolume_2d(np.array([[-0.85, 200_000 / scale]]), np.array([0.0, 1.0]))
+    assert hypervolume_curve(v, scale)["hypervolume"].tolist() == pytest.approx([0.0, 0.0, want])
+
+
 def test_rank_correlation_when_retrained(url: str, tmp_path: Path) -> None:
     s = new_study(url, "retrained")
     for i, (acc, final) in enumerate([(0.7, 0.80), (0.75, 0.84), (0.8, 0.83), (0.85, 0.9), (0.9, 0.93)]):
