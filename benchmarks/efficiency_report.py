@@ -55,6 +55,8 @@ def summarise(table: Table, traces: dict[str, list[Trace]], budget: int) -> dict
             "curve_q25": [float(v) for v in np.percentile(curves, 25, axis=0)],
             "curve_q75": [float(v) for v in np.percentile(curves, 75, axis=0)],
             "trained_top": _stats([t.trained[-1] for t in runs]),
+            # distinct students trained at any rung: how much of the space the strategy looked at
+            "trained_any": _stats([t.samples - t.duplicates for t in runs]),
             "samples": _stats([t.samples for t in runs]), "duplicates": _stats([t.duplicates for t in runs]),
             "promotions": _stats([t.promotions for t in runs]),
             "stopped_by": sorted({t.stopped_by for t in runs}),
@@ -138,11 +140,13 @@ def markdown(result: dict, stem: str) -> str:
              "(0, 1), over the students trained to the top rung, with their top-rung validation accuracy; the "
              f"whole table's front ({s['front_size']} students) reaches {s['best_hypervolume']:.4f}", "",
              "## Hypervolume at 25 / 50 / 100% of the budget (median [IQR] over seeds)", "",
-             "| strategy | 25% | 50% | 100% | students at the top rung | samples | duplicates | promotions |",
-             "|---|---|---|---|---:|---:|---:|---:|"]
+             f"| strategy | 25% | 50% | 100% | students trained (of {t['size']}) | at the top rung | samples | duplicates "
+             "| promotions |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|"]
     for name, st in s["strategies"].items():
         lines.append(f"| {name} | {_iqr(st['at']['25%'])} | {_iqr(st['at']['50%'])} | {_iqr(st['at']['100%'])} | "
-                     f"{st['trained_top']['median']:.0f} | {st['samples']['median']:.0f} | "
+                     f"{st['trained_any']['median']:.0f} | {st['trained_top']['median']:.0f} | "
+                     f"{st['samples']['median']:.0f} | "
                      f"{st['duplicates']['median']:.0f} | {st['promotions']['median']:.0f} |")
     lines += ["", f"![hypervolume against student-steps]({stem}.png)", "", "## Targets", ""]
     for h in s["halving"]:
