@@ -90,10 +90,15 @@ def proxy_loop(trained: nn.Module, spec: ProxySpec, n_train: int, seed: int, los
     total = spec.total_steps(n_train)
     opt = make_optimizer(trained, spec.optimizer, spec.lr, spec.advanced.momentum,
                          spec.advanced.weight_decay)
-    warmup = min(total // 10, 100)
+    warmup = warmup_steps(total)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, total, warmup))
     gen = torch.Generator(device=torch.device(device)).manual_seed(seed)
     return StepLoop(loss, shuffled_batches(n_train, spec.batch_size, gen), opt, sched)
+
+
+def warmup_steps(total: int) -> int:
+    """Steps of the short run's linear learning-rate warm-up: a tenth of the run, at most 100."""
+    return min(total // 10, 100)
 
 
 def run_proxy(

@@ -34,6 +34,7 @@ from optuna.trial import TrialState
 from kdnas.cost import check_latency_device
 from kdnas.errors import TrialFailure
 from kdnas.execute import Executor, TrialTask
+from kdnas.log import warn
 from kdnas.study import records as R
 from kdnas.study.budget import holds_place, requeued, was_trained
 from kdnas.study.costs import Costs
@@ -227,6 +228,8 @@ def run_search(
     plan = HalvingPlan.of(cfg, len(setup.ctx.x_train))
     if plan is not None:
         study.set_user_attr(R.STUDY_RUNGS, json.dumps(list(plan.steps)))
+        if line := plan.warmup_warning():
+            warn(line)
     weight: Weight = plan.cost if plan else _one  # type: ignore[assignment]
     budget = plan.budget(cfg.budget.trials) if plan else cfg.budget.trials
     unit = plan.top if plan else 1  # the progress and the summary count whole proxy runs

@@ -158,3 +158,11 @@ def test_a_promotion_enqueued_twice_at_once_is_held_by_the_first(tmp_path: Path)
     task = plan.task(first.number, arch, first.user_attrs, seed=10)
     assert (task.seed, task.resume_from, task.rung_steps) == (10 + source.number, 4, 12)
     assert task.state_path == str(state_file(plan.states, arch, source.number))
+
+
+def test_a_first_rung_inside_the_warm_up_is_warned_of(tmp_path: Path) -> None:
+    # 180 steps warm up over 18: a first rung at 18 ranks students still warming up, one at 20 does not
+    warned = HalvingPlan((18, 54, 180), 3, tmp_path).warmup_warning()
+    assert warned is not None and "search.min_steps 18" in warned and "(18 of 180 steps)" in warned
+    assert HalvingPlan((20, 60, 180), 3, tmp_path).warmup_warning() is None
+    assert HalvingPlan((0, 18, 54, 180), 3, tmp_path, max_screened=9).warmup_warning() is not None  # after a screen
