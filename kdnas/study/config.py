@@ -105,8 +105,9 @@ class SearchConfig(BaseModel):
         "min_steps and the best continue, rung by rung, to the proxy's steps (budget.trials then counts whole-run "
         "equivalents: the search stops at budget.trials × the proxy's steps student-steps)")
     min_steps: int = Field(30, gt=0, description="halving: proxy steps of the first rung (every student gets these)")
-    eta: int = Field(3, ge=2, description="halving: each rung is eta times the one below, and the best 1/eta of a "
-                     "rung's students continue to the next")
+    eta: int = Field(3, ge=2, description="halving: each rung is eta times the one below; a student continues to the "
+                     "next when it ranks in the best 1/eta of its rung's students so far (asynchronous, so while "
+                     "a rung holds few students more than 1/eta of them continue)")
     screen: Literal["none", "similarity"] = Field(
         "none", description="halving: similarity scores every sampled student at initialisation under "
         "proxy.similarity (no training, no student-steps) and only its best 1/eta enter the first rung, trained "
