@@ -52,10 +52,12 @@ from kdnas.space.blocks import conv_bn
 from kdnas.space.builder import StudentTail, build_stage
 from kdnas.space.space import SearchSpace, StageChoices
 
-TABLE_VERSION = "latency-table-v2"  # v2: stages timed after a block of the space, not a bare conv
+TABLE_VERSION = "latency-table-v3"  # v2: stages after a block of the space; v3: 400 runs per model, not 100
 # A table entry is a difference of two medians, so it carries the noise of both: its models are
-# small and quick to time, so they get at least this many timed runs whatever the spec says.
-TABLE_MIN_REPEATS = 100
+# small and quick to time, so they get at least this many timed runs whatever the spec says (400
+# rather than 100: 6 points more of `mbv2` within +-10% against the same measurements, for about
+# twice the build time; docs/research/latency-table.md).
+TABLE_MIN_REPEATS = 400
 
 Shape = tuple[int, int, int]
 
