@@ -131,8 +131,8 @@ def _markdown(result: dict) -> str:
              f"thread(s), CPU `{m['cpu_model']}` (nproc {m['nproc']}). Each student measured whole through "
              f"`kdnas.cost.measure_latency` ({s['warmup']} warm-up, {s['repeats']} timed passes, the median); its "
              "prediction is the sum of its entries in the space's latency table plus the measured session overhead "
-             f"(each entry: `prefix + stage` minus `prefix`, timed with at least {s['table_min_repeats']} passes; see "
-             "docs/latency.md).", "",
+             "(each entry: `prefix + stage` minus `prefix`, timed with at least "
+             f"{', '.join(f'{n} passes on {b}' for b, n in s['table_min_repeats'].items())}; see docs/latency.md).", "",
              "| space | input | backend | students | MAPE | within +-10% | Spearman | mean signed error | worst | median measured ms "
              "| table build s (parts) | measure every student s |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
