@@ -115,13 +115,14 @@ def run_case(case: str, a: argparse.Namespace) -> dict:
     cfg["objectives"] = ["score", "latency"]
     cfg["latency"] = {"mode": "table_then_measure", "backend": a.backend, "device": "cpu", "batch_size": 1,
                       "threads": 1, "warmup": a.warmup, "repeats": a.repeats}
-    cfg["name"] = f"latency-blockwise-{case}-p{a.percentile:g}"
     cfg["storage"] = f"sqlite:///{runs / 'study.db'}"
     shape = (1, 8, 8) if case == "digits" else (3, 32, 32)
     limit, pool = latency_limit(config_from_dict(cfg, f"{case} case", study.parent), shape, a.percentile, a.pool,
                                 a.seed)
     limit = round(limit, 5)  # as the study stores it
     cfg.setdefault("constraints", {})["max_latency_ms"] = limit
+    # a table timed anew (another machine state, another table version) sets another limit: another study
+    cfg["name"] = f"latency-blockwise-{case}-p{a.percentile:g}-{limit:g}ms"
     study_cfg = config_from_dict(cfg, f"{case} case", study.parent)
     setup = prepare(study_cfg, verbose=True)
     if setup.data.input_shape != shape:
