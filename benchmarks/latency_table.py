@@ -34,7 +34,8 @@ from kdnas.arch import Arch, Stage
 from kdnas.catalog import find_space
 from kdnas.claims import obtain
 from kdnas.cost import LatencySpec, measure_latency
-from kdnas.cost.latency_table import LatencyTable, build_latency_table, missing_parts, setting
+from kdnas.cost.latency_table import (TABLE_MIN_REPEATS, LatencyTable, build_latency_table, missing_parts,
+                                     setting)
 from kdnas.errors import UserError
 from kdnas.space import open_space
 from kdnas.space.builder import build_student
@@ -130,7 +131,8 @@ def _markdown(result: dict) -> str:
              f"thread(s), CPU `{m['cpu_model']}` (nproc {m['nproc']}). Each student measured whole through "
              f"`kdnas.cost.measure_latency` ({s['warmup']} warm-up, {s['repeats']} timed passes, the median); its "
              "prediction is the sum of its entries in the space's latency table plus the measured session overhead "
-             "(each entry: `prefix + stage` minus `prefix`, timed with at least 100 passes; see docs/latency.md).", "",
+             "(each entry: `prefix + stage` minus `prefix`, timed with at least "
+             f"{', '.join(f'{n} passes on {b}' for b, n in s['table_min_repeats'].items())}; see docs/latency.md).", "",
              "| space | input | backend | students | MAPE | within +-10% | Spearman | mean signed error | worst | median measured ms "
              "| table build s (parts) | measure every student s |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -194,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
               "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine,
               "onnxruntime": onnxruntime.__version__,
               "settings": {"spaces": a.spaces, "students": a.students, "seed": a.seed, "threads": a.threads,
-                           "warmup": a.warmup, "repeats": a.repeats, "backends": a.backends},
+                           "warmup": a.warmup, "repeats": a.repeats, "backends": a.backends,
+                           "table_min_repeats": TABLE_MIN_REPEATS},
               "runs": runs}
     write_result(a.out_dir, "latency-table", result, _markdown(result))
     return 0

@@ -2,11 +2,14 @@
 front of (block-wise loss, cost) among the feasible ones, and pick the members to confirm with the
 end-to-end proxy (spread along the front by cost; further fronts fill up when it is too small).
 The cost is MACs, or the latency predicted by the cost table's latency table (`by_latency`); a
-latency limit is checked against that prediction too."""
+latency limit is checked against that prediction too. A pick can be confirmed before it is taken
+(`accept`: the study times it whole against the limit): one refused is replaced by the next-ranked
+feasible student, a re-pick."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +40,7 @@ class TableSearch:
     score_s: float
     picked: tuple[Candidate, ...]
     front_size: int
+    refused: tuple[Candidate, ...] = ()  # picks `accept` turned down, each replaced by a re-pick
 
     @property
     def students_per_s(self) -> float:
@@ -71,11 +75,17 @@ def spread(cost: np.ndarray, k: int) -> np.ndarray:
 
 def search_table(scores: ScoreTable, costs: CostTable, *, n: int, k: int, seed: int = 0,
                  max_macs: int | None = None, max_params: int | None = None, max_latency_ms: float | None = None,
-                 by_latency: bool = False, exclude: set[str] | None = None) -> TableSearch:
+                 by_latency: bool = False, exclude: set[str] | None = None,
+                 accept: Callable[[Arch], bool] | None = None, max_refused: int | None = None) -> TableSearch:
     """Score `n` architectures (the whole space when smaller), keep the feasible ones and pick `k`
     to confirm: the first front spread by cost, then later fronts while fewer than `k`. The cost is
     MACs, or the predicted latency with `by_latency`; `max_latency_ms` and `by_latency` need a cost
-    table made with a latency table. `exclude`: architecture texts not to pick (already confirmed)."""
+    table made with a latency table. `exclude`: architecture texts not to pick (already confirmed).
+
+    `accept` (optional) is asked about each pick before it is taken; a refused one is dropped and the
+    spread is redone over the untried members of its front (then the next fronts), so the next-ranked
+    feasible student takes its place, until `k` are taken, the feasible ones run out, or `max_refused`
+    picks in a row were refused (each answer may cost a measurement)."""
     t0 = time.perf_counter()
     codes = scores.sample(n, seed)
     loss = scores.score(codes)
@@ -93,16 +103,32 @@ def search_table(scores: ScoreTable, costs: CostTable, *, n: int, k: int, seed: 
     idx = np.flatnonzero(ok)
     layers = pareto_layers(loss[idx], cost[idx]) if len(idx) else np.array([], int)  # type: ignore[index]
     picked: list[Candidate] = []
+    refused: list[Candidate] = []
+    in_a_row = 0
     exclude = exclude or set()
+
+    def done() -> bool:
+        return len(picked) >= k or (max_refused is not None and in_a_row >= max_refused)
+
     for layer in range(int(layers.max()) + 1 if len(layers) else 0):
-        if len(picked) >= k:
+        if done():
             break
         members = idx[layers == layer]
         members = np.array([m for m in members if str(scores.decode(codes[m])) not in exclude], dtype=int)
-        if not len(members):
-            continue
-        for m in members[spread(cost[members], k - len(picked))]:  # type: ignore[index]
-            picked.append(Candidate(scores.decode(codes[m]), float(loss[m]), int(macs[m]), int(params[m]), layer,
-                                    float(latency[m]) if latency is not None else None))
+        # a refused pick leaves its place open: spread again over the members not tried yet
+        while len(members) and not done():
+            chosen = members[spread(cost[members], k - len(picked))]  # type: ignore[index]
+            members = np.setdiff1d(members, chosen)
+            for m in chosen:
+                if done():
+                    break
+                cand = Candidate(scores.decode(codes[m]), float(loss[m]), int(macs[m]), int(params[m]), layer,
+                                 float(latency[m]) if latency is not None else None)
+                if accept is None or accept(cand.arch):
+                    picked.append(cand)
+                    in_a_row = 0
+                else:
+                    refused.append(cand)
+                    in_a_row += 1
     picked.sort(key=lambda c: c.macs)
-    return TableSearch(len(codes), len(idx), score_s, tuple(picked), int((layers == 0).sum()))
+    return TableSearch(len(codes), len(idx), score_s, tuple(picked), int((layers == 0).sum()), tuple(refused))

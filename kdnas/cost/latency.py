@@ -44,8 +44,8 @@ class LatencySpec(BaseModel):
         "measured", description="where a student's latency comes from: measured (each student timed before it is "
         "trained), table (predicted from the space's latency table, built once and cached: each stage choice timed in "
         "context, the sum of a student's entries; nothing is timed per student, so limits and the objective work at "
-        "any number of students) or table_then_measure (the table decides the limits and which students are "
-        "trained; the students trained are then timed, and their measured latency is the objective); block spaces "
+        "any number of students) or table_then_measure (the table screens the students, and each one it lets through "
+        "is timed before it is trained: its measured latency decides the limit and is the objective); block spaces "
         "only for the table modes")
     warmup: int = Field(default=5, ge=0, description="untimed passes first")
     repeats: int = Field(default=20, gt=0, description="timed passes; the median is the latency")

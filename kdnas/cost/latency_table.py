@@ -52,17 +52,19 @@ from kdnas.space.blocks import conv_bn
 from kdnas.space.builder import StudentTail, build_stage
 from kdnas.space.space import SearchSpace, StageChoices
 
-TABLE_VERSION = "latency-table-v2"  # v2: stages timed after a block of the space, not a bare conv
+TABLE_VERSION = "latency-table-v3"  # v2: stages after a block of the space; v3: 400 ONNX Runtime runs, not 100
 # A table entry is a difference of two medians, so it carries the noise of both: its models are
-# small and quick to time, so they get at least this many timed runs whatever the spec says.
-TABLE_MIN_REPEATS = 100
+# small and quick to time, so they get at least this many timed runs whatever the spec says. For
+# ONNX Runtime 400 rather than 100: 4-6 points more of `mbv2` within +-10% against the same
+# measurements, for about twice the build time (docs/research/latency-table.md); torch untried.
+TABLE_MIN_REPEATS = {"onnxruntime": 400, "torch": 100}
 
 Shape = tuple[int, int, int]
 
 
 def table_spec(spec: LatencySpec) -> LatencySpec:
-    """The spec the table's models are timed with: `spec`, with at least `TABLE_MIN_REPEATS` repeats."""
-    return spec.model_copy(update={"repeats": max(spec.repeats, TABLE_MIN_REPEATS)})
+    """The spec the table's models are timed with: `spec`, with at least its backend's `TABLE_MIN_REPEATS`."""
+    return spec.model_copy(update={"repeats": max(spec.repeats, TABLE_MIN_REPEATS[spec.backend])})
 
 
 def setting(spec: LatencySpec) -> dict[str, object]:

@@ -5,19 +5,24 @@ confirms with the end-to-end `kd` proxy and records like any other study's (so `
 
 MAC, parameter and latency limits are applied while picking, all vectorised: latency from the space's
 latency table (`kdnas.cost.latency_table`), which the study builds whenever it needs latency; the
-front is (block-wise loss, predicted latency) with a latency objective, else (loss, MACs). The
-search loop then applies the limits again per `latency.mode`: with `measured` it times each pick
-and marks one over the limit infeasible as usual.
+front is (block-wise loss, predicted latency) with a latency objective, else (loss, MACs). Where
+`latency.mode` times students (`measured`, `table_then_measure`), each pick is timed whole before it
+is enqueued, by the study's cost model (which remembers it for the search loop): a pick measured
+over `max_latency_ms` is dropped and the next-ranked feasible student picked in its place, so no
+student over the limit is trained and the picks still fill the budget.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import optuna
 from optuna.trial import TrialState
 
+from kdnas.arch import Arch
 from kdnas.blockwise import CostTable, ScoreTable, build_block_table, plan_blocks, search_table
+from kdnas.errors import TrialFailure
 from kdnas.log import note
 from kdnas.study import records as R
 from kdnas.study.budget import holds_place
@@ -31,6 +36,31 @@ STUDY_BLOCKWISE = "blockwise"  # study attribute: table and search figures
 
 def _log(msg: str) -> None:
     note(msg)
+
+
+def _timed_within_limit(setup: SearchSetup, refused: list[dict]) -> Callable[[Arch], bool] | None:
+    """Whether a pick is within the limits by the study's cost model, which times it where
+    `latency.mode` times students; each pick refused is added to `refused` (its architecture, why,
+    and its measured latency over the limit, in percent). None (every pick taken) where nothing
+    would be timed: no latency limit, or `table` mode, whose latency is the table's, within the limit."""
+    cfg = setup.cfg
+    limit = cfg.constraints.max_latency_ms
+    if limit is None or cfg.latency.mode == "table":
+        return None
+
+    def accept(arch: Arch) -> bool:
+        try:
+            costs = setup.costs(arch)
+        except TrialFailure as err:  # this student cannot be timed (not exportable): pick another
+            refused.append({"arch": str(arch), "reason": str(err)})
+            return False
+        reason = costs.reason(cfg.constraints)
+        if reason is not None:
+            over = None if costs.latency_ms is None else 100 * (costs.latency_ms / limit - 1)
+            refused.append({"arch": str(arch), "reason": reason, "latency_over_pct": over})
+        return reason is None
+
+    return accept
 
 
 def enqueue_from_table(setup: SearchSetup, study: optuna.Study, *, verbose: bool = True) -> dict:
@@ -61,10 +91,12 @@ def enqueue_from_table(setup: SearchSetup, study: optuna.Study, *, verbose: bool
     scores = ScoreTable(table, bw.advanced.score)
     costs = CostTable(setup.space, plan.choices, setup.data.input_shape, setup.data.num_classes,
                       latency=setup.latency_table)
+    refused: list[dict] = []
     found = search_table(scores, costs, n=bw.n_students, k=remaining, seed=cfg.seed,
                          max_macs=cfg.constraints.max_macs, max_params=cfg.constraints.max_params,
                          max_latency_ms=cfg.constraints.max_latency_ms, by_latency="latency" in cfg.objectives,
-                         exclude={a for a in existing if a})
+                         exclude={a for a in existing if a}, accept=_timed_within_limit(setup, refused),
+                         max_refused=cfg.budget.advanced.max_useless_samples)
     for cand in found.picked:
         attrs = {BLOCKWISE_LOSS: cand.score, BLOCKWISE_FRONT: cand.front}
         study.enqueue_trial(setup.space.params_of(cand.arch),
@@ -76,6 +108,8 @@ def enqueue_from_table(setup: SearchSetup, study: optuna.Study, *, verbose: bool
         "students_feasible": found.n_feasible, "score_s": found.score_s, "students_per_s": found.students_per_s,
         "front_size": found.front_size, "picked": len(found.picked), "space_size": scores.space_size,
         "front_by": "latency" if "latency" in cfg.objectives else "macs",
+        "repicks": len(found.refused),  # picks timed over max_latency_ms, each replaced by the next-ranked
+        "refused": refused,
     }
     if setup.latency_table is not None:
         lt = setup.latency_table
@@ -86,5 +120,6 @@ def enqueue_from_table(setup: SearchSetup, study: optuna.Study, *, verbose: bool
         others = f", {table.by_others} by other drivers" if table.by_others else ""
         _log(f"blockwise: table {table.size} blocks ({table.trained} trained, {table.cached} cached{others}) in "
              f"{table.wall_s:.1f}s; scored {found.n_scored} students in {found.score_s * 1e3:.0f} ms "
-             f"({found.n_feasible} feasible, front {found.front_size}); confirming {len(found.picked)} with kd")
+             f"({found.n_feasible} feasible, front {found.front_size}); confirming {len(found.picked)} with kd"
+             + (f" ({len(found.refused)} picks timed over the latency limit, re-picked)" if found.refused else ""))
     return figures

@@ -21,21 +21,16 @@ MEASURED, TABLE = "measured", "table"  # where a latency figure came from
 @dataclass(frozen=True)
 class Costs:
     """MACs and params of one forward pass (batch 1) and, when the study needs latency, its figures:
-    `latency_ms` (what the objective reads; `latency_source` says whether it was measured or read
-    from the table) and `latency_table_ms` (the table's prediction, in the table modes). Limits are
-    checked against the table's figure where there is one: that is what decides, before training,
-    whether a student is trained (`table_then_measure` times only the students it lets through)."""
+    `latency_ms` (what the objective and the limit read; `latency_source` says whether it was
+    measured or read from the table) and `latency_table_ms` (the table's prediction, in the table
+    modes). In `table_then_measure` a student the table lets through is timed before it is trained,
+    and its measured figure decides: the table only spares timing the students it already refuses."""
 
     macs: int
     params: int
     latency_ms: float | None = None
     latency_source: str | None = None
     latency_table_ms: float | None = None
-
-    @property
-    def limited_latency_ms(self) -> float | None:
-        """The latency the limits are checked against: the table's where there is one."""
-        return self.latency_table_ms if self.latency_table_ms is not None else self.latency_ms
 
     def latency_attrs(self) -> dict[str, Any]:
         """What a trial records of its latency: the figure, and (when latency is used) its source and
@@ -58,7 +53,7 @@ class Costs:
         if c.max_params is not None:
             out["max_params"] = self.params / c.max_params - 1.0
         if c.max_latency_ms is not None:
-            lat = self.limited_latency_ms if self.limited_latency_ms is not None else 1e9
+            lat = self.latency_ms if self.latency_ms is not None else 1e9
             out["max_latency_ms"] = lat / c.max_latency_ms - 1.0
         return out
 
@@ -69,11 +64,18 @@ class Costs:
             over.append(f"MACs {self.macs:,} > {c.max_macs:,}")
         if c.max_params is not None and self.params > c.max_params:
             over.append(f"params {self.params:,} > {c.max_params:,}")
-        lat = self.limited_latency_ms
+        lat = self.latency_ms
         if c.max_latency_ms is not None and (lat is None or lat > c.max_latency_ms):
-            source = " (latency table)" if self.latency_table_ms is not None else ""
-            over.append(f"latency {lat:.3f} ms > {c.max_latency_ms} ms{source}")
+            over.append(f"latency {lat:.3f} ms > {c.max_latency_ms} ms{self._source()}")
         return "; ".join(over) or None
+
+    def _source(self) -> str:
+        # where the figure a limit refused came from; a measured one beside the table's, which let it through
+        if self.latency_source == TABLE:
+            return " (latency table)"
+        if self.latency_table_ms is not None:
+            return f" (measured; the latency table predicted {self.latency_table_ms:.3f} ms)"
+        return ""
 
 
 class CostModel:
@@ -81,7 +83,8 @@ class CostModel:
 
     With `latency` in mode ``table`` or ``table_then_measure``, `table` (the space's latency table)
     predicts each student's latency; ``table_then_measure`` also times the students the table and
-    the other limits (`constraints`) let through, which are the ones the search trains.
+    the other limits (`constraints`) let through, so that one measured over `max_latency_ms` is
+    refused before it is trained.
 
     Building the student can fail (an NNI sample that `freeze` rejects), and so can exporting it to
     time it in onnxruntime: either raises `TrialFailure`, which fails that trial only.

@@ -117,3 +117,39 @@ def test_search_by_latency_keeps_the_limit_and_a_latency_front(tmp_path: Path) -
         assert not np.any(ok & (loss < c.score) & (predicted < c.latency_ms))
     with pytest.raises(ValueError, match="without a latency table"):
         CostTable(space, plan.choices, (1, 8, 8), 10).latency_ms(codes)
+
+
+def test_a_pick_timed_over_the_limit_is_replaced_by_the_next_ranked(tmp_path: Path) -> None:
+    from kdnas.cost import LatencySpec
+    from kdnas.cost.latency_table import build_latency_table
+    from kdnas.study.config import Constraints
+    from kdnas.study.costs import CostModel
+
+    space = SearchSpace.model_validate(TINY_SPACE)
+    plan = plan_blocks(space, (8, 8), RES)
+    scores = ScoreTable(_fake_table(plan))
+    spec = LatencySpec(backend="torch", warmup=1, repeats=5)
+    latency = build_latency_table(space, (1, 8, 8), 10, spec, cache=tmp_path)
+    costs = CostTable(space, plan.choices, (1, 8, 8), 10, latency=latency)
+    table_limit = float(np.median(costs.latency_ms(scores.sample(1000))))
+    timed = CostModel((1, 8, 8), 10, spec, build=space.builder())  # each student timed whole once (memoised)
+    first = search_table(scores, costs, n=1000, k=3, max_latency_ms=table_limit, by_latency=True)
+    assert len(first.picked) == 3 and not first.refused
+    measured = sorted(timed(c.arch).latency_ms for c in first.picked)
+    limit = (measured[1] + measured[2]) / 2  # the slowest of the first picks is timed over it
+    over = Constraints(max_latency_ms=limit)
+
+    found = search_table(scores, costs, n=1000, k=3, max_latency_ms=table_limit, by_latency=True,
+                         accept=lambda arch: timed(arch).reason(over) is None)
+    assert len(found.picked) == 3 and len(found.refused) >= 1
+    assert all(timed(c.arch).latency_ms <= limit for c in found.picked)
+    assert all(timed(c.arch).latency_ms > limit for c in found.refused)
+    slowest = max(first.picked, key=lambda c: timed(c.arch).latency_ms)
+    assert str(slowest.arch) in {str(c.arch) for c in found.refused}
+    # the picks the limit let through stay; the re-pick is another feasible student of the table
+    assert {str(c.arch) for c in first.picked} - {str(slowest.arch)} <= {str(c.arch) for c in found.picked}
+    assert all(c.latency_ms <= table_limit for c in found.picked)
+    # a cap on refusals in a row stops the search short rather than timing the whole space
+    none = search_table(scores, costs, n=1000, k=3, max_latency_ms=table_limit, accept=lambda arch: False,
+                        max_refused=4)
+    assert not none.picked and len(none.refused) == 4

@@ -1,6 +1,7 @@
 """`latency.mode`: `table` predicts every student's latency from the space's latency table (limits and
-the objective, nothing timed per student), `table_then_measure` decides by the table and times the
-students it trains; a block-wise study applies `max_latency_ms` to the students it scores."""
+the objective, nothing timed per student), `table_then_measure` screens by the table and times the
+students it lets through before training them (a student timed over the limit is not trained); a
+block-wise study applies `max_latency_ms` to the students it scores, and re-picks a pick timed over it."""
 
 from __future__ import annotations
 
@@ -76,11 +77,43 @@ def test_mode_table_then_measure_times_the_students_it_trains(tmp_path: Path, te
     for t in trials:
         predicted = table.predict(Arch.from_str(t.user_attrs[R.ARCH]))
         assert t.user_attrs[R.LATENCY_TABLE_MS] == predicted
-        if t.user_attrs[R.STATUS] == R.STATUS_OK:  # let through by the table, then timed
+        if t.user_attrs[R.STATUS] == R.STATUS_OK:  # let through by the table, then timed within the limit
             assert predicted <= limit and t.user_attrs[R.LATENCY_SOURCE] == "measured"
-            assert t.user_attrs[R.LATENCY_MS] != predicted and t.values[1] == t.user_attrs[R.LATENCY_MS] > 0
-        else:  # refused by the table: never timed
-            assert predicted > limit and t.user_attrs[R.LATENCY_SOURCE] == "table"
+            assert t.user_attrs[R.LATENCY_MS] != predicted and limit >= t.values[1] == t.user_attrs[R.LATENCY_MS] > 0
+        elif t.user_attrs[R.LATENCY_SOURCE] == "table":  # refused by the table: never timed
+            assert predicted > limit and "(latency table)" in t.user_attrs[R.REASON]
+        else:  # let through by the table, refused by its measured latency: both figures recorded
+            assert predicted <= limit < t.user_attrs[R.LATENCY_MS] and "measured" in t.user_attrs[R.REASON]
+
+
+def test_a_limit_between_table_and_measured_latency_refuses_only_what_is_measured() -> None:
+    from kdnas.study.config import Constraints
+    from kdnas.study.costs import CostModel
+
+    table, _ = _table()
+    space = SearchSpace(**TINY_SPACE)
+    spec = LatencySpec(**LATENCY)
+    ch = stage_choices(space)
+    probe = CostModel((1, 8, 8), 10, spec.model_copy(update={"mode": "table_then_measure"}), build=space.builder(),
+                      table=table)  # no limit: every student timed, and remembered
+    archs = [Arch(4, (ch[0][i], ch[1][i % len(ch[1])], ch[2][i % len(ch[2])]), 0) for i in range(len(ch[0]))]
+    arch = max(archs, key=lambda a: probe(a).latency_ms / probe(a).latency_table_ms)
+    timed = probe(arch)
+    predicted, measured = timed.latency_table_ms, timed.latency_ms
+    assert measured > predicted  # the premise: a student the table under-predicts (of several, the most)
+    limit = Constraints(max_latency_ms=(predicted + measured) / 2)
+    by_table = CostModel((1, 8, 8), 10, spec.model_copy(update={"mode": "table"}), build=space.builder(), table=table,
+                         constraints=limit)(arch)
+    assert by_table.latency_ms == predicted and by_table.reason(limit) is None  # feasible by the table alone
+    # table_then_measure: the table lets it through, its measured latency refuses it; both figures kept
+    assert timed.latency_source == "measured" and timed.violations(limit)["max_latency_ms"] > 0
+    assert "measured" in timed.reason(limit) and f"{predicted:.3f} ms" in timed.reason(limit)
+    assert {R.LATENCY_MS: measured, R.LATENCY_TABLE_MS: predicted}.items() <= timed.latency_attrs().items()
+    # a limit under the table's figure refuses it untimed
+    below = Constraints(max_latency_ms=predicted / 2)
+    screened = CostModel((1, 8, 8), 10, spec.model_copy(update={"mode": "table_then_measure"}), build=space.builder(),
+                         table=table, constraints=below)(arch)
+    assert screened.latency_source == "table" and "(latency table)" in screened.reason(below)
 
 
 def test_a_blockwise_study_scores_its_students_against_the_table(tmp_path: Path, teacher_ckpt: Path) -> None:
@@ -90,8 +123,8 @@ def test_a_blockwise_study_scores_its_students_against_the_table(tmp_path: Path,
              "blockwise": {"steps": 3, "batch_size": 16, "max_samples": 128, "n_students": 500,
                            "advanced": {"val_samples": 64}}}
     path = write_study(tmp_path, teacher={"name": "resnet20", "checkpoint": str(teacher_ckpt)}, proxy=proxy,
-                       objectives=["score", "latency"], budget={"trials": 3}, latency={**LATENCY, "mode": "table"},
-                       constraints={"max_latency_ms": limit})
+                       objectives=["score", "latency"], budget={"trials": 3},
+                       latency={**LATENCY, "mode": "table_then_measure"}, constraints={"max_latency_ms": limit})
     setup = load_and_prepare(path, verbose=False)
     assert run_search(setup, LocalExecutor(), progress=False).trained == 3
     study = _study(tmp_path)
@@ -103,3 +136,9 @@ def test_a_blockwise_study_scores_its_students_against_the_table(tmp_path: Path,
     assert len(done) == 3
     assert all(t.user_attrs[R.LATENCY_TABLE_MS] == table.predict(Arch.from_str(t.user_attrs[R.ARCH])) <= limit
                for t in done)
+    # every pick was timed before it was trained: the trained ones measured within the limit, and
+    # each one timed over it was dropped (re-picked), never trained
+    assert all(t.user_attrs[R.LATENCY_SOURCE] == "measured" and t.user_attrs[R.LATENCY_MS] <= limit for t in done)
+    assert figures["repicks"] == len(figures["refused"])
+    assert all(r["latency_over_pct"] > 0 for r in figures["refused"])
+    assert not {r["arch"] for r in figures["refused"]} & {t.user_attrs[R.ARCH] for t in study.get_trials()}
