@@ -86,7 +86,7 @@ class StudyView:
         # a spec stored before `backend` existed was measured in PyTorch eager
         backend, provider = spec.get("backend", "torch"), spec.get("provider", "eager")
         how = {"table": "; predicted by the space's latency table",
-               "table_then_measure": "; limits by the space's latency table, the trained students measured"}
+               "table_then_measure": "; screened by the space's latency table, each student measured before training"}
         return (f"{backend} ({provider}) on {spec.get('device')}, batch {spec.get('batch_size')}, "
                 f"{spec.get('threads')} thread(s), median of {spec.get('repeats')}{how.get(spec.get('mode', ''), '')}")
 
