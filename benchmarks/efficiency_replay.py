@@ -8,8 +8,8 @@ successive halving a new student costs the first rung's, a promotion the differe
 
 Halving is run as kdnas runs it (`kdnas.study.halving_runner`): one Optuna trial per (student, rung),
 so the sampler learns from every evaluated student; a promotion is enqueued with the student's
-parameters just before an ask, higher rungs first, chosen by the promotion rule of
-`kdnas.study.halving.promotable` (ASHA, multi-objective order). As in kdnas's loop, a sample of a
+parameters just before an ask, chosen by the loop's own `kdnas.study.halving.next_promotion`
+(higher rungs first, ASHA's rule in the multi-objective order). As in kdnas's loop, a sample of a
 student already trained is told that student's values (at the first rung it was trained to) and costs nothing,
 and the search ends after `max_useless` such samples in a row, or once every student of the table is
 trained and none is left to promote (the space is exhausted: nothing could change any more).
@@ -36,7 +36,7 @@ from kdnas.pareto import hypervolume_2d, non_dominated_mask
 from kdnas.report.view import HV_REFERENCE
 from kdnas.space import SearchSpace
 from kdnas.study.config import SamplerConfig
-from kdnas.study.halving import promotable, rungs
+from kdnas.study.halving import next_promotion, rungs
 from kdnas.study.storage import make_sampler
 
 SCORES = ("val_acc", "val_loss", "tse", "tse_late")  # higher is better for val_acc; the losses are negated
@@ -139,7 +139,7 @@ def replay(table: Table, space: SearchSpace, sampler: str, seed: int, budget: in
     finished: list[str] = []
     trace, spent, useless = Trace(), 0, 0
     while spent < budget:
-        promo = _next_promotion(at_rung, promoted, eta) if eta else None
+        promo = next_promotion(at_rung[:-1], promoted[:-1], eta) if eta else None
         if promo is None and len(reached) == len(table.macs):
             # every student trained and none to promote: from here kdnas's loop only samples duplicates,
             # which change nothing, until `max_useless` of them end it; so end now
@@ -181,12 +181,3 @@ def replay(table: Table, space: SearchSpace, sampler: str, seed: int, budget: in
         trace.trained.append(len(finished))
     return trace
 
-
-def _next_promotion(at_rung: list[dict[str, tuple[float, float]]], promoted: list[set[str]],
-                    eta: int) -> tuple[str, int] | None:
-    """The student to promote now and the rung it goes to: higher rungs first, best first within a
-    rung (as `kdnas.study.halving_runner` does)."""
-    for r in range(len(at_rung) - 2, -1, -1):
-        for arch in promotable(at_rung[r], promoted[r], eta):
-            return arch, r + 1
-    return None

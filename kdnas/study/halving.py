@@ -29,7 +29,7 @@ import numpy as np
 
 from kdnas.pareto import non_dominated_sort
 
-__all__ = ["rungs", "priority_order", "promotable"]
+__all__ = ["rungs", "priority_order", "promotable", "next_promotion"]
 
 
 def rungs(min_steps: int, eta: int, top: int) -> list[int]:
@@ -124,3 +124,18 @@ def promotable(results_at_rung: Mapping[str, Sequence[float]], promoted_already:
         return []
     done = set(promoted_already)
     return [s for s in priority_order(results_at_rung)[:k] if s not in done]
+
+
+def next_promotion(results: Sequence[Mapping[str, Sequence[float]]], promoted: Sequence[Collection[str]],
+                   eta: int) -> tuple[str, int] | None:
+    """The student to promote now and the rung it goes to, or None: higher rungs first (ASHA: the
+    students closest to a whole run finish first), best first within a rung (`promotable`).
+
+    `results[r]` holds the students finished at rung r (the top rung's may be left out: nothing goes
+    above it) and `promoted[r]` those already sent from rung r to rung r + 1. The search loop and the
+    search-efficiency replay both call this, so the benchmark replays the loop's own order.
+    """
+    for r in range(len(results) - 1, -1, -1):
+        for arch in promotable(results[r], promoted[r], eta):
+            return arch, r + 1
+    return None

@@ -41,7 +41,7 @@ from kdnas.execute import TrialTask
 from kdnas.paths import runs_dir
 from kdnas.study import records as R
 from kdnas.study.budget import requeued
-from kdnas.study.halving import promotable, rungs
+from kdnas.study.halving import next_promotion, rungs
 
 if TYPE_CHECKING:
     from kdnas.study.config import StudyConfig
@@ -140,12 +140,14 @@ class HalvingPlan:
         held = {(t.user_attrs.get(R.ARCH), rung_of(t.user_attrs)) for t in trials
                 if t.state in _HOLDING and not _gave_back(t)}
         ok = [t for t in trials if self.values(t) is not None]
-        for r in range(len(self.steps) - 2, -1, -1):
-            at_rung = {t.user_attrs[R.ARCH]: t for t in ok if rung_of(t.user_attrs) == r}
-            done = {a for a in at_rung if (a, r + 1) in held}
-            for arch in promotable({a: self.values(t) for a, t in at_rung.items()}, done, self.eta):  # type: ignore[misc]
-                return at_rung[arch], r + 1
-        return None
+        below_top = range(len(self.steps) - 1)
+        at_rung = [{t.user_attrs[R.ARCH]: t for t in ok if rung_of(t.user_attrs) == r} for r in below_top]
+        promo = next_promotion([{a: self.values(t) for a, t in at.items()} for at in at_rung],  # type: ignore[misc]
+                               [{a for a in at_rung[r] if (a, r + 1) in held} for r in below_top], self.eta)
+        if promo is None:
+            return None
+        arch, rung = promo
+        return at_rung[rung - 1][arch], rung
 
     def values(self, t: FrozenTrial) -> tuple[float, ...] | None:
         """The values a successful trial was ranked by at its rung: its objective values, or a screen's

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from kdnas.pareto import non_dominated_sort
-from kdnas.study.halving import priority_order, promotable, rungs
+from kdnas.study.halving import next_promotion, priority_order, promotable, rungs
 
 
 def test_rungs_are_powers_of_eta_below_the_top_then_the_top():
@@ -97,3 +97,16 @@ def test_three_objectives_and_nonpositive_costs_work():
 def test_failed_students_are_refused():
     with pytest.raises(ValueError):
         priority_order({"a": (float("nan"), 1.0)})
+
+
+def test_next_promotion_takes_the_higher_rung_first_then_the_lower_then_nothing():
+    rung0 = {f"s{i}": (0.1 * i, 10.0 + i) for i in range(6)}  # 6 results, eta 3: two promotable
+    rung1 = {"s5": (0.9, 15.0), "s4": (0.8, 14.0), "s3": (0.2, 16.0)}  # 3 results: one promotable
+    promoted: list[set[str]] = [set(), set()]
+    first = next_promotion([rung0, rung1], promoted, 3)
+    assert first is not None and first[1] == 2  # rung 1 -> 2 before rung 0 -> 1
+    promoted[1].add(first[0])
+    second = next_promotion([rung0, rung1], promoted, 3)
+    assert second is not None and second[1] == 1 and second[0] in promotable(rung0, set(), 3)
+    promoted[0].update(promotable(rung0, set(), 3))
+    assert next_promotion([rung0, rung1], promoted, 3) is None
