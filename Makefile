@@ -32,9 +32,10 @@ sysdeps:
 
 # Two pytest workers: the suite is mostly single-threaded processes, so both cores of a CI machine
 # work (648 tests: 329 s against 512 s serially, same machine, same hour). TEST_WORKERS=0 runs serially.
+# --durations: every run names its slowest tests, so the suite's time (kept under 8 minutes) is watched.
 TEST_WORKERS ?= 2
 test: setup sysdeps
-	$(BIN)/python -m pytest -q $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS))
+	$(BIN)/python -m pytest -q --durations=15 $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS))
 
 # The configuration reference, generated from the config models (tests/test_reference.py checks it).
 reference: setup

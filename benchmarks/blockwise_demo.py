@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.command import command_line, run
-from benchmarks.machine import generated_by, machine_info
+from benchmarks.machine import generated_by, machine_info, write_result
 
 TARGET_STUDENTS = 10_000
 TARGET_SCORE_S = 60.0
@@ -80,9 +80,7 @@ def bench_blockwise(study_file: Path, out_dir: Path, command: str) -> dict:
         "time_met": bw["score_s"] < TARGET_SCORE_S,
         "front_written": len(warm["front"]) > 0,
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "blockwise-demo.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out_dir / "blockwise-demo.md").write_text(_markdown(result))
+    write_result(out_dir, "blockwise-demo", result, _markdown(result), echo=False)
     return result
 
 

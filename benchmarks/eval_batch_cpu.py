@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from kdnas.arch import Arch
-from benchmarks.machine import machine_info
+from benchmarks.machine import machine_info, write_result
 from kdnas.distill.bn_recal import recalibrate_bn
 from kdnas.distill.evaluate import CPU_EVAL_CHUNK, accuracy_and_loss
 from kdnas.space import build_student
@@ -70,7 +70,6 @@ def main(paths: list[str]) -> int:
     result = {"benchmark": "eval-batch-cpu", "command": command, "threads": 1, "cpu_eval_chunk": CPU_EVAL_CHUNK,
               "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine_info(),
               "rows": rows}
-    OUT.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
     lines = ["# Evaluation pass on the CPU, by batch size", "", f"Generated {result['date']} by:", "",
              "```", command, "```", "",
              "One thread; untrained panel students (every third of each report's panel), 1,000 random images through "
@@ -87,8 +86,7 @@ def main(paths: list[str]) -> int:
             e, c = row["eval_1000_s"][str(b)], row["recal_512_s"][str(b)]
             lines.append(f"| {b} | {e:.3f} | {base_e / e:.2f}x | {c:.3f} | {base_r / c:.2f}x |")
         lines.append("")
-    OUT.with_suffix(".md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_result(OUT.parent, OUT.name, result, "\n".join(lines))
     return 0
 
 

@@ -44,7 +44,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import hashlib
-import json
 import math
 import os
 import subprocess
@@ -62,7 +61,7 @@ from benchmarks import fidelity_similarity as simrows
 from benchmarks.command import command_line, run
 from benchmarks.ground_truth import (block_records, check_recipe, committed_teacher, ground_truth_runs,
                                       load_result, save_teacher)
-from benchmarks.machine import machine_info
+from benchmarks.machine import machine_info, write_result
 from benchmarks.predictor import features, loo_predictions
 from benchmarks.ranking import bootstrap, rank, seed_agreement
 from kdnas.blockwise import CostTable, ScoreTable, build_block_table, plan_blocks
@@ -539,9 +538,8 @@ def _bench(a: argparse.Namespace, command: str, helpers: list[subprocess.Popen])
     # the teacher beside the report, so that its ground truth can be taken elsewhere (--ground-truth-from)
     result["teacher"]["checkpoint"] = save_teacher(out, t_sha, _teacher_blob(teacher, t_val, t_seen))
     stem = a.name or f"fidelity-{a.data}"
-    (out / f"{stem}.json").write_text(json.dumps(result, indent=1))
     _figure(rows, names, gt, out / f"{stem}.png")
-    (out / f"{stem}.md").write_text(_markdown(result, stem, _shown(out / f"{stem}.json")))
+    write_result(out, stem, result, _markdown(result, stem, _shown(out / f"{stem}.json")), echo=False)
     return result
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import sys
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import numpy as np
 
 from benchmarks.command import command_line, run
 from benchmarks.ground_truth import load_result
-from benchmarks.machine import generated_by
+from benchmarks.machine import generated_by, write_result
 from benchmarks.ranking import rank
 from kdnas.errors import UserError
 
@@ -100,11 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"{args.a} and {args.b} share no architecture")
     command = command_line("benchmarks.fidelity_compare", argv)
     date = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / f"{args.name}.json").write_text(json.dumps({"command": command, "date": date, **c}, indent=1))
-    md = _markdown(c, a, b, command, date)
-    (args.out_dir / f"{args.name}.md").write_text(md)
-    print(md)
+    write_result(args.out_dir, args.name, {"command": command, "date": date, **c}, _markdown(c, a, b, command, date))
     return 0
 
 

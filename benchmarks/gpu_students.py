@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from kdnas.atomic import write_text
 from kdnas.execute import TrialOutcome, TrialTask
 from kdnas.execute.pool import LocalPool
 from kdnas.space.sample import sample_random
@@ -164,8 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         out["oom"] = {"passed": None, "skipped": "no per-worker memory cap off CUDA (a CPU out-of-memory error "
                       "would take the machine's memory, not a worker's share)"}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(out, indent=2))
+    write_text(args.json, json.dumps(out, indent=2))
     return 0
 
 

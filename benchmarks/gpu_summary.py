@@ -17,7 +17,7 @@ from pathlib import Path
 import optuna
 import torch
 
-from benchmarks.machine import cpu_model
+from benchmarks.machine import cpu_model, write_result
 from kdnas.study import records as R
 
 TARGET_SPEEDUP = 3.0  # trials per hour with 4 students per GPU against 1 (issue 30)
@@ -157,8 +157,7 @@ def main(argv: list[str] | None = None) -> int:
            "steps": steps, "search": search_figures(args.work), "students": students,
            "retrain": retrain_figures(args.work)}
     fig["verdicts"] = verdicts(steps, students, fig["retrain"], args.device)
-    (args.out / "gpu-check.json").write_text(json.dumps(fig, indent=2))
-    (args.out / "gpu-check.md").write_text(markdown(fig))
+    write_result(args.out, "gpu-check", fig, markdown(fig), echo=False)
     v = fig["verdicts"]
     return 0 if v["steps_ok"] and v["oom_passed"] is not False and v["retrain_parity_ok"] else 1
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from kdnas.atomic import write_text
 from kdnas.device import cpu_model
 
 __all__ = ["cpu_model", "generated_by", "machine_info", "write_result"]
@@ -41,11 +42,12 @@ def generated_by(date: str, command: str) -> list[str]:
     return [f"Generated {date} by:", "", "```", command, "```", ""]
 
 
-def write_result(out_dir: str | Path, name: str, result: dict, markdown: str) -> None:
-    """Write ``<name>.json`` (the raw figures) and ``<name>.md`` (the report) under `out_dir`, and
-    print the report."""
+def write_result(out_dir: str | Path, name: str, result: dict, markdown: str, *, echo: bool = True) -> None:
+    """Write ``<name>.json`` (the raw figures) and ``<name>.md`` (the report) under `out_dir`, each
+    atomically (a benchmark killed while writing leaves the committed files whole), and print the
+    report unless `echo` is False. Every benchmark writes its report through this."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
-    (out / f"{name}.md").write_text(markdown)
-    print(markdown)
+    write_text(out / f"{name}.json", json.dumps(result, indent=1, default=str) + "\n")
+    write_text(out / f"{name}.md", markdown)
+    if echo:
+        print(markdown)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from benchmarks.machine import generated_by
+from benchmarks.machine import generated_by, write_result
 
 
 def _s(x: float) -> str:
@@ -80,8 +79,5 @@ def render_markdown(r: dict) -> str:
 
 def write_reports(result: dict, out_dir: Path) -> tuple[Path, Path]:
     """Write ``proxy-cost.json`` and ``proxy-cost.md`` under `out_dir`; returns their paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    js, md = out_dir / "proxy-cost.json", out_dir / "proxy-cost.md"
-    js.write_text(json.dumps(result, indent=2) + "\n")
-    md.write_text(render_markdown(result))
-    return js, md
+    write_result(out_dir, "proxy-cost", result, render_markdown(result), echo=False)
+    return out_dir / "proxy-cost.json", out_dir / "proxy-cost.md"

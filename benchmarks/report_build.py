@@ -30,7 +30,7 @@ from optuna.trial import TrialState, create_trial
 
 from kdnas.arch import Arch, Stage
 from benchmarks.command import command_line, run
-from benchmarks.machine import generated_by, machine_info
+from benchmarks.machine import generated_by, machine_info, write_result
 from kdnas.study import records as R
 
 TARGET_S = 5.0
@@ -218,9 +218,7 @@ def bench_report(n_trials: int, repeats: int, out_dir: Path, command: str, seed:
         "versions": {"optuna": optuna.__version__, "plotly": _version("plotly"), "matplotlib": _version("matplotlib"),
                      "pandas": _version("pandas")},
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "report-build.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out_dir / "report-build.md").write_text(render_markdown(result))
+    write_result(out_dir, "report-build", result, render_markdown(result), echo=False)
     return result
 
 

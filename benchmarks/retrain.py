@@ -36,7 +36,7 @@ from optuna.trial import FrozenTrial
 
 from kdnas.arch import Arch, Stage
 from benchmarks.command import command_line, run
-from benchmarks.machine import generated_by, machine_info
+from benchmarks.machine import generated_by, machine_info, write_result
 from kdnas.cost import count_macs_params
 from kdnas.errors import UserError
 from kdnas.execute import make_executor
@@ -182,11 +182,9 @@ def bench_retrain(study_path: Path, members: int, seeds: list[int], epochs: int 
         "kendall_p": agree.kendall_p,
         "machine": machine, "total_s": time.monotonic() - t_start,
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = out_dir / f"retrain-{cfg.name}{'-' + tag if tag else ''}"
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2, default=str) + "\n")
-    result["report"] = str(stem.with_suffix(".md"))
-    stem.with_suffix(".md").write_text(render_markdown(result))
+    stem = f"retrain-{cfg.name}{'-' + tag if tag else ''}"
+    result["report"] = str(out_dir / f"{stem}.md")
+    write_result(out_dir, stem, result, render_markdown(result), echo=False)
     return result
 
 

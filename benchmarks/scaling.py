@@ -12,14 +12,13 @@ local Ray serves both runs, warmed up first so worker start-up is not counted.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 from benchmarks.command import command_line, run
-from benchmarks.machine import machine_info
+from benchmarks.machine import machine_info, write_result
 
 TARGET_RATIO = 1.8
 TARGET_OVERHEAD_FRACTION = 0.02  # of a 10-second trial
@@ -147,9 +146,7 @@ def scaling(trials: int, steps: int, out_dir: Path, command: str) -> dict:
         "overhead_met": overhead / REFERENCE_TRIAL_S < TARGET_OVERHEAD_FRACTION,
         "archs": archs,
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "scaling.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out_dir / "scaling.md").write_text(_markdown(result))
+    write_result(out_dir, "scaling", result, _markdown(result), echo=False)
     return result
 
 

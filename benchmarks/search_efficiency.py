@@ -28,7 +28,8 @@ from benchmarks.efficiency_replay import SCORES, Table, Trace, replay
 from benchmarks.efficiency_report import figure, markdown, summarise
 from benchmarks.efficiency_table import TableRun, cached_students, enumerate_space
 from benchmarks.fidelity import _exit_with_parent, _load, _shown
-from benchmarks.machine import machine_info
+from benchmarks.machine import machine_info, write_result
+from kdnas.atomic import write_text
 from kdnas.distill import ProxySpec, teacher_outputs
 from kdnas.errors import UserError
 from kdnas.space import load_space
@@ -107,8 +108,8 @@ def build(a: argparse.Namespace, command: str) -> dict | None:
         "space": _shown(a.space), "size": len(archs), "proxy": json.loads(spec.run_json()),
         "rungs": list(a.rungs), "seed": a.seed, "students": rows,
     }
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(result, indent=None, separators=(",", ":")) + "\n")
+    # one line: the table is data, read by the replays, not a page (write_result is for reports)
+    write_text(a.out, json.dumps(result, indent=None, separators=(",", ":")) + "\n")
     return result
 
 
@@ -140,9 +141,8 @@ def replay_all(a: argparse.Namespace, command: str) -> dict:
               "summary": summarise(table, traces, budget)}
     result["wall_s"] = (_dt.datetime.now(_dt.timezone.utc) - started).total_seconds()
     a.out_dir.mkdir(parents=True, exist_ok=True)
-    (a.out_dir / f"{a.name}.json").write_text(json.dumps(result, indent=1) + "\n")
     figure(result, a.out_dir / f"{a.name}.png")
-    (a.out_dir / f"{a.name}.md").write_text(markdown(result, a.name))
+    write_result(a.out_dir, a.name, result, markdown(result, a.name), echo=False)
     return result
 
 

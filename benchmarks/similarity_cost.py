@@ -26,7 +26,7 @@ import optuna
 
 import kdnas
 from benchmarks.command import command_line, run
-from benchmarks.machine import machine_info
+from benchmarks.machine import machine_info, write_result
 from benchmarks.ranking import rank
 from kdnas.errors import UserError
 from kdnas.execute.task import TrialTask, evaluate
@@ -112,9 +112,7 @@ def bench_similarity(study: Path, n_students: int, seed: int, threads: int, prob
         "data": kd_setup.data.describe(), "teacher_val_acc": kd_setup.teacher_info["val_acc"],
         "seed": seed, "threads": threads, "summary": summary, "students": rows,
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "similarity-cost.json").write_text(json.dumps(result, indent=1) + "\n")
-    (out_dir / "similarity-cost.md").write_text(markdown(result))
+    write_result(out_dir, "similarity-cost", result, markdown(result), echo=False)
     return result
 
 
