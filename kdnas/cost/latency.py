@@ -3,7 +3,9 @@
 Two backends: ``onnxruntime`` times the model exported as `kdnas export` exports it, in the runtime
 that file is deployed with (`kdnas.cost.onnx_latency`); ``torch`` times PyTorch eager, which for
 small students mostly measures its own per-layer overhead. `measure_latency` measures one model
-given a spec: the unit a latency table is built from.
+given a spec; `measure_difference` measures how much longer one model takes than another, the two
+timed in alternating blocks so that the machine's drift falls on both alike: the unit a latency
+table is built from (`kdnas.cost.latency_table`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 import copy
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -100,14 +103,56 @@ def timed_runs(run: Callable[[], object], warmup: int, repeats: int,
     brackets each timed call (so an asynchronous device's time covers its work, not its launch)."""
     for _ in range(warmup):
         run()
+    times_ms = _times_ms(run, repeats, sync)
+    return statistics.median(times_ms), _percentile(times_ms, 90.0)
+
+
+def _times_ms(run: Callable[[], object], n: int, sync: Callable[[], object]) -> list[float]:
+    """Milliseconds of each of `n` calls of `run`, each bracketed by `sync`."""
     times_ms: list[float] = []
-    for _ in range(repeats):
+    for _ in range(n):
         sync()
         start = time.perf_counter()
         run()
         sync()
         times_ms.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times_ms), _percentile(times_ms, 90.0)
+    return times_ms
+
+
+Run = Callable[[], object]  # one forward pass of a model prepared for timing
+
+
+def interleaved_difference(run: Run, minus: Run, warmup: int, repeats: int, sync: Callable[[], object] = lambda: None,
+                           *, blocks: int = 20) -> tuple[float, float, float]:
+    """How many ms `run` takes over `minus`, and each one's median: the two are timed in `blocks`
+    alternating blocks of ``repeats // blocks`` calls (A B, B A, A B, ...), and the difference is the
+    median over blocks of (A's block median - B's). The first call of each block follows the other
+    model and finds the caches holding its data, so it is made but not counted.
+
+    Why blocks: the two timed one after the other (each over all its runs) differ also by whatever the
+    machine did in between (another process, the clock, the allocator), and a small part's difference
+    of two larger figures turns that drift into errors of several times the part; alternating call by
+    call instead leaves every call cold. Alternating blocks keeps each call warm and makes the drift
+    fall on both alike (docs/research/latency-table.md)."""
+    per = max(1, repeats // blocks)
+    for _ in range(warmup):
+        run()
+        minus()
+
+    def block(f: Run) -> float:
+        f()  # after the other model: not counted
+        return statistics.median(_times_ms(f, per, sync))
+
+    diffs, a_ms, b_ms = [], [], []
+    for i in range(blocks):
+        if i % 2 == 0:
+            a, b = block(run), block(minus)
+        else:
+            b, a = block(minus), block(run)
+        diffs.append(a - b)
+        a_ms.append(a)
+        b_ms.append(b)
+    return statistics.median(diffs), statistics.median(a_ms), statistics.median(b_ms)
 
 
 def check_latency_device(spec: LatencySpec) -> str:
@@ -122,36 +167,57 @@ def check_latency_device(spec: LatencySpec) -> str:
     return EAGER
 
 
-def measure_latency(model: nn.Module, input_shape: tuple[int, int, int], spec: LatencySpec) -> Latency:
-    """Time `model` on inputs of (spec.batch_size, *input_shape) with ``spec.backend`` on ``spec.device``."""
+@contextmanager
+def runners(models: Sequence[nn.Module], input_shape: tuple[int, int, int],
+            spec: LatencySpec) -> Iterator[tuple[list[Run], Callable[[], object], str]]:
+    """Each model prepared for timing on ``spec.backend`` and ``spec.device``: one call per model
+    (a forward pass on a fixed random batch of (spec.batch_size, *input_shape)), the call that
+    brackets a timed pass (CUDA's synchronize, else nothing) and the provider recorded. The calls are
+    valid inside the block only (torch holds ``spec.threads`` until it ends)."""
     if spec.backend == "onnxruntime":
-        from kdnas.cost.onnx_latency import measure_onnxruntime  # onnxruntime loads only when it is used
+        from kdnas.cost.onnx_latency import onnxruntime_runs  # onnxruntime loads only when it is used
 
-        return measure_onnxruntime(model, input_shape, spec)
-    return measure_torch(model, input_shape, spec)
+        runs, provider = onnxruntime_runs(models, input_shape, spec)
+        yield runs, (lambda: None), provider
+        return
+    with _torch_runs(models, input_shape, spec) as (runs, sync):
+        yield runs, sync, EAGER
 
 
-def measure_torch(model: nn.Module, input_shape: tuple[int, int, int], spec: LatencySpec) -> Latency:
-    """Time `model` in PyTorch eager on inputs of (spec.batch_size, *input_shape) on ``spec.device``.
+def measure_latency(model: nn.Module, input_shape: tuple[int, int, int], spec: LatencySpec) -> Latency:
+    """Time `model` on inputs of (spec.batch_size, *input_shape) with ``spec.backend`` on ``spec.device``:
+    ``spec.warmup`` untimed passes, then the median (and p90) of ``spec.repeats`` timed ones."""
+    with runners([model], input_shape, spec) as (runs, sync, provider):
+        median_ms, p90_ms = timed_runs(runs[0], spec.warmup, spec.repeats, sync)
+    return Latency(median_ms=median_ms, p90_ms=p90_ms, backend=spec.backend, provider=provider, device=spec.device,
+                   batch_size=spec.batch_size, threads=spec.threads, repeats=spec.repeats, warmup=spec.warmup)
 
-    A deep copy is moved to the device (the caller's model stays where it is), in eval mode under
-    ``inference_mode``. ``torch.set_num_threads(spec.threads)`` holds only during the measurement
-    and the previous value is restored, since the setting is process-wide. That also means two
-    measurements, or a measurement and training, must not run at once in one process. On CUDA each
-    timed run is bracketed by ``torch.cuda.synchronize`` so the time covers the kernels, not just
-    their launch.
-    """
+
+def measure_difference(model: nn.Module, minus: nn.Module, input_shape: tuple[int, int, int],
+                       spec: LatencySpec) -> tuple[float, float, float]:
+    """How many ms `model` takes over `minus` on the same inputs, and each one's median, timed in
+    alternating blocks (`interleaved_difference`) with ``spec.repeats`` timed passes of each."""
+    with runners([model, minus], input_shape, spec) as (runs, sync, _):
+        return interleaved_difference(runs[0], runs[1], spec.warmup, spec.repeats, sync)
+
+
+@contextmanager
+def _torch_runs(models: Sequence[nn.Module], input_shape: tuple[int, int, int],
+                spec: LatencySpec) -> Iterator[tuple[list[Run], Callable[[], object]]]:
+    """PyTorch eager: a deep copy of each model on the device (the caller's stay where they are), in
+    eval mode under ``inference_mode``. ``torch.set_num_threads(spec.threads)`` holds only inside the
+    block and the previous value is restored, since the setting is process-wide: two measurements, or
+    a measurement and training, must not run at once in one process. On CUDA each timed pass is
+    bracketed by ``torch.cuda.synchronize`` so the time covers the kernels, not just their launch."""
     device = resolve_device(spec.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     previous_threads = torch.get_num_threads()
     try:
         torch.set_num_threads(spec.threads)
-        probe = copy.deepcopy(model).to(device).eval()
         gen = torch.Generator().manual_seed(0)
         x = torch.randn(spec.batch_size, *input_shape, generator=gen).to(device)
+        probes = [copy.deepcopy(m).to(device).eval() for m in models]
         with torch.inference_mode():
-            median_ms, p90_ms = timed_runs(lambda: probe(x), spec.warmup, spec.repeats, sync)
+            yield [lambda p=p: p(x) for p in probes], sync
     finally:
         torch.set_num_threads(previous_threads)
-    return Latency(median_ms=median_ms, p90_ms=p90_ms, backend="torch", provider=EAGER, device=spec.device,
-                   batch_size=spec.batch_size, threads=spec.threads, repeats=spec.repeats, warmup=spec.warmup)

@@ -6,24 +6,30 @@ it* (the width of the last non-skip stage before it, or the stem's: a stage's fi
 what its input channels make it cost), and its tail (last width, head width: head conv, pool,
 classifier). Every part runs at the resolution it has in the student.
 
-How a part's share is isolated: by difference, in context. A stage entry is the latency of a tiny
-model ``prefix + stage`` minus that of ``prefix`` alone, at the stage's input resolution, where the
+How a part's share is isolated: by difference, in context. A stage entry is how much longer a tiny
+model ``prefix + stage`` takes than ``prefix`` alone, at the stage's input resolution, where the
 prefix is what feeds the stage in a student: before stage 0 the stem itself; before a later stage a
 3x3 conv from the image channels and one block of the stage before (`predecessor`), both of the
-stage's input width. The tail likewise. A part timed on its own would carry costs the whole student
-pays once, not per part: the session call, the copy of its input and output, and (ONNX Runtime on
-the CPU) the reorders into and out of its blocked NCHWc layout. Timed alone, 8 `mbv2` students
-summed 10-30% over their measured latency; by difference those costs cancel (a stage's difference
-carries the output cost of its own width minus that of its input width, which telescopes along the
-student to the last width's minus the stem's, which the tail's and the stem's entries then cancel).
-A bare conv as the prefix left the entries 5-15 us per stage above the stage's increment inside a
-student: ONNX Runtime lays a tensor out by its producer and consumers, and a block's output is laid
-out as a block's, not as a lone conv's. The stem is timed alone, less the measured session overhead
-(a model that returns its input); the overhead is added once, so
+stage's input width. The tail likewise, and the stem against a model that returns its input (the
+session overhead, timed alone and added once). A part timed on its own would carry costs the whole
+student pays once, not per part: the session call, the copy of its input and output, and (ONNX
+Runtime on the CPU) the reorders into and out of its blocked NCHWc layout. Timed alone, 8 `mbv2`
+students summed 10-30% over their measured latency; by difference those costs cancel (a stage's
+difference carries the output cost of its own width minus that of its input width, which telescopes
+along the student to the last width's minus the stem's, which the tail's and the stem's entries then
+cancel). A bare conv as the prefix left the entries 5-15 us per stage above the stage's increment
+inside a student: ONNX Runtime lays a tensor out by its producer and consumers, and a block's output
+is laid out as a block's, not as a lone conv's. So
 
     predicted latency = overhead + stem + sum of stage entries + tail.
 
-Every timed model is one record under ``runs/cache/latency/<setting>/``, where the setting is all a
+The two models of a difference are timed together, in alternating blocks of runs
+(`kdnas.cost.latency.measure_difference`), not one after the other: a part is often a tenth of its
+prefix, so a drift of a few percent between two separate timings (another process, the clock) made
+entries off by several times the part, even negative, and cheap students' predictions 40% low
+(docs/research/latency-table.md). Timed together, both models see the same drift.
+
+Every entry is one record under ``runs/cache/latency/<setting>/``, where the setting is all a
 figure depends on besides the model (backend, provider, device, threads, batch size, warm-up,
 repeats, torch and onnxruntime versions, CPU model): shared by every study, space and driver on
 that machine through `kdnas.claims` (one process times a part, the others wait for it or time
@@ -44,7 +50,7 @@ from torch import nn
 
 from kdnas.arch import Arch, Stage
 from kdnas.claims import obtain
-from kdnas.cost.latency import LatencySpec, check_latency_device, measure_latency
+from kdnas.cost.latency import LatencySpec, check_latency_device, measure_difference, measure_latency
 from kdnas.device import cpu_model
 from kdnas.log import note
 from kdnas.paths import cache_dir
@@ -52,9 +58,10 @@ from kdnas.space.blocks import conv_bn
 from kdnas.space.builder import StudentTail, build_stage
 from kdnas.space.space import SearchSpace, StageChoices
 
-TABLE_VERSION = "latency-table-v3"  # v2: stages after a block of the space; v3: 400 ONNX Runtime runs, not 100
-# A table entry is a difference of two medians, so it carries the noise of both: its models are
-# small and quick to time, so they get at least this many timed runs whatever the spec says. For
+TABLE_VERSION = "latency-table-v4"  # v2: stages after a block of the space; v3: 400 ONNX Runtime runs, not 100;
+# v4: each entry's two models timed together in alternating blocks, one record per entry
+# A table entry is a difference of two timings, so it carries the noise of both: its models are
+# small and quick to time, so each gets at least this many timed runs whatever the spec says. For
 # ONNX Runtime 400 rather than 100: 4-6 points more of `mbv2` within +-10% against the same
 # measurements, for about twice the build time (docs/research/latency-table.md); torch untried.
 TABLE_MIN_REPEATS = {"onnxruntime": 400, "torch": 100}
@@ -102,11 +109,13 @@ class _Overhead(nn.Module):
 
 @dataclass(frozen=True)
 class _Timed:
-    """One model the table times: its file name (it says what the model is) and how to build it."""
+    """One record of the table: its file name (it says what the model is), how to build the model,
+    and the model it is timed against (None: timed alone, the overhead)."""
 
     name: str
     build: Callable[[], nn.Module]
     shape: Shape
+    minus: _Timed | None = None
 
 
 @dataclass
@@ -164,35 +173,31 @@ def predecessor(stage: StageChoices, width: int) -> Stage:
     return Stage.make(op, 1, min(stage.kernel), min(stage.expand), width, 1)
 
 
-def _plan(space: SearchSpace, input_shape: Shape, num_classes: int) -> tuple[dict, dict]:
-    """What to time for `space`: {name: _Timed}, and how entries are made of them
-    ({entry: (name timed, name subtracted or None)}; entries keyed as in `LatencyTable`)."""
+def _plan(space: SearchSpace, input_shape: Shape, num_classes: int) -> dict[tuple, _Timed]:
+    """What to time for `space`: {entry: the record that gives it}, entries keyed as in `LatencyTable`
+    (``("overhead",)``, ``("stem", w)``, ``("stage", j, stage, c_in)``, ``("tail", w, head)``)."""
     c, h, w = input_shape
-    timed: dict[str, _Timed] = {}
-    recipe: dict[tuple, tuple[str, str | None]] = {}
+    models: dict[str, _Timed] = {}  # by name; a prefix is built only to be timed against
 
-    def add(name: str, build: Callable[[], nn.Module], shape: Shape) -> str:
-        timed.setdefault(name, _Timed(name, build, shape))
-        return name
+    def model(name: str, build: Callable[[], nn.Module], shape: Shape, minus: _Timed | None = None) -> _Timed:
+        return models.setdefault(name, _Timed(name, build, shape, minus))
 
-    def prefix(j: int, width: int, hw: tuple[int, int]) -> str:
+    def prefix(j: int, width: int, hw: tuple[int, int]) -> _Timed:
         # What precedes stage j (or the tail, j = len(stages)) in a student: the stem itself before
         # stage 0; else a stem and one block of the stage before, of width `width`, so that the
         # stage's input comes from a block, as in a student (after a bare conv the differences came
         # out 5-15 us higher per stage on ONNX Runtime, which lays tensors out by their producer).
         if j == 0:
-            name = add(_name("stem", (c, *hw), c=width), lambda: conv_bn(c, width, 3), (c, *hw))
-        else:
-            pred = predecessor(space.stages[j - 1], width)
-            name = add(_name(f"prefix_{pred.to_str()}", (c, *hw)),
-                       lambda: nn.Sequential(conv_bn(c, width, 3), build_stage(pred, width)), (c, *hw))
-        return name
+            return model(_name("stem", (c, *hw), c=width), lambda: conv_bn(c, width, 3), (c, *hw))
+        pred = predecessor(space.stages[j - 1], width)
+        return model(_name(f"prefix_{pred.to_str()}", (c, *hw)),
+                     lambda: nn.Sequential(conv_bn(c, width, 3), build_stage(pred, width)), (c, *hw))
 
-    overhead = add(_name("overhead", input_shape), _Overhead, input_shape)
-    recipe[("overhead",)] = (overhead, None)
+    plan: dict[tuple, _Timed] = {}
+    overhead = plan[("overhead",)] = model(_name("overhead", input_shape), _Overhead, input_shape)
     for width in space.stem:
-        recipe[("stem", width)] = (add(_name("stem", input_shape, c=width), lambda width=width: conv_bn(c, width, 3),
-                                       input_shape), overhead)
+        plan[("stem", width)] = model(_name("stem", input_shape, c=width), lambda width=width: conv_bn(c, width, 3),
+                                      input_shape, overhead)
     hw = (h, w)
     widths = space.input_widths()
     for j, sc in enumerate(space.stages):
@@ -202,29 +207,46 @@ def _plan(space: SearchSpace, input_shape: Shape, num_classes: int) -> tuple[dic
             for c_in in sorted(widths[j]):
                 before = prefix(j, c_in, hw)
 
-                def build(st: Stage = st, before: str = before, c_in: int = c_in) -> nn.Module:
-                    return nn.Sequential(timed[before].build(), build_stage(st, c_in))
+                def build(st: Stage = st, before: _Timed = before, c_in: int = c_in) -> nn.Module:
+                    return nn.Sequential(before.build(), build_stage(st, c_in))
 
-                name = add(f"{before}+{st.to_str()}", build, (c, *hw))
-                recipe[("stage", j, st, c_in)] = (name, before)
+                plan[("stage", j, st, c_in)] = model(f"{before.name}+{st.to_str()}", build, (c, *hw), before)
         hw = (math.ceil(hw[0] / sc.stride), math.ceil(hw[1] / sc.stride))
     for width in sorted(widths[-1]):
         before = prefix(len(space.stages), width, hw)
         for head in space.head:
-            def tail(width: int = width, head: int = head, before: str = before) -> nn.Module:
-                return nn.Sequential(timed[before].build(), StudentTail(width, head, num_classes))
+            def tail(width: int = width, head: int = head, before: _Timed = before) -> nn.Module:
+                return nn.Sequential(before.build(), StudentTail(width, head, num_classes))
 
-            name = add(f"{before}+tail_head{head}_classes{num_classes}", tail, (c, *hw))
-            recipe[("tail", width, head)] = (name, before)
-    return timed, recipe
+            plan[("tail", width, head)] = model(f"{before.name}+tail_head{head}_classes{num_classes}", tail,
+                                                (c, *hw), before)
+    return plan
+
+
+def _records(plan: dict[tuple, _Timed]) -> list[_Timed]:
+    """The plan's records, each once (the stem's record is also stage 0's prefix, never timed as one)."""
+    return list({t.name: t for t in plan.values()}.values())
+
+
+def assemble(table: LatencyTable, plan: dict[tuple, _Timed], value: Callable[[_Timed], float]) -> None:
+    """Fill `table`'s entries from `plan`, each entry's figure given by `value` of its record."""
+    for entry, t in plan.items():
+        v = value(t)
+        if entry[0] == "overhead":
+            table.overhead_ms = v
+        elif entry[0] == "stem":
+            table.stem[entry[1]] = v
+        elif entry[0] == "stage":
+            table.stages[entry[1]][(entry[2], entry[3])] = v
+        else:
+            table.tail[(entry[1], entry[2])] = v
 
 
 def missing_parts(space: SearchSpace, input_shape: Shape, num_classes: int, spec: LatencySpec, *,
                   cache: Path | None = None) -> int:
     """How many of the table's models are not timed yet (0: building it times nothing)."""
     folder = (cache or cache_dir() / "latency") / setting_key(spec)
-    timed, _ = _plan(space, input_shape, num_classes)
-    return sum(not (folder / f"{name}.json").is_file() for name in timed)
+    return sum(not (folder / f"{t.name}.json").is_file() for t in _records(_plan(space, input_shape, num_classes)))
 
 
 def build_latency_table(space: SearchSpace, input_shape: Shape, num_classes: int, spec: LatencySpec, *,
@@ -234,7 +256,8 @@ def build_latency_table(space: SearchSpace, input_shape: Shape, num_classes: int
     t_start = time.perf_counter()
     spec_t = table_spec(spec)
     folder = (cache or cache_dir() / "latency") / setting_key(spec)
-    timed, recipe = _plan(space, input_shape, num_classes)
+    plan = _plan(space, input_shape, num_classes)
+    records = _records(plan)
     table = LatencyTable(table_key(space, input_shape, num_classes, spec), input_shape, setting(spec),
                          stages=[{} for _ in space.stages])
     ms: dict[str, float] = {}
@@ -242,9 +265,13 @@ def build_latency_table(space: SearchSpace, input_shape: Shape, num_classes: int
     def make(t: _Timed) -> Callable[[], dict]:
         def run() -> dict:
             t0 = time.perf_counter()
-            lat = measure_latency(t.build().eval(), t.shape, spec_t)
-            return {"name": t.name, "ms": lat.median_ms, "p90_ms": lat.p90_ms, "timed_s": time.perf_counter() - t0,
-                    "setting": table.setting}
+            if t.minus is None:
+                lat = measure_latency(t.build().eval(), t.shape, spec_t)
+                figures: dict[str, object] = {"ms": lat.median_ms, "p90_ms": lat.p90_ms}
+            else:
+                diff, model_ms, minus_ms = measure_difference(t.build().eval(), t.minus.build().eval(), t.shape, spec_t)
+                figures = {"ms": diff, "minus": t.minus.name, "model_ms": model_ms, "minus_ms": minus_ms}
+            return {"name": t.name, **figures, "timed_s": time.perf_counter() - t0, "setting": table.setting}
         return run
 
     def record(t: _Timed, rec: dict, made: bool, now: bool) -> None:
@@ -258,7 +285,7 @@ def build_latency_table(space: SearchSpace, input_shape: Shape, num_classes: int
             table.cached += 1
 
     deferred: list[_Timed] = []
-    for i, t in enumerate(timed.values()):
+    for i, t in enumerate(records):
         path = folder / f"{t.name}.json"
         now = not path.is_file()
         got = obtain(path, make(t), wait=False)
@@ -267,22 +294,13 @@ def build_latency_table(space: SearchSpace, input_shape: Shape, num_classes: int
             continue
         record(t, *got, now=now)
         if verbose and got[1] and (table.measured % 25 == 0):
-            note(f"  latency table: {i + 1}/{len(timed)} parts timed or read")
+            note(f"  latency table: {i + 1}/{len(records)} parts timed or read")
     for t in deferred:
         record(t, *obtain(folder / f"{t.name}.json", make(t)), now=True)  # type: ignore[misc]
-    for entry, (name, minus) in recipe.items():
-        value = ms[name] - (ms[minus] if minus else 0.0)
-        if entry[0] == "overhead":
-            table.overhead_ms = value
-        elif entry[0] == "stem":
-            table.stem[entry[1]] = value
-        elif entry[0] == "stage":
-            table.stages[entry[1]][(entry[2], entry[3])] = value
-        else:
-            table.tail[(entry[1], entry[2])] = value
+    assemble(table, plan, lambda t: ms[t.name])  # each record a difference already, but the overhead's
     table.wall_s = time.perf_counter() - t_start
     if verbose:
         others = f", {table.by_others} by other processes" if table.by_others else ""
-        note(f"latency table: {len(timed)} parts ({table.measured} timed, {table.cached} cached{others}) "
+        note(f"latency table: {len(records)} parts ({table.measured} timed, {table.cached} cached{others}) "
              f"in {table.wall_s:.1f}s; overhead {table.overhead_ms * 1e3:.1f} us")
     return table

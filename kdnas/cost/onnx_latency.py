@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 from torch import nn
 
-from kdnas.cost.latency import Latency, LatencySpec, timed_runs
+from kdnas.cost.latency import LatencySpec, Run
 from kdnas.device import parse_device
 from kdnas.errors import UserError
 from kdnas.export import onnx_bytes, ort_session
@@ -44,25 +44,28 @@ def available_provider(device: str) -> str:
     return provider_for(device, onnxruntime.get_available_providers())
 
 
-def measure_onnxruntime(model: nn.Module, input_shape: tuple[int, int, int], spec: LatencySpec) -> Latency:
-    """Export `model` in memory as `kdnas export` does and time it in an ONNX Runtime session with
-    ``spec.threads`` intra-op threads (one inter-op thread) on ``spec.device``'s provider.
+def onnxruntime_runs(models: Sequence[nn.Module], input_shape: tuple[int, int, int],
+                     spec: LatencySpec) -> tuple[list[Run], str]:
+    """Each model exported in memory as `kdnas export` does and loaded in an ONNX Runtime session
+    with ``spec.threads`` intra-op threads (one inter-op thread) on ``spec.device``'s provider: one
+    call per model on a fixed random batch, and the provider.
 
-    The export runs on the CPU from a copy, so the caller's model is left as it was. The session
+    The export runs on the CPU from a copy, so the caller's models are left as they were. A session
     runs synchronously, so no bracketing is needed around a timed run (on CUDA, inputs and outputs
     travel between host and device in each run, as a deployed one does).
     """
     provider = available_provider(spec.device)
     index = parse_device(spec.device).partition(":")[2]
     options = {"device_id": index} if provider == PROVIDERS["cuda"] and index else None
-    try:
-        onnx = onnx_bytes(model, input_shape)
-    except Exception as err:  # noqa: BLE001 - the exporter raises many types; all mean the same here
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise NotExportable(f"the model cannot be exported to ONNX to time it in onnxruntime "
-                            f"({type(err).__name__}: {first}); use latency backend torch") from None
-    session = ort_session(onnx, spec.threads, provider, options)
     x = np.random.default_rng(0).standard_normal((spec.batch_size, *input_shape)).astype(np.float32)
-    median_ms, p90_ms = timed_runs(lambda: session.run(None, {"input": x}), spec.warmup, spec.repeats)
-    return Latency(median_ms=median_ms, p90_ms=p90_ms, backend="onnxruntime", provider=provider, device=spec.device,
-                   batch_size=spec.batch_size, threads=spec.threads, repeats=spec.repeats, warmup=spec.warmup)
+    runs: list[Run] = []
+    for model in models:
+        try:
+            onnx = onnx_bytes(model, input_shape)
+        except Exception as err:  # noqa: BLE001 - the exporter raises many types; all mean the same here
+            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            raise NotExportable(f"the model cannot be exported to ONNX to time it in onnxruntime "
+                                f"({type(err).__name__}: {first}); use latency backend torch") from None
+        session = ort_session(onnx, spec.threads, provider, options)
+        runs.append(lambda session=session: session.run(None, {"input": x}))
+    return runs, provider

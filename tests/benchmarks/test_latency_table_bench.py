@@ -20,14 +20,19 @@ def test_a_tiny_space_is_measured_written_and_resumed(tmp_path: Path) -> None:
     space = tmp_path / "tiny.yaml"
     space.write_text(yaml.safe_dump(TINY_SPACE))
     argv = ["--spaces", f"{space}@1x8x8", "--backends", "torch", "--students", "6", "--warmup", "1",
-            "--repeats", "5", "--cache", str(tmp_path / "cache"), "--out-dir", str(tmp_path / "out")]
+            "--repeats", "5", "--sessions", "2", "--separate", "--cache", str(tmp_path / "cache"),
+            "--out-dir", str(tmp_path / "out")]
     assert main(argv) == 0
     result = json.loads((tmp_path / "out" / "latency-table.json").read_text())
     assert result["command"] == "python -m benchmarks.latency_table " + " ".join(argv)
     assert result["machine"]["cpu_model"] and result["settings"]["threads"] == 1
-    (r,) = result["runs"]
+    r, separate = result["runs"]  # the table as built, and its parts timed on their own (table v3's way)
+    assert (r["table_timing"], separate["table_timing"]) == ("interleaved", "separate")
+    assert [s["measured_ms"] for s in separate["students"]] == [s["measured_ms"] for s in r["students"]]
+    assert separate["summary"]["table_parts"] > r["summary"]["table_parts"]  # prefixes timed alone too
     x = r["summary"]
     assert r["backend"] == "torch" and x["students"] == len(r["students"]) == 6
+    assert 0 <= x["one_timing_within_10_pct"] <= 100  # 2 timings of each student, each against their median
     assert 0 <= x["within_10_pct"] <= 100 and -1 <= x["spearman"] <= 1 and x["mape_pct"] >= 0
     assert x["table_parts"] > 0 and x["table_timed_s"] > 0 and x["measure_all_s"] > 0
     for row in r["students"]:
@@ -39,13 +44,18 @@ def test_a_tiny_space_is_measured_written_and_resumed(tmp_path: Path) -> None:
     again = json.loads((tmp_path / "out" / "latency-table.json").read_text())["runs"][0]
     assert again["students"] == r["students"]
     # a run cut short is reported from the cache alone: the 6 measured students, nothing timed
-    assert main([*argv[:4], "--students", "9", *argv[6:], "--cached-only"]) == 0
+    assert main([*argv[:4], "--students", "9", *argv[6:], "--cached-only"]) == 0  # (argv[4:6]: --students 6)
     assert [f.stat().st_mtime_ns for f in sorted((tmp_path / "cache").rglob("*.json"))] == mtimes
     cut = json.loads((tmp_path / "out" / "latency-table.json").read_text())["runs"][0]
     assert {s["arch"] for s in cut["students"]} == {s["arch"] for s in r["students"]}
     main(argv)
     md = (tmp_path / "out" / "latency-table.md").read_text()
-    assert result["command"] in md and "| torch |" in md and "Which blocks" in md
+    assert main([*argv, "--builds", "2"]) == 0  # the first build read from the cache, the second timed anew
+    twice = json.loads((tmp_path / "out" / "latency-table.json").read_text())["runs"]
+    assert [r["table_timing"] for r in twice] == ["interleaved #1", "separate #1", "interleaved #2", "separate #2"]
+    assert twice[0]["students"] == r["students"] and twice[2]["summary"]["table_parts"] == x["table_parts"]
+    assert result["command"] in md and "| torch | interleaved |" in md and "| torch | separate |" in md
+    assert "Which blocks" in md
 
 
 def test_the_breakdown_finds_the_block_type_the_table_misses() -> None:
