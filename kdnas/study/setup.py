@@ -97,11 +97,16 @@ def prepare(cfg: StudyConfig, *, verbose: bool = True) -> SearchSetup:
     teacher.model.to(device)  # measured, evaluated and run for its outputs where the students train
     c, h, w = data.input_shape
     space = bind_space(space, c, data.num_classes)
-    names = tuple(cfg.teacher.feature_modules or feature_modules(teacher.model))
-    t_shapes = stage_shapes(teacher.model, data.input_shape)
+    # The teacher's stage features are read only where students' are compared with them (hint losses,
+    # the similarity proxy or screen) or blocks are trained against them (block-wise): a kd or ce search
+    # needs the teacher's logits only, so any model serves there, with no `feature_modules` to name.
+    needs_stages = cfg.compares_features or cfg.proxy.method in ("hint", "blockwise")
+    names = tuple(cfg.teacher.feature_modules or feature_modules(teacher.model)) if needs_stages else ()
+    t_shapes = stage_shapes(teacher.model, data.input_shape) if needs_stages else []
     student_res = space.resolutions((h, w))
     # Only a space that declares its stages lines up with the teacher (needed by hint losses).
-    alignment = tuple(align_stages(student_res, [(s[1], s[2]) for s in t_shapes])) if student_res is not None else ()
+    alignment = (tuple(align_stages(student_res, [(s[1], s[2]) for s in t_shapes]))
+                 if student_res is not None and t_shapes else ())
     t_macs, t_params = count_macs_params(teacher.model, data.input_shape)
     t_val = accuracy(teacher.model, data.val.x, data.val.y)
     info = {
