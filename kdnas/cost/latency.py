@@ -129,11 +129,11 @@ def interleaved_difference(run: Run, minus: Run, warmup: int, repeats: int, sync
     median over blocks of (A's block median - B's). The first call of each block follows the other
     model and finds the caches holding its data, so it is made but not counted.
 
-    Why blocks: the two timed one after the other (each over all its runs) differ also by whatever the
-    machine did in between (another process, the clock, the allocator), and a small part's difference
-    of two larger figures turns that drift into errors of several times the part; alternating call by
-    call instead leaves every call cold. Alternating blocks keeps each call warm and makes the drift
-    fall on both alike (docs/research/latency-table.md)."""
+    Why together: the two timed one after the other (each over all its runs) differ also by whatever
+    the machine did in between (another process, the clock, the allocator), and a small part's
+    difference of two larger figures turns that drift into errors of several times the part. In
+    blocks, each call follows calls of its own model, and the drift falls on both alike
+    (docs/research/latency-table.md)."""
     per = max(1, repeats // blocks)
     for _ in range(warmup):
         run()

@@ -284,7 +284,7 @@ class StudyConfig(BaseModel):
 
     @model_validator(mode="after")
     def _hint_needs_features(self) -> StudyConfig:
-        if self.compares_features and self.teacher.name.count(":") and not self.teacher.feature_modules:
+        if self.reads_teacher_stages and self.teacher.name.count(":") and not self.teacher.feature_modules:
             what = "search.screen similarity" if self.search.screen == "similarity" else f"proxy.method '{self.proxy.method}'"
             raise ValueError(f"{what} with a factory teacher needs teacher.feature_modules")
         return self
@@ -305,6 +305,13 @@ class StudyConfig(BaseModel):
         """Whether students' stage features are compared with the teacher's (hint losses, the similarity
         proxy or screen): the space must declare stages aligned with the teacher's."""
         return self.proxy.method in ("hint", "similarity") or self.search.screen == "similarity"
+
+    @property
+    def reads_teacher_stages(self) -> bool:
+        """Whether the study reads the teacher's stage features at all: where students' are compared
+        with them (`compares_features`) or blocks are trained against them (block-wise). A kd or ce
+        study reads the teacher's logits only, so any model serves as its teacher."""
+        return self.compares_features or self.proxy.method == "blockwise"
 
     @model_validator(mode="after")
     def _halving_needs_a_run(self) -> StudyConfig:

@@ -82,7 +82,7 @@ def prepare(cfg: StudyConfig, *, verbose: bool = True) -> SearchSetup:
     teacher outputs once. Teacher training, its outputs and the trials all run on the one device."""
     device = str(study_device(cfg))
     space = open_space(cfg.space)
-    if (cfg.proxy.method == "blockwise" or cfg.compares_features) and space.kind != "blocks":
+    if cfg.reads_teacher_stages and space.kind != "blocks":
         what = f"proxy.method '{cfg.proxy.method}'" if cfg.proxy.method in ("hint", "blockwise", "similarity") \
             else "search.screen 'similarity'"
         raise ConfigError(f"{cfg.space}: {what} needs stages aligned with the teacher's, "
@@ -97,12 +97,10 @@ def prepare(cfg: StudyConfig, *, verbose: bool = True) -> SearchSetup:
     teacher.model.to(device)  # measured, evaluated and run for its outputs where the students train
     c, h, w = data.input_shape
     space = bind_space(space, c, data.num_classes)
-    # The teacher's stage features are read only where students' are compared with them (hint losses,
-    # the similarity proxy or screen) or blocks are trained against them (block-wise): a kd or ce search
-    # needs the teacher's logits only, so any model serves there, with no `feature_modules` to name.
-    needs_stages = cfg.compares_features or cfg.proxy.method in ("hint", "blockwise")
-    names = tuple(cfg.teacher.feature_modules or feature_modules(teacher.model)) if needs_stages else ()
-    t_shapes = stage_shapes(teacher.model, data.input_shape) if needs_stages else []
+    # a kd or ce study needs only the teacher's logits: no `feature_modules` to name, no stages to align
+    stages_read = cfg.reads_teacher_stages
+    names = tuple(cfg.teacher.feature_modules or feature_modules(teacher.model)) if stages_read else ()
+    t_shapes = stage_shapes(teacher.model, data.input_shape) if stages_read else []
     student_res = space.resolutions((h, w))
     # Only a space that declares its stages lines up with the teacher (needed by hint losses).
     alignment = (tuple(align_stages(student_res, [(s[1], s[2]) for s in t_shapes]))

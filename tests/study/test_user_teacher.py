@@ -9,9 +9,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.studykit import write_study
+from tests.test_cli import assert_user_error, kdnas
 
 MODULE = textwrap.dedent(
     """
@@ -29,10 +31,8 @@ MODULE = textwrap.dedent(
 
 
 def _kdnas(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "KDNAS_RUNS": str(cwd / "runs"), "PYTHONPATH": os.pathsep.join(
-        [str(cwd), str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, "-m", "kdnas.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
+    # the command as a user runs it, with the user's module importable
+    return kdnas(*args, cwd=cwd, env={"PYTHONPATH": os.pathsep.join([str(cwd), str(Path(__file__).parents[2])])})
 
 
 def _user_teacher(tmp_path: Path) -> dict:
@@ -53,9 +53,8 @@ def test_a_kd_search_runs_with_a_teacher_that_names_no_stage_modules(tmp_path: P
     assert "front:" in proc.stdout and "userteacher:make_net" in proc.stdout
 
 
-def test_a_hint_search_says_which_setting_names_the_stages(tmp_path: Path) -> None:
-    path = write_study(tmp_path, teacher=_user_teacher(tmp_path), proxy={"method": "hint", "steps": 15})
-    proc = _kdnas("search", str(path), cwd=tmp_path)
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-    assert proc.stderr.strip().splitlines()[-1].startswith("kdnas: error: ") and "feature_modules" in proc.stderr
+@pytest.mark.parametrize("proxy", [{"method": "hint", "steps": 15}, {"method": "blockwise", "steps": 15}])
+def test_a_proxy_that_reads_stages_says_which_setting_names_them(tmp_path: Path, proxy: dict) -> None:
+    path = write_study(tmp_path, teacher=_user_teacher(tmp_path), proxy=proxy)
+    assert_user_error(_kdnas("search", str(path), cwd=tmp_path), "feature_modules")
     assert not (tmp_path / "study.db").exists()  # refused before anything was stored
